@@ -1,0 +1,107 @@
+"""The one exception tree shared by every transport.
+
+``ConnectionError``, ``ChannelError`` and ``ResourceError`` are py-amqp's own
+classes, so ``except amqp.ConnectionError`` and ``except kombu.exceptions.ConnectionError``
+catch the same thing whichever transport raised it.
+"""
+from __future__ import annotations
+
+from socket import timeout as TimeoutError  # noqa: N812  (public name fixed by Kombu)
+from types import TracebackType
+from typing import Any, NoReturn
+
+from amqp import ChannelError, ConnectionError, ResourceError
+
+__all__ = (
+    'reraise', 'KombuError', 'OperationalError',
+    'NotBoundError', 'MessageStateError', 'TimeoutError',
+    'LimitExceeded', 'ConnectionLimitExceeded',
+    'ChannelLimitExceeded', 'ConnectionError', 'ChannelError',
+    'VersionMismatch', 'SerializerNotInstalled', 'ResourceError',
+    'SerializationError', 'EncodeError', 'DecodeError', 'HttpError',
+    'InconsistencyError', 'BatchPublishError', 'ContentDisallowed',
+)
+
+BaseExceptionType = type[BaseException]
+
+
+def reraise(tp: BaseExceptionType, value: BaseException,
+            tb: TracebackType | None = None) -> NoReturn:
+    """Raise ``value`` (of type ``tp``) with traceback ``tb``."""
+    if value.__traceback__ is not tb:
+        raise value.with_traceback(tb)
+    raise value
+
+
+class KombuError(Exception):
+    """Common base class for every error raised by kombu itself."""
+
+
+class OperationalError(KombuError):
+    """The broker or the connection to it failed while doing an operation."""
+
+
+class BatchPublishError(KombuError):
+    """Publishing a batch of messages failed."""
+
+
+class SerializationError(KombuError):
+    """A payload could not be serialized or deserialized."""
+
+
+class EncodeError(SerializationError):
+    """A payload could not be encoded."""
+
+
+class DecodeError(SerializationError):
+    """A payload could not be decoded."""
+
+
+class NotBoundError(KombuError):
+    """An entity was used before it was bound to a channel."""
+
+
+class MessageStateError(KombuError):
+    """A message was acknowledged, rejected or requeued twice."""
+
+
+class LimitExceeded(KombuError):
+    """A pool or resource limit was reached."""
+
+
+class ConnectionLimitExceeded(LimitExceeded):
+    """No more connections can be taken from the pool."""
+
+
+class ChannelLimitExceeded(LimitExceeded):
+    """No more channels can be taken from the pool."""
+
+
+class VersionMismatch(KombuError):
+    """A library this transport needs has an unsupported version."""
+
+
+class SerializerNotInstalled(KombuError):
+    """The serializer for a content type is not installed."""
+
+
+class ContentDisallowed(SerializerNotInstalled):
+    """The content type of a message is not in the consumer's ``accept`` list."""
+
+
+class InconsistencyError(ConnectionError):
+    """The broker's data is in an unexpected state; reconnecting may help."""
+
+
+class HttpError(Exception):
+    """An HTTP request made by a transport failed."""
+
+    def __init__(self, code: int, message: str | None = None,
+                 response: Any = None) -> None:
+        self.code = code
+        self.message = message
+        self.response = response
+        super().__init__(code, message, response)
+
+    def __str__(self) -> str:
+        return f'HTTP {self.code}: {self.message}'
