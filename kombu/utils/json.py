@@ -1,0 +1,148 @@
+"""JSON with Kombu's typed envelope (wire format of Kombu 5.3+).
+
+Values JSON cannot represent are written as ``{"__type__": marker,
+"__value__": encoded}``:
+
+=========== ============ ==============================================
+type        marker       value
+=========== ============ ==============================================
+datetime    ``datetime`` ``dt.isoformat()``
+date        ``date``     ``d.isoformat()``
+time        ``time``     ``t.isoformat()``
+Decimal     ``decimal``  ``str(d)``
+UUID        ``uuid``     ``{"hex": u.hex}``
+bytes       ``bytes``    the text, when the bytes are valid UTF-8
+bytes       ``base64``   base64 text otherwise
+=========== ============ ==============================================
+
+:func:`register_type` adds types (``marker=None`` for a plain conversion
+with no envelope, e.g. to keep pre-5.3 behaviour for a type).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any, Callable, TypeVar
+
+__all__ = ('JSONEncoder', 'dumps', 'loads', 'object_hook', 'register_type', 'textual_types')
+
+textual_types: tuple[type, ...] = ()
+try:
+    from django.utils.functional import Promise  # lazy translation strings
+except ImportError:
+    pass
+else:  # pragma: no cover
+    textual_types += (Promise,)
+
+DecoderT = EncoderT = Callable[[Any], Any]
+T = TypeVar('T')
+EncodedT = TypeVar('EncodedT')
+
+# type -> (marker or None, encoder); insertion order matters (datetime before date).
+_encoders: dict[type, tuple[str | None, EncoderT]] = {}
+# marker -> decoder
+_decoders: dict[str, DecoderT] = {
+    'bytes': lambda o: o.encode('utf-8'),
+    'base64': lambda o: base64.b64decode(o.encode('utf-8')),
+}
+
+
+def _as(marker: str, value: Any) -> dict[str, Any]:
+    return {'__type__': marker, '__value__': value}
+
+
+class JSONEncoder(json.JSONEncoder):
+    """Encoder that knows the registered types, bytes and ``__json__()``."""
+
+    def default(self, o: Any) -> Any:
+        reducer = getattr(o, '__json__', None)
+        if reducer is not None:
+            return reducer()
+        if isinstance(o, textual_types):
+            return str(o)
+        entry = _encoders.get(type(o))
+        if entry is None:
+            for t, candidate in _encoders.items():
+                if isinstance(o, t):
+                    entry = candidate
+                    break
+        if entry is not None:
+            marker, encoder = entry
+            return encoder(o) if marker is None else _as(marker, encoder(o))
+        if isinstance(o, bytes):
+            # Two markers: readable text when possible, base64 otherwise.
+            try:
+                return _as('bytes', o.decode('utf-8'))
+            except UnicodeDecodeError:
+                return _as('base64', base64.b64encode(o).decode('utf-8'))
+        return super().default(o)
+
+
+def object_hook(o: dict[str, Any]) -> Any:
+    """Turn a ``{"__type__", "__value__"}`` envelope back into its value."""
+    if len(o) == 2 and '__type__' in o and '__value__' in o:
+        decoder = _decoders.get(o['__type__'])
+        if decoder is None:
+            raise ValueError(f'Unsupported __type__ {o["__type__"]!r} in JSON envelope')
+        return decoder(o['__value__'])
+    return o
+
+
+# Built once: json.dumps/json.loads build a new encoder/decoder per call
+# whenever ``cls``/``object_hook`` is passed, which is every call here.
+_encoder = JSONEncoder()
+_decoder = json.JSONDecoder(object_hook=object_hook)
+
+
+def dumps(s: Any, _dumps: Callable[..., str] = json.dumps, cls: type = JSONEncoder,
+          default_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
+    """Serialize ``s`` to a JSON ``str``."""
+    if _dumps is json.dumps and cls is JSONEncoder and not default_kwargs and not kwargs:
+        return _encoder.encode(s)
+    return _dumps(s, cls=cls, **dict(default_kwargs or {}, **kwargs))
+
+
+def loads(s: str | bytes | bytearray | memoryview, _loads: Callable[..., Any] = json.loads,
+          decode_bytes: bool = True, object_hook: Callable[[dict[str, Any]], Any] = object_hook,
+          ) -> Any:
+    """Deserialize JSON from ``str`` or UTF-8 bytes/bytearray/memoryview."""
+    if isinstance(s, memoryview):
+        s = s.tobytes().decode('utf-8')
+    elif isinstance(s, bytearray):
+        s = s.decode('utf-8')
+    elif decode_bytes and isinstance(s, bytes):
+        s = s.decode('utf-8')
+    if _loads is json.loads and object_hook is _default_hook and isinstance(s, str):
+        return _decoder.decode(s)
+    return _loads(s, object_hook=object_hook)
+
+
+_default_hook = object_hook
+
+
+def register_type(t: type[T], marker: str | None, encoder: Callable[[T], EncodedT],
+                  decoder: Callable[[EncodedT], T] = lambda d: d) -> None:
+    """Teach :func:`dumps`/:func:`loads` a type.
+
+    ``marker=None`` writes ``encoder(value)`` without an envelope (decoding
+    is then up to the application).
+    """
+    _encoders[t] = (marker, encoder)
+    if marker is not None:
+        _decoders[marker] = decoder
+
+
+def _register_default_types() -> None:
+    # datetime before date: a datetime is also a date.
+    register_type(datetime, 'datetime', datetime.isoformat, datetime.fromisoformat)
+    register_type(date, 'date', lambda o: o.isoformat(),
+                  lambda o: datetime.fromisoformat(o).date())
+    register_type(time, 'time', lambda o: o.isoformat(), time.fromisoformat)
+    register_type(Decimal, 'decimal', str, Decimal)
+    register_type(uuid.UUID, 'uuid', lambda o: {'hex': o.hex}, lambda o: uuid.UUID(**o))
+
+
+_register_default_types()
