@@ -1,0 +1,441 @@
+"""The native AMQP 0-9-1 transport, built on the ``amqp`` (py-amqp) client.
+
+URLs: ``amqp://``, ``pyamqp://`` and, over TLS, ``amqps://``::
+
+    amqp://[USER:PASSWORD@]HOST[:PORT][/VIRTUAL_HOST]
+
+Everything RabbitMQ does natively (exchanges of every type, priorities, TTLs,
+dead-lettering, quorum queues and streams, publisher confirms, mandatory
+returns) is handled by the broker itself, so this transport only adapts the
+py-amqp objects to Kombu's interfaces.
+
+``ssl`` may be ``True``, a dict of :func:`ssl.wrap_socket`-style options (a
+``server_hostname`` of ``None`` means "the host we connect to", useful with
+failover URLs), or an :class:`ssl.SSLContext`.
+
+Transport options (``Connection(transport_options=...)``) are parsed once into
+:class:`AMQPOptions`.  The py-amqp connection options are passed through
+(``confirm_publish``, ``client_properties``, ``read_timeout``,
+``write_timeout``, ``socket_settings``, ``channel_max``, ``frame_max``,
+``locale``, ``on_blocked``, ``on_unblocked``, ...), plus:
+
+``connection_name``
+    shown by RabbitMQ (management UI, ``rabbitmqctl list_connections``).
+``global_qos``
+    ``None`` (default): detect.  RabbitMQ 4 deprecates channel-wide
+    ("global") prefetch and quorum queues/streams refuse to be consumed from
+    a channel that has one, which kills the whole connection with
+    ``540 NOT_IMPLEMENTED``.  When the server is RabbitMQ 4+, or when a
+    quorum/stream queue this connection declared is consumed, a global
+    ``basic_qos`` is applied per consumer instead.  ``True``/``False`` forces
+    global prefetch on or off.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import socket
+import ssl as _ssl
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import amqp
+
+from kombu.utils.amq_manager import get_manager
+
+from . import base
+from .base import to_rabbitmq_queue_arguments
+
+__all__ = (
+    'DEFAULT_PORT', 'DEFAULT_SSL_PORT', 'AMQPOptions',
+    'Message', 'Channel', 'Connection', 'Transport', 'SSLTransport',
+)
+
+DEFAULT_PORT = 5672
+DEFAULT_SSL_PORT = 5671
+
+logger = logging.getLogger(__name__)
+
+#: Queue types that refuse a channel-wide (global) prefetch limit.
+NO_GLOBAL_QOS_QUEUE_TYPES = frozenset({'quorum', 'stream'})
+
+#: Options that py-amqp's ``Connection`` itself understands.
+_AMQP_CONNECTION_OPTIONS = frozenset({
+    'confirm_publish', 'client_properties', 'read_timeout', 'write_timeout',
+    'socket_settings', 'channel_max', 'frame_max', 'locale', 'login_response',
+    'authentication', 'on_open', 'on_blocked', 'on_unblocked', 'on_tune_ok',
+})
+#: Options understood by Kombu's Connection or by other transports/Celery;
+#: they are legitimately present in a shared ``transport_options`` dict.
+_IGNORED_OPTIONS = frozenset({
+    'max_retries', 'interval_start', 'interval_step', 'interval_max',
+    'connect_retries_timeout', 'timeout', 'errback', 'callback',
+    'confirm_timeout', 'polling_interval', 'visibility_timeout',
+    'fanout_prefix', 'fanout_patterns', 'global_keyprefix', 'queue_name_prefix',
+    'priority_steps', 'sep', 'ack_emulation', 'max_connections', 'socket_timeout',
+    'socket_connect_timeout', 'socket_keepalive', 'socket_keepalive_options',
+    'health_check_interval', 'retry_on_timeout', 'result_chord_ordered',
+    'region', 'predefined_queues', 'is_secure', 'master_name', 'sentinel_kwargs',
+    'unacked_restore_limit', 'native_delayed_delivery_prefix', 'insist',
+})
+_warned_options: set[str] = set()
+
+
+@dataclass(frozen=True)
+class AMQPOptions:
+    """``transport_options`` for this transport, validated once."""
+
+    connection_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    connection_name: str | None = None
+    global_qos: bool | None = None
+
+    @classmethod
+    def from_transport_options(cls, options: Mapping[str, Any] | None) -> AMQPOptions:
+        if isinstance(options, cls):
+            return options
+        kwargs: dict[str, Any] = {}
+        name = global_qos = None
+        for key, value in (options or {}).items():
+            if key in _AMQP_CONNECTION_OPTIONS:
+                kwargs[key] = value
+            elif key == 'connection_name':
+                name = None if value is None else str(value)
+            elif key == 'global_qos':
+                global_qos = None if value is None else bool(value)
+            elif key not in _IGNORED_OPTIONS and key not in _warned_options:
+                _warned_options.add(key)
+                warnings.warn(
+                    f'pyamqp transport: unknown transport option {key!r} is ignored',
+                    UserWarning, stacklevel=3)
+        if name is not None:
+            props = dict(kwargs.get('client_properties') or {})
+            props.setdefault('connection_name', name)
+            kwargs['client_properties'] = props
+        return cls(kwargs, name, global_qos)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r'\d+', version)[:3])
+
+
+class Message(base.Message):
+    """A message received from py-amqp, in Kombu's terms."""
+
+    def __init__(self, msg: amqp.Message, channel: Any = None, **kwargs: Any) -> None:
+        props = msg.properties
+        super().__init__(
+            body=msg.body,
+            channel=channel,
+            delivery_tag=msg.delivery_tag,
+            content_type=props.get('content_type'),
+            content_encoding=props.get('content_encoding'),
+            delivery_info=msg.delivery_info,
+            properties=props,
+            headers=props.get('application_headers') or {},
+            **kwargs)
+
+
+class Channel(amqp.Channel, base.StdChannel):
+    """py-amqp channel with Kombu's channel interface."""
+
+    Message = Message
+
+    #: channel-wide prefetch currently active on the broker (0 = none).
+    _global_prefetch: tuple[int, int] = (0, 0)
+
+    def prepare_message(self, body: Any, priority: int | None = None,
+                        content_type: str | None = None,
+                        content_encoding: str | None = None,
+                        headers: dict | None = None,
+                        properties: dict | None = None,
+                        _Message: type = amqp.Message) -> amqp.Message:
+        """Build the wire message; Kombu's ``headers`` are AMQP application headers."""
+        if properties:
+            return _Message(body, priority=priority, content_type=content_type,
+                            content_encoding=content_encoding,
+                            application_headers=headers, **properties)
+        return _Message(body, priority=priority, content_type=content_type,
+                        content_encoding=content_encoding, application_headers=headers)
+
+    def prepare_queue_arguments(self, arguments: dict | None, **kwargs: Any) -> dict:
+        return to_rabbitmq_queue_arguments(arguments, **kwargs)
+
+    def message_to_python(self, raw_message: amqp.Message) -> Message:
+        return self.Message(raw_message, channel=self)
+
+    # -- QoS: keep global prefetch away from queues/servers that refuse it.
+
+    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0,
+                  a_global: bool = False, argsig: str = 'lBb', **kwargs: Any) -> Any:
+        """Set the prefetch window; ``apply_global``/``global_`` are accepted too."""
+        for alias in ('apply_global', 'global_'):
+            if alias in kwargs:
+                a_global = kwargs.pop(alias)
+        if kwargs:
+            raise TypeError(f'basic_qos() got unexpected arguments: {sorted(kwargs)}')
+        prefetch_size, prefetch_count = prefetch_size or 0, prefetch_count or 0
+        if a_global and not self.connection.global_qos_allowed():
+            logger.debug('global prefetch not supported here: applying it per consumer')
+            a_global = False
+        if a_global:
+            self._global_prefetch = (prefetch_size, prefetch_count)
+        return super().basic_qos(prefetch_size, prefetch_count, a_global, argsig)
+
+    def basic_consume(self, queue: str = '', *args: Any, **kwargs: Any) -> Any:
+        if self._global_prefetch[1] or self._global_prefetch[0]:
+            if self.connection.queue_types.get(queue) in NO_GLOBAL_QOS_QUEUE_TYPES:
+                self._move_global_prefetch_to_consumers(queue)
+        return super().basic_consume(queue, *args, **kwargs)
+
+    def _move_global_prefetch_to_consumers(self, queue: str) -> None:
+        # Consuming a quorum queue/stream on a channel with an active global
+        # limit is a connection error (540); lift it and keep the same window
+        # per consumer instead.
+        size, count = self._global_prefetch
+        logger.warning('queue %r does not support global prefetch: using a per-consumer '
+                       'prefetch of %d on this channel instead', queue, count)
+        super().basic_qos(0, 0, True)
+        super().basic_qos(size, count, False)
+        self._global_prefetch = (0, 0)
+
+    def queue_declare(self, queue: str = '', passive: bool = False, durable: bool = False,
+                      exclusive: bool = False, auto_delete: bool = True,
+                      nowait: bool = False, arguments: dict | None = None,
+                      argsig: str = 'BsbbbbbF') -> Any:
+        ret = super().queue_declare(queue, passive, durable, exclusive, auto_delete,
+                                    nowait, arguments, argsig)
+        qtype = (arguments or {}).get('x-queue-type')
+        if qtype:
+            name = ret[0] if ret is not None else queue
+            self.connection.queue_types[name] = qtype
+        return ret
+
+    def flow(self, active: bool) -> Any:
+        """Pause (``False``) or resume delivery; RabbitMQ only supports resuming."""
+        if not active and self.connection.is_rabbitmq:
+            raise NotImplementedError(
+                'RabbitMQ does not support channel.flow(active=False) (it would close the '
+                'connection); use basic_qos/cancel the consumer to stop deliveries')
+        return super().flow(active)
+
+
+class Connection(amqp.Connection):
+    """py-amqp connection that creates Kombu channels."""
+
+    Channel = Channel
+
+    #: set by the transport; ``None`` means "detect from the server".
+    global_qos: bool | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client: Any = None
+        #: queue name -> x-queue-type, for queues declared on this connection.
+        self.queue_types: dict[str, str] = {}
+        self._global_qos_allowed: bool | None = None
+
+    @property
+    def is_rabbitmq(self) -> bool:
+        return (self.server_properties or {}).get('product') == 'RabbitMQ'
+
+    def server_version(self) -> tuple[int, ...]:
+        version = (self.server_properties or {}).get('version') or ''
+        if isinstance(version, bytes):
+            version = version.decode('utf-8', 'replace')
+        return _version_tuple(version)
+
+    def global_qos_allowed(self) -> bool:
+        allowed = self._global_qos_allowed
+        if allowed is None:
+            if self.global_qos is not None:
+                allowed = self.global_qos
+            else:
+                allowed = not (self.is_rabbitmq and self.server_version() >= (4,))
+            self._global_qos_allowed = allowed
+        return allowed
+
+
+class Transport(base.Transport):
+    """AMQP 0-9-1 transport over py-amqp."""
+
+    Connection = Connection
+
+    default_port = DEFAULT_PORT
+    default_ssl_port = DEFAULT_SSL_PORT
+
+    connection_errors = amqp.Connection.connection_errors
+    channel_errors = amqp.Connection.channel_errors
+    recoverable_connection_errors = amqp.Connection.recoverable_connection_errors
+    recoverable_channel_errors = amqp.Connection.recoverable_channel_errors
+
+    driver_name = 'py-amqp'
+    driver_type = 'amqp'
+
+    implements = base.Transport.implements.extend(
+        asynchronous=True,
+        heartbeats=True,
+    )
+
+    def __init__(self, client: Any, default_port: int | None = None,
+                 default_ssl_port: int | None = None, **kwargs: Any) -> None:
+        self.client = client
+        self.default_port = default_port or self.default_port
+        self.default_ssl_port = default_ssl_port or self.default_ssl_port
+        # (connection, reader): a reconnect gets a fresh reader
+        self._reader: tuple[Any, Callable[[Any], None]] | None = None
+        self._options: AMQPOptions | None = None
+
+    @property
+    def options(self) -> AMQPOptions:
+        if self._options is None:
+            self._options = AMQPOptions.from_transport_options(
+                getattr(self.client, 'transport_options', None))
+        return self._options
+
+    def driver_version(self) -> str:
+        return amqp.__version__
+
+    def create_channel(self, connection: Connection) -> Channel:
+        return connection.channel()
+
+    def drain_events(self, connection: Connection, **kwargs: Any) -> Any:
+        return connection.drain_events(**kwargs)
+
+    def _collect(self, connection: Connection | None) -> None:
+        if connection is not None:
+            connection.collect()
+
+    def establish_connection(self) -> Connection:
+        """Open a connection to the broker described by ``self.client``."""
+        conninfo = self.client
+        for name, default in self.default_connection_params.items():
+            if not getattr(conninfo, name, None):
+                setattr(conninfo, name, default)
+        if conninfo.hostname == 'localhost':
+            conninfo.hostname = '127.0.0.1'  # skip the slow ::1 attempt
+        password = conninfo.password
+        if callable(password):  # credentials refreshed on every (re)connect
+            password = password()
+        conn = self.Connection(
+            host=conninfo.host,
+            userid=conninfo.userid,
+            password=password,
+            login_method=conninfo.login_method,
+            virtual_host=conninfo.virtual_host,
+            ssl=self._ssl_option(conninfo.ssl, conninfo.hostname),
+            connect_timeout=conninfo.connect_timeout,
+            heartbeat=conninfo.heartbeat or 0,
+            **self.options.connection_kwargs)
+        conn.global_qos = self.options.global_qos
+        conn.client = conninfo
+        conn.connect()
+        return conn
+
+    @staticmethod
+    def _ssl_option(value: Any, hostname: str) -> Any:
+        if isinstance(value, _ssl.SSLContext) or not value:
+            return value
+        if isinstance(value, Mapping):
+            value = dict(value)  # never modify the caller's dict
+            if 'server_hostname' in value and value['server_hostname'] is None:
+                value['server_hostname'] = hostname
+            return value
+        return True
+
+    def verify_connection(self, connection: Connection) -> bool:
+        return bool(connection.connected)
+
+    def close_connection(self, connection: Connection) -> None:
+        connection.client = None
+        connection.close()
+
+    def get_heartbeat_interval(self, connection: Connection) -> float:
+        return connection.heartbeat
+
+    def heartbeat_check(self, connection: Connection, rate: int = 2) -> None:
+        return connection.heartbeat_tick(rate=rate)
+
+    # -- event loop (Celery's worker hub)
+
+    def register_with_event_loop(self, connection: Connection, loop: Any) -> None:
+        connection.transport.raise_on_initial_eintr = True
+        loop.add_reader(connection.sock, self.on_readable, connection, loop)
+        interval = connection.heartbeat
+        if interval and hasattr(loop, 'call_repeatedly'):
+            # tick at twice the rate heartbeats are due so none is late
+            connection._kombu_heartbeat_timer = loop.call_repeatedly(
+                interval / 4.0, self._heartbeat_tick_from_loop, connection)
+
+    def _heartbeat_tick_from_loop(self, connection: Connection) -> None:
+        if connection.connected:
+            connection.heartbeat_tick(rate=2)
+
+    def unregister_from_event_loop(self, connection: Connection, loop: Any) -> None:
+        timer = getattr(connection, '_kombu_heartbeat_timer', None)
+        if timer is not None:
+            timer.cancel()
+            connection._kombu_heartbeat_timer = None
+        sock = connection.sock
+        if sock is not None and hasattr(loop, 'remove_reader'):
+            loop.remove_reader(sock)
+
+    def on_readable(self, connection: Connection, loop: Any) -> None:
+        cached = self._reader
+        if cached is None or cached[0] is not connection:
+            cached = self._reader = (connection, self._make_reader(connection))
+        cached[1](loop)
+
+    def _make_reader(self, connection: Connection) -> Callable[[Any], None]:
+        drain_events = connection.drain_events
+        retry = (errno.EAGAIN, errno.EINTR)
+
+        def _read(loop: Any) -> None:
+            if not connection.connected:
+                raise amqp.RecoverableConnectionError('Socket was disconnected')
+            try:
+                drain_events(timeout=0)
+            except socket.timeout:
+                return
+            except OSError as exc:
+                if exc.errno in retry:
+                    return
+                raise
+            # more frames may already be buffered: read again soon
+            loop.call_soon(_read, loop)
+        return _read
+
+    # -- capabilities
+
+    def qos_semantics_matches_spec(self, connection: Connection) -> bool:
+        """False where ``global=False`` means per consumer (RabbitMQ 3.3 and later)."""
+        props = connection.server_properties or {}
+        if props.get('product') != 'RabbitMQ':
+            return True
+        version = connection.server_version()
+        if not version:
+            return True
+        return version < (3, 3)
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        return {
+            'userid': 'guest',
+            'password': 'guest',
+            'port': self.default_ssl_port if self.client.ssl else self.default_port,
+            'hostname': 'localhost',
+            'login_method': 'PLAIN',
+        }
+
+    def get_manager(self, *args: Any, **kwargs: Any) -> Any:
+        return get_manager(self.client, *args, **kwargs)
+
+
+class SSLTransport(Transport):
+    """``amqps://``: the same transport, with TLS on unless ``ssl`` says how."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.client.ssl:
+            self.client.ssl = True
