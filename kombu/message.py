@@ -1,0 +1,185 @@
+"""The received message: payload decoding and acknowledgement."""
+from __future__ import annotations
+
+import sys
+from logging import Logger
+from typing import Any, Callable, Dict, Optional, Tuple, Type, Union
+
+from .compression import decompress
+from .exceptions import MessageStateError, reraise
+from .serialization import loads
+
+__all__ = ('Message',)
+
+ACK_STATES = frozenset({'ACK', 'REJECTED', 'REQUEUED'})
+IS_PYPY = hasattr(sys, 'pypy_version_info')
+
+# Marks "not decoded yet", so that falsy payloads (0, '', {}) are cached too.
+_UNDECODED: Any = object()
+
+ErrorTypes = Union[Type[BaseException], Tuple[Type[BaseException], ...]]
+
+
+class Message:
+    """A message received from a broker.
+
+    Transports build one per delivery (usually through
+    ``channel.message_to_python``). Decoding is lazy and done once; a body
+    that cannot be decompressed is kept as received and the error is kept in
+    :attr:`errors`, to be raised when the payload is needed.
+    """
+
+    MessageStateError = MessageStateError
+
+    #: ``sys.exc_info()`` tuples of errors met while preparing the body.
+    errors: Any = None
+
+    if not IS_PYPY:  # pragma: no cover
+        __slots__ = (
+            '_state', 'channel', 'delivery_tag', 'content_type', 'content_encoding',
+            'delivery_info', 'headers', 'properties', 'body', '_decoded_cache',
+            'accept', '__dict__',
+        )
+
+    def __init__(self, body: Any = None, delivery_tag: Any = None,
+                 content_type: Optional[str] = None,
+                 content_encoding: Optional[str] = None,
+                 delivery_info: Optional[Dict[str, Any]] = None,
+                 properties: Optional[Dict[str, Any]] = None,
+                 headers: Optional[Dict[str, Any]] = None,
+                 postencode: Optional[str] = None, accept: Any = None,
+                 channel: Any = None, **kwargs: Any) -> None:
+        self.errors = [] if self.errors is None else self.errors
+        self.channel = channel
+        self.delivery_tag = delivery_tag
+        self.content_type = content_type
+        self.content_encoding = content_encoding
+        self.delivery_info = delivery_info or {}
+        self.headers = headers or {}
+        self.properties = properties or {}
+        self._decoded_cache = _UNDECODED
+        self._state = 'RECEIVED'
+        self.accept = accept
+
+        compression = self.headers.get('compression')
+        if compression and not self.errors:
+            try:
+                body = decompress(body, compression)
+            except Exception:
+                self.errors.append(sys.exc_info())
+        if postencode and isinstance(body, str) and not self.errors:
+            try:
+                body = body.encode(postencode)
+            except Exception:
+                self.errors.append(sys.exc_info())
+        self.body = body
+
+    def _reraise_error(self, callback: Optional[Callable[[Message, Exception], Any]] = None
+                       ) -> Any:
+        try:
+            reraise(*self.errors[0])
+        except Exception as exc:
+            if not callback:
+                raise
+            return callback(self, exc)
+
+    def _check_can_settle(self) -> None:
+        if self.channel is None:
+            raise self.MessageStateError('This message does not have a receiving channel')
+        if self._state in ACK_STATES:
+            raise self.MessageStateError(
+                f'Message already acknowledged with state: {self._state}')
+
+    def _from_no_ack_consumer(self) -> bool:
+        no_ack_consumers = getattr(self.channel, 'no_ack_consumers', None)
+        if not no_ack_consumers:
+            return False
+        return self.delivery_info.get('consumer_tag') in no_ack_consumers
+
+    def ack(self, multiple: bool = False) -> None:
+        """Acknowledge the message (removes it from the queue).
+
+        Raises :exc:`~kombu.exceptions.MessageStateError` if already
+        acknowledged, rejected or requeued. A message delivered to a
+        ``no_ack`` consumer needs no ack, and this does nothing.
+        """
+        if self.channel is not None and self._from_no_ack_consumer():
+            return
+        self._check_can_settle()
+        self.channel.basic_ack(self.delivery_tag, multiple=multiple)
+        self._state = 'ACK'
+
+    def ack_log_error(self, logger: Logger, errors: ErrorTypes,
+                      multiple: bool = False) -> None:
+        """Acknowledge, logging (not raising) errors of the given types."""
+        try:
+            self.ack(multiple=multiple)
+        except BrokenPipeError as exc:
+            logger.critical("Couldn't ack %r, reason:%r", self.delivery_tag, exc,
+                            exc_info=True)
+            raise
+        except errors as exc:
+            logger.critical("Couldn't ack %r, reason:%r", self.delivery_tag, exc,
+                            exc_info=True)
+
+    def reject_log_error(self, logger: Logger, errors: ErrorTypes,
+                         requeue: bool = False) -> None:
+        """Reject, logging (not raising) errors of the given types."""
+        try:
+            self.reject(requeue=requeue)
+        except errors as exc:
+            logger.critical("Couldn't reject %r, reason: %r", self.delivery_tag, exc,
+                            exc_info=True)
+
+    def reject(self, requeue: bool = False) -> None:
+        """Reject the message: dropped (or dead-lettered) unless ``requeue``."""
+        self._check_can_settle()
+        self.channel.basic_reject(self.delivery_tag, requeue=requeue)
+        self._state = 'REJECTED'
+
+    def requeue(self) -> None:
+        """Reject the message and put it back on the queue."""
+        self._check_can_settle()
+        self.channel.basic_reject(self.delivery_tag, requeue=True)
+        self._state = 'REQUEUED'
+
+    def decode(self) -> Any:
+        """Deserialize the body (once; the result is cached)."""
+        if self._decoded_cache is _UNDECODED:
+            self._decoded_cache = self._decode()
+        return self._decoded_cache
+
+    def _decode(self) -> Any:
+        return loads(self.body, self.content_type, self.content_encoding,
+                     accept=self.accept)
+
+    @property
+    def acknowledged(self) -> bool:
+        """True once the message was acked, rejected or requeued."""
+        return self._state in ACK_STATES
+
+    @property
+    def payload(self) -> Any:
+        """The decoded body."""
+        cached = self._decoded_cache
+        return self.decode() if cached is _UNDECODED else cached
+
+    def __repr__(self) -> str:
+        details = {
+            'state': self._state,
+            'content_type': self.content_type,
+            'delivery_tag': self.delivery_tag,
+            'body_length': len(self.body) if self.body is not None else None,
+            'properties': _present(
+                correlation_id=self.properties.get('correlation_id'),
+                type=self.properties.get('type')),
+            'delivery_info': _present(
+                exchange=self.delivery_info.get('exchange'),
+                routing_key=self.delivery_info.get('routing_key')),
+        }
+        return (f'<{type(self).__name__} object at {id(self):#x} '
+                f'with details {_present(**details)!r}>')
+
+
+def _present(**fields: Any) -> Dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
