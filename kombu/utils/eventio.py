@@ -81,17 +81,29 @@ class _epoll:
 
     def __init__(self) -> None:
         self._epoll = epoll()  # type: ignore[misc]
+        self._fds: set[int] = set()
 
     def register(self, fd: Any, events: int) -> int:
         fd = _fileno(fd)
+        if fd in self._fds:
+            # Usually still registered: one modify() call.  ENOENT means the
+            # fd was closed (the kernel dropped it) and reused: add it anew.
+            try:
+                self._epoll.modify(fd, events)
+                return fd
+            except FileNotFoundError:
+                pass
         try:
             self._epoll.register(fd, events)
         except FileExistsError:
             self._epoll.modify(fd, events)
+        self._fds.add(fd)
         return fd
 
     def unregister(self, fd: Any) -> None:
         try:
+            fd = _fileno(fd)
+            self._fds.discard(fd)
             self._epoll.unregister(fd)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # unknown, closed or already gone: nothing left to remove
