@@ -152,6 +152,8 @@ class Channel(amqp.Channel, base.StdChannel):
                         properties: dict | None = None,
                         _Message: type = amqp.Message) -> amqp.Message:
         """Build the wire message; Kombu's ``headers`` are AMQP application headers."""
+        if content_encoding is None and body.__class__ is str:
+            content_encoding = 'utf-8'  # py-amqp would fail to encode it
         if properties:
             return _Message(body, priority=priority, content_type=content_type,
                             content_encoding=content_encoding,
@@ -284,7 +286,7 @@ class Transport(base.Transport):
         self.default_port = default_port or self.default_port
         self.default_ssl_port = default_ssl_port or self.default_ssl_port
         # (connection, reader): a reconnect gets a fresh reader
-        self._reader: tuple[Any, Callable[[Any], None]] | None = None
+        self._connection_reader: tuple[Any, Callable[[Any], None]] | None = None
         self._options: AMQPOptions | None = None
 
     @property
@@ -382,9 +384,9 @@ class Transport(base.Transport):
             loop.remove_reader(sock)
 
     def on_readable(self, connection: Connection, loop: Any) -> None:
-        cached = self._reader
+        cached = self._connection_reader
         if cached is None or cached[0] is not connection:
-            cached = self._reader = (connection, self._make_reader(connection))
+            cached = self._connection_reader = (connection, self._make_reader(connection))
         cached[1](loop)
 
     def _make_reader(self, connection: Connection) -> Callable[[Any], None]:
