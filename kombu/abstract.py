@@ -5,6 +5,7 @@ from copy import copy
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 from .exceptions import NotBoundError
+from .utils.functional import ChannelPromise
 
 __all__ = ('Object', 'MaybeChannelBound')
 
@@ -17,21 +18,6 @@ AttrSpec = Tuple[Tuple[str, Optional[Callable[[Any], Any]]], ...]
 def unpickle_dict(cls: type, kwargs: Dict[str, Any]) -> Any:
     """Rebuild an :class:`Object` from the keyword arguments it was pickled with."""
     return cls(**kwargs)
-
-
-_promise_type: list = []
-
-
-def _channel_promise_type() -> type | None:
-    # Imported on first use (and cached): kombu.utils imports nothing from here,
-    # but keeping the import lazy keeps ``import kombu.abstract`` cheap.
-    if not _promise_type:
-        try:
-            from .utils.functional import ChannelPromise
-        except ImportError:
-            return None
-        _promise_type.append(ChannelPromise)
-    return _promise_type[0]
 
 
 def _maybe_channel(channel: Any) -> Any:
@@ -138,7 +124,6 @@ class MaybeChannelBound(Object):
         if channel is None:
             raise NotBoundError(
                 f"Can't call method on {type(self).__name__} not bound to a channel")
-        promise = _channel_promise_type()
-        if promise is not None and isinstance(channel, promise):
+        if isinstance(channel, ChannelPromise):
             channel = self._channel = channel()
         return channel

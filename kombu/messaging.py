@@ -1,0 +1,591 @@
+"""Sending and receiving messages: Producer and Consumer."""
+from __future__ import annotations
+
+from itertools import count
+from types import TracebackType
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+
+from .abstract import _maybe_channel
+from .common import maybe_declare
+from .compression import compress
+from .entity import Exchange, Queue, maybe_delivery_mode
+from .exceptions import ContentDisallowed
+from .serialization import dumps, prepare_accept_content
+from .utils.functional import ChannelPromise
+
+__all__ = ('Exchange', 'Queue', 'Producer', 'Consumer')
+
+#: Messages buffered by :meth:`Producer.batch` before they are sent.
+DEFAULT_BATCH_SIZE = 100
+
+
+def _is_connection(obj: Any) -> bool:
+    try:
+        from .connection import Connection
+    except ImportError:
+        return False
+    return isinstance(obj, Connection)
+
+
+class Producer:
+    """Publishes messages to an exchange.
+
+    Arguments:
+        channel: Channel, or a :class:`~kombu.Connection` (its default
+            channel is used, created on first publish).
+        exchange: Default exchange (an :class:`Exchange` or its name);
+            default is the broker's default exchange ``''``.
+        routing_key: Default routing key.
+        serializer: Default serializer (default ``json``).
+        auto_declare: Declare the default exchange before publishing
+            (once per connection; default True).
+        compression: Default compression method (default none).
+        on_return: Called as ``(exception, exchange, routing_key, message)``
+            for unroutable ``mandatory`` messages (the producer's connection
+            must drain events).
+    """
+
+    exchange: Any = None
+    routing_key = ''
+    serializer: Optional[str] = None
+    compression: Optional[str] = None
+    auto_declare = True
+    on_return: Optional[Callable[..., Any]] = None
+
+    #: The connection given instead of a channel, if any.
+    __connection__: Any = None
+
+    def __init__(self, channel: Any, exchange: Any = None,
+                 routing_key: Optional[str] = None, serializer: Optional[str] = None,
+                 auto_declare: Optional[bool] = None, compression: Optional[str] = None,
+                 on_return: Optional[Callable[..., Any]] = None) -> None:
+        self._channel = channel
+        if exchange is None:
+            exchange = Exchange('')
+        elif isinstance(exchange, str):
+            exchange = Exchange(exchange)
+        self.exchange = exchange
+        self.routing_key = routing_key or self.routing_key
+        self.serializer = serializer or self.serializer
+        self.compression = compression or self.compression
+        self.on_return = on_return or self.on_return
+        if auto_declare is not None:
+            self.auto_declare = auto_declare
+        if self._channel:
+            self.revive(self._channel)
+
+    def __repr__(self) -> str:
+        return f'<Producer: {self._channel}>'
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return self.__class__, self.__reduce_args__()
+
+    def __reduce_args__(self) -> Tuple[Any, ...]:
+        return (None, self.exchange, self.routing_key, self.serializer,
+                self.auto_declare, self.compression)
+
+    def declare(self) -> None:
+        """Declare the default exchange (``publish`` does this when needed)."""
+        if self.exchange.name:
+            self.exchange.declare()
+
+    def maybe_declare(self, entity: Any, retry: bool = False, **retry_policy: Any) -> Any:
+        """Declare ``entity`` unless it was declared already on this connection."""
+        if entity:
+            return maybe_declare(entity, self.channel, retry, **retry_policy)
+        return None
+
+    def _delivery_details(self, exchange: Any, delivery_mode: Any = None) -> Tuple[str, int]:
+        if isinstance(exchange, Exchange):
+            return exchange.name, maybe_delivery_mode(delivery_mode or exchange.delivery_mode)
+        # A name: messages get the default exchange's delivery mode.
+        return exchange, maybe_delivery_mode(delivery_mode or self.exchange.delivery_mode)
+
+    def publish(self, body: Any, routing_key: Optional[str] = None,
+                delivery_mode: Any = None, mandatory: bool = False,
+                immediate: bool = False, priority: int = 0,
+                content_type: Optional[str] = None,
+                content_encoding: Optional[str] = None,
+                serializer: Optional[str] = None,
+                headers: Optional[Dict[str, Any]] = None,
+                compression: Optional[str] = None, exchange: Any = None,
+                retry: bool = False, retry_policy: Optional[Dict[str, Any]] = None,
+                declare: Optional[Sequence[Any]] = None,
+                expiration: Optional[float] = None, timeout: Optional[float] = None,
+                confirm_timeout: Optional[float] = None, **properties: Any) -> Any:
+        """Publish a message.
+
+        ``body`` is serialized with ``serializer`` unless ``content_type`` is
+        given (then str is encoded with ``content_encoding``, default utf-8,
+        and bytes are sent as they are). ``expiration`` is a TTL in seconds;
+        ``declare`` lists entities to declare first (once per connection);
+        with ``retry`` the whole operation is retried through
+        ``Connection.ensure`` with ``retry_policy``. Other keyword arguments
+        are message properties (``reply_to``, ``correlation_id``, ...).
+        """
+        if routing_key is None:
+            routing_key = self.routing_key
+        if compression is None:
+            compression = self.compression
+        exchange_name, properties['delivery_mode'] = self._delivery_details(
+            exchange or self.exchange, delivery_mode)
+        if expiration is not None:
+            properties['expiration'] = str(int(expiration * 1000))
+        body, content_type, content_encoding, headers = self._prepare(
+            body, serializer, content_type, content_encoding, compression, headers)
+        entities = self._entities_to_declare(declare)
+        retry_policy = retry_policy or {}
+        publish = self._publish
+        if retry:
+            publish = self.connection.ensure(self, publish, **retry_policy)
+        return publish(body, priority, content_type, content_encoding, headers,
+                       properties, routing_key, mandatory, immediate, exchange_name,
+                       entities, timeout, confirm_timeout, retry, retry_policy)
+
+    def _entities_to_declare(self, declare: Optional[Sequence[Any]]) -> Sequence[Any]:
+        if self.auto_declare and self.exchange.name:
+            return (self.exchange, *declare) if declare else (self.exchange,)
+        return declare or ()
+
+    def _publish(self, body: Any, priority: int, content_type: Optional[str],
+                 content_encoding: Optional[str], headers: Dict[str, Any],
+                 properties: Dict[str, Any], routing_key: str, mandatory: bool,
+                 immediate: bool, exchange: str, declare: Sequence[Any],
+                 timeout: Optional[float] = None, confirm_timeout: Optional[float] = None,
+                 retry: bool = False, retry_policy: Optional[Dict[str, Any]] = None) -> Any:
+        channel = self.channel
+        message = channel.prepare_message(
+            body, priority, content_type, content_encoding, headers, properties)
+        if declare:
+            self._declare(channel, declare, retry, retry_policy or {})
+        reply_to = properties.get('reply_to')
+        if isinstance(reply_to, Queue):  # server-named queues get their name at declare
+            properties['reply_to'] = reply_to.name
+        return channel.basic_publish(
+            message, exchange=exchange, routing_key=routing_key, mandatory=mandatory,
+            immediate=immediate, timeout=timeout, confirm_timeout=confirm_timeout)
+
+    def _declare(self, channel: Any, entities: Iterable[Any], retry: bool,
+                 retry_policy: Dict[str, Any]) -> None:
+        # The connection's declaration cache is consulted first, so the steady
+        # state costs a hash lookup per entity and copies nothing.
+        try:
+            declared = channel.connection.client.declared_entities
+        except AttributeError:
+            declared = None
+        for entity in entities:
+            if (declared is not None and entity.can_cache_declaration
+                    and hash(entity) in declared):
+                continue
+            maybe_declare(entity, channel, retry, **retry_policy)
+
+    def _prepare(self, body: Any, serializer: Optional[str] = None,
+                 content_type: Optional[str] = None,
+                 content_encoding: Optional[str] = None,
+                 compression: Optional[str] = None,
+                 headers: Optional[Dict[str, Any]] = None
+                 ) -> Tuple[Any, Optional[str], Optional[str], Dict[str, Any]]:
+        if not content_type:
+            content_type, content_encoding, body = dumps(
+                body, serializer=serializer or self.serializer)
+        elif isinstance(body, str):
+            content_encoding = content_encoding or 'utf-8'
+            body = body.encode(content_encoding)
+        elif not content_encoding:
+            content_encoding = 'binary'  # bytes of unknown meaning
+        if compression:
+            # copy: the caller's headers dict must not change under it
+            headers = dict(headers) if headers else {}
+            body, headers['compression'] = compress(body, compression)
+        elif headers is None:
+            headers = {}
+        return body, content_type, content_encoding, headers
+
+    def _get_channel(self) -> Any:
+        channel = self._channel
+        if isinstance(channel, ChannelPromise):
+            channel = self._channel = channel()
+            self.exchange.revive(channel)
+            if self.on_return:
+                channel.events['basic_return'].add(self.on_return)
+        return channel
+
+    def _set_channel(self, channel: Any) -> None:
+        self._channel = channel
+
+    channel = property(_get_channel, _set_channel)
+
+    def revive(self, channel: Any) -> None:
+        """Use ``channel`` (or a connection's default channel) from now on."""
+        if _is_connection(channel):
+            connection = channel
+            self.__connection__ = connection
+            channel = ChannelPromise(lambda: connection.default_channel)
+        self._channel = channel
+        if self.on_return and not isinstance(channel, ChannelPromise):
+            channel.events['basic_return'].add(self.on_return)
+        self.exchange = self.exchange(channel)
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc_val: Optional[BaseException],
+                 exc_tb: Optional[TracebackType]) -> None:
+        # A pooled connection that failed is replaced rather than reused.
+        conn = self.__connection__
+        if conn is not None and exc_type is not None:
+            pool = getattr(conn, '_pool', None)
+            if pool is not None:
+                pool.replace(conn)
+        self.release()
+
+    def release(self) -> None:
+        """Release resources (nothing to do for a plain producer)."""
+
+    close = release
+
+    @property
+    def connection(self) -> Any:
+        """The :class:`~kombu.Connection` this producer publishes through."""
+        try:
+            return self.__connection__ or self.channel.connection.client
+        except AttributeError:
+            return None
+
+    @property
+    def supports_batch_publish(self) -> bool:
+        """True if the channel can send many messages in one round trip."""
+        supported = getattr(self.channel, 'supports_batch_publish', False)
+        return bool(supported() if callable(supported) else supported)
+
+    def batch(self, max_size: int = DEFAULT_BATCH_SIZE) -> ProducerBatch:
+        """Context manager collecting publishes and sending them together.
+
+        ``batch.publish(...)`` takes the arguments of :meth:`publish`
+        (except ``retry``); messages are sent every ``max_size`` messages
+        and on exit, or dropped if the block raised.
+        """
+        return ProducerBatch(self, max_size)
+
+
+class ProducerBatch:
+    """Messages prepared by a :class:`Producer` and sent in groups."""
+
+    def __init__(self, producer: Producer, max_size: int = DEFAULT_BATCH_SIZE) -> None:
+        if max_size < 1:
+            raise ValueError(f'max_size must be at least 1, not {max_size!r}')
+        self.producer = producer
+        self.max_size = max_size
+        self._pending: List[Tuple[Any, str, str, bool, bool]] = []
+        self._declared = False
+        native = None
+        if producer.supports_batch_publish:
+            create = getattr(producer.channel, 'create_publish_batch', None)
+            native = create(max_size) if create else None
+        self._native = native
+
+    def publish(self, body: Any, routing_key: Optional[str] = None, **kwargs: Any) -> None:
+        """Prepare a message (as :meth:`Producer.publish` would) and queue it."""
+        producer = self.producer
+        declare = kwargs.pop('declare', None)
+        mandatory = kwargs.pop('mandatory', False)
+        immediate = kwargs.pop('immediate', False)
+        exchange_name, message = self._prepare(body, kwargs)
+        if declare or not self._declared:
+            entities = producer._entities_to_declare(declare)
+            if entities:
+                producer._declare(producer.channel, entities, False, {})
+            self._declared = True
+        routing_key = producer.routing_key if routing_key is None else routing_key
+        if self._native is not None:
+            self._native.publish(message, exchange=exchange_name, routing_key=routing_key,
+                                 mandatory=mandatory, immediate=immediate)
+            return
+        self._pending.append((message, exchange_name, routing_key, mandatory, immediate))
+        if len(self._pending) >= self.max_size:
+            self.flush()
+
+    def _prepare(self, body: Any, options: Dict[str, Any]) -> Tuple[str, Any]:
+        producer = self.producer
+        properties = dict(options)
+        take = properties.pop
+        exchange_name, properties['delivery_mode'] = producer._delivery_details(
+            take('exchange', None) or producer.exchange, take('delivery_mode', None))
+        expiration = take('expiration', None)
+        if expiration is not None:
+            properties['expiration'] = str(int(expiration * 1000))
+        compression = take('compression', None) or producer.compression
+        body, content_type, content_encoding, headers = producer._prepare(
+            body, take('serializer', None), take('content_type', None),
+            take('content_encoding', None), compression, take('headers', None))
+        priority = take('priority', 0)
+        reply_to = properties.get('reply_to')
+        if isinstance(reply_to, Queue):
+            properties['reply_to'] = reply_to.name
+        message = producer.channel.prepare_message(
+            body, priority, content_type, content_encoding, headers, properties)
+        return exchange_name, message
+
+    def flush(self) -> None:
+        """Send the queued messages now."""
+        if self._native is not None:
+            self._native.flush()
+            return
+        pending, self._pending = self._pending, []
+        basic_publish = self.producer.channel.basic_publish
+        for message, exchange, routing_key, mandatory, immediate in pending:
+            basic_publish(message, exchange=exchange, routing_key=routing_key,
+                          mandatory=mandatory, immediate=immediate)
+
+    def discard(self) -> None:
+        """Drop the queued messages."""
+        if self._native is not None:
+            self._native.discard()
+        self._pending = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __enter__(self) -> ProducerBatch:
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], *exc_info: Any) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+            else:
+                self.discard()
+        finally:
+            if self._native is not None and hasattr(self._native, 'close'):
+                self._native.close()
+
+
+class Consumer:
+    """Consumes messages from one or more queues.
+
+    Arguments:
+        channel: Channel or :class:`~kombu.Connection`.
+        queues: A :class:`Queue` or a list of them.
+        no_ack: Let the broker consider messages acked on delivery.
+        auto_declare: Declare the queues (and exchanges, bindings) at start.
+        callbacks: Called as ``callback(body, message)`` for each message.
+        on_decode_error: Called as ``(message, exc)`` when a body cannot be
+            decoded; without it the error propagates from ``drain_events``.
+        on_message: Called as ``on_message(message)`` instead of decoding
+            and calling ``callbacks``.
+        accept: Content types (or serializer names) allowed; others raise
+            :exc:`~kombu.exceptions.ContentDisallowed` when decoded.
+        prefetch_count: Set with ``basic_qos`` at start.
+        tag_prefix: Prefix of generated consumer tags.
+    """
+
+    ContentDisallowed = ContentDisallowed
+
+    channel: Any = None
+    no_ack: Optional[bool] = None
+    auto_declare = True
+    callbacks: Any = None
+    on_message: Optional[Callable[[Any], Any]] = None
+    on_decode_error: Optional[Callable[[Any, Exception], Any]] = None
+    accept: Any = None
+    prefetch_count: Optional[int] = None
+
+    _queues: Dict[str, Queue]
+
+    #: Consumer tags are unique in the process.
+    _tags = count(1)
+
+    def __init__(self, channel: Any, queues: Any = None, no_ack: Optional[bool] = None,
+                 auto_declare: Optional[bool] = None,
+                 callbacks: Optional[List[Callable[[Any, Any], Any]]] = None,
+                 on_decode_error: Optional[Callable[[Any, Exception], Any]] = None,
+                 on_message: Optional[Callable[[Any], Any]] = None,
+                 accept: Any = None, prefetch_count: Optional[int] = None,
+                 tag_prefix: Optional[str] = None) -> None:
+        self.channel = channel
+        self.queues = _as_list(queues)
+        self.no_ack = self.no_ack if no_ack is None else no_ack
+        self.callbacks = (self.callbacks or [] if callbacks is None else callbacks)
+        self.on_message = on_message
+        self.tag_prefix = tag_prefix
+        self._active_tags: Dict[str, str] = {}
+        if auto_declare is not None:
+            self.auto_declare = auto_declare
+        if on_decode_error is not None:
+            self.on_decode_error = on_decode_error
+        self.accept = prepare_accept_content(accept)
+        self.prefetch_count = prefetch_count
+        if self.channel:
+            self.revive(self.channel)
+
+    @property
+    def queues(self) -> List[Queue]:
+        return list(self._queues.values())
+
+    @queues.setter
+    def queues(self, queues: Iterable[Queue]) -> None:
+        self._queues = {q.name: q for q in queues}
+
+    def revive(self, channel: Any) -> None:
+        """Start over on ``channel`` (after a reconnect): rebind, redeclare, re-qos."""
+        self._active_tags.clear()
+        channel = self.channel = _maybe_channel(channel)
+        for name, queue in list(self._queues.items()):
+            self._queues.pop(name, None)
+            queue = queue(channel)
+            queue.revive(channel)
+            self._queues[queue.name] = queue
+        if self.auto_declare:
+            self.declare()
+        if self.prefetch_count is not None:
+            self.qos(prefetch_count=self.prefetch_count)
+
+    def declare(self) -> None:
+        """Declare the queues, their exchanges and bindings."""
+        renamed = False
+        for queue in self._queues.values():
+            name = queue.name
+            queue.declare()
+            renamed = renamed or queue.name != name
+        if renamed:  # server-named queues are keyed by their new names
+            self.queues = list(self._queues.values())
+
+    def register_callback(self, callback: Callable[[Any, Any], Any]) -> None:
+        """Add a ``callback(body, message)``."""
+        self.callbacks.append(callback)
+
+    def __enter__(self) -> Consumer:
+        self.consume()
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc_val: Optional[BaseException],
+                 exc_tb: Optional[TracebackType]) -> None:
+        # After a connection error there is nothing left to cancel.
+        if self.channel and self.channel.connection:
+            conn_errors = self.channel.connection.client.connection_errors
+            if not isinstance(exc_val, conn_errors):
+                try:
+                    self.cancel()
+                except Exception:
+                    pass
+
+    def add_queue(self, queue: Queue) -> Queue:
+        """Add a queue (declared if ``auto_declare``); :meth:`consume` starts it."""
+        queue = queue(self.channel)
+        if self.auto_declare:
+            queue.declare()
+        self._queues[queue.name] = queue
+        return queue
+
+    def consume(self, no_ack: Optional[bool] = None) -> None:
+        """Start consuming from every queue not consumed from yet."""
+        queues = list(self._queues.values())
+        if queues:
+            no_ack = self.no_ack if no_ack is None else no_ack
+            for queue in queues[:-1]:
+                self._basic_consume(queue, no_ack=no_ack, nowait=True)
+            self._basic_consume(queues[-1], no_ack=no_ack, nowait=False)
+
+    def cancel(self) -> None:
+        """Stop all consumers (messages already delivered stay unacked)."""
+        cancel = self.channel.basic_cancel
+        for name, tag in list(self._active_tags.items()):
+            cancel(tag)
+            self._active_tags.pop(name, None)
+
+    close = cancel
+
+    def cancel_by_queue(self, queue: Any) -> None:
+        """Stop consuming from ``queue`` (a Queue or a name) and forget it."""
+        name = queue.name if isinstance(queue, Queue) else queue
+        try:
+            tag = self._active_tags.pop(name)
+        except KeyError:
+            pass
+        else:
+            self.channel.basic_cancel(tag)
+        finally:
+            self._queues.pop(name, None)
+
+    def consuming_from(self, queue: Any) -> bool:
+        """True if currently consuming from ``queue`` (a Queue or a name)."""
+        name = queue.name if isinstance(queue, Queue) else queue
+        return name in self._active_tags
+
+    def purge(self) -> int:
+        """Remove all ready messages from all queues; returns how many."""
+        return sum(queue.purge() for queue in self._queues.values())
+
+    def flow(self, active: bool) -> None:
+        """Ask the broker to pause (False) or resume (True) sending."""
+        self.channel.flow(active)
+
+    def qos(self, prefetch_size: int = 0, prefetch_count: int = 0,
+            apply_global: bool = False) -> Any:
+        """Limit unacked messages in flight (``basic_qos``)."""
+        return self.channel.basic_qos(prefetch_size, prefetch_count, apply_global)
+
+    def recover(self, requeue: bool = False) -> Any:
+        """Ask the broker to redeliver unacked messages."""
+        return self.channel.basic_recover(requeue=requeue)
+
+    def receive(self, body: Any, message: Any) -> None:
+        """Call every callback with ``(body, message)``."""
+        callbacks = self.callbacks
+        if not callbacks:
+            raise NotImplementedError('Consumer does not have any callbacks')
+        for callback in callbacks:
+            callback(body, message)
+
+    def _basic_consume(self, queue: Queue, consumer_tag: Optional[str] = None,
+                       no_ack: Optional[bool] = no_ack, nowait: bool = True) -> str:
+        tag = self._active_tags.get(queue.name)
+        if tag is None:
+            tag = self._add_tag(queue, consumer_tag)
+            queue.consume(tag, self._receive_callback, no_ack=no_ack, nowait=nowait)
+        return tag
+
+    def _add_tag(self, queue: Queue, consumer_tag: Optional[str] = None) -> str:
+        tag = consumer_tag or f'{self.tag_prefix or ""}{next(self._tags)}'
+        self._active_tags[queue.name] = tag
+        return tag
+
+    def _receive_callback(self, message: Any) -> Any:
+        accept = self.accept
+        on_m, channel, decoded = self.on_message, self.channel, None
+        try:
+            m2p = getattr(channel, 'message_to_python', None)
+            if m2p:
+                message = m2p(message)
+            if accept is not None:
+                message.accept = accept
+            if message.errors:
+                return message._reraise_error(self.on_decode_error)
+            decoded = None if on_m else message.decode()
+        except Exception as exc:
+            if not self.on_decode_error:
+                raise
+            self.on_decode_error(message, exc)
+            return None
+        return on_m(message) if on_m else self.receive(decoded, message)
+
+    def __repr__(self) -> str:
+        return f'<{type(self).__name__}: {self.queues}>'
+
+    @property
+    def connection(self) -> Any:
+        """The :class:`~kombu.Connection` of the channel."""
+        try:
+            return self.channel.connection.client
+        except AttributeError:
+            return None
+
+
+def _as_list(queues: Any) -> List[Queue]:
+    if not queues:
+        return []
+    if isinstance(queues, Queue):
+        return [queues]
+    return list(queues)
