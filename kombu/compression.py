@@ -114,6 +114,10 @@ get_encoder = registry.get_encoder
 get_decoder = registry.get_decoder
 compress = registry.compress
 decompress = registry.decompress
+# Kombu kept these as module globals; some code reaches into them.
+_aliases = registry._aliases
+_encoders = registry._encoders
+_decoders = registry._decoders
 
 
 def _zstd_codec() -> tuple[Codec, Codec] | None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# Eager: the submodule shares the function's name, and a later
+# ``import kombu.utils.uuid`` would otherwise leave the module here.
+from .uuid import uuid
+
 __all__ = (
     'EqualityDict', 'uuid', 'maybe_list',
     'fxrange', 'fxrangemax', 'retry_over_time',
@@ -15,7 +19,6 @@ __all__ = (
 # Resolved on first access (PEP 562) so ``import kombu.utils`` stays cheap.
 _LAZY = {
     'EqualityDict': 'collections',
-    'uuid': 'uuid',
     'maybe_list': 'functional',
     'fxrange': 'functional',
     'fxrangemax': 'functional',
@@ -32,10 +35,17 @@ _LAZY = {
 }
 
 
+# Submodules Kombu imported eagerly, so ``kombu.utils.functional`` worked
+# as an attribute after a bare ``import kombu.utils``.
+_SUBMODULES = frozenset(['collections', 'compat', 'div', 'encoding', 'functional',
+                         'imports', 'objects'])
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f'{__name__}.{name}')
     module = _LAZY.get(name)
     if module is None:
-        # ``kombu.utils.json`` and friends are submodules, not attributes.
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
     value = getattr(importlib.import_module(f'{__name__}.{module}'), name)
     globals()[name] = value

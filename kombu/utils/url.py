@@ -19,6 +19,7 @@ __all__ = (
 )
 
 safequote = partial(quote, safe='')
+ssl_available = True
 logger = logging.getLogger(__name__)
 
 _CONNECTION_KEYS = frozenset(
