@@ -1,0 +1,247 @@
+"""In-memory transport: messages passed between threads of one process.
+
+Features
+========
+* Type: Virtual
+* Supports Direct: Yes
+* Supports Topic: Yes
+* Supports Fanout: Yes
+* Supports Headers: Yes
+* Supports Priority: Yes (queues declared with ``x-max-priority``, 0-255)
+* Supports TTL: Yes (``expiration``, ``x-message-ttl``, ``x-expires``, dead-lettering)
+
+Connection String
+=================
+``memory://`` -- every connection of the process shares the same broker.
+
+Thread safety
+=============
+A producer and a consumer may run in different threads.  ``drain_events``
+blocks on a condition that every put, ack and new consumer signals, so a
+waiting consumer wakes up at once instead of polling.
+"""
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import defaultdict, deque
+from itertools import count
+from queue import Empty
+from typing import Any
+
+from . import base, virtual
+from .virtual.state import QueuePolicy
+
+
+class _Activity:
+    """Wake-up signal for consumers waiting in ``drain_events``.
+
+    ``generation`` changes on every signal; a waiter remembers it before
+    polling and only sleeps if it is unchanged, so no signal is lost.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.generation = 0
+        self.waiters = 0
+
+    def notify(self) -> None:
+        self.generation += 1
+        if self.waiters:  # only pay for the lock when someone sleeps
+            with self.cond:
+                self.cond.notify_all()
+
+    def wait(self, timeout: float, token: int) -> None:
+        with self.cond:
+            # Count ourselves before checking: a put after the check sees us.
+            self.waiters += 1
+            try:
+                if self.generation == token:
+                    self.cond.wait(timeout)
+            finally:
+                self.waiters -= 1
+
+
+activity = _Activity()
+
+
+class _FifoQueue(deque):
+    """A queue without priorities."""
+
+    prioritized = False
+    put = deque.append
+    put_front = deque.appendleft
+    get = deque.popleft
+
+
+class _PriorityQueue:
+    """A queue with ``x-max-priority``: higher priority first, FIFO within one."""
+
+    prioritized = True
+
+    def __init__(self, max_priority: int) -> None:
+        self.max_priority = max_priority
+        self._heap: list[tuple[int, int, dict[str, Any]]] = []
+        self._tail = count()
+        self._head = count(-1, -1)  # front inserts sort before every put
+        self._lock = threading.Lock()
+
+    def _priority(self, message: dict[str, Any]) -> int:
+        try:
+            priority = int(message['properties'].get('priority') or 0)
+        except (TypeError, ValueError):
+            return 0
+        return -max(0, min(priority, self.max_priority))
+
+    def put(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (self._priority(message), next(self._tail), message))
+
+    def put_front(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (self._priority(message), next(self._head), message))
+
+    def get(self) -> dict[str, Any]:
+        with self._lock:
+            if not self._heap:
+                raise IndexError('pop from an empty queue')
+            return heapq.heappop(self._heap)[2]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._heap.clear()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+def _new_store(policy: QueuePolicy | None) -> _FifoQueue | _PriorityQueue:
+    if policy is not None and policy.max_priority:
+        return _PriorityQueue(policy.max_priority)
+    return _FifoQueue()
+
+
+class Channel(virtual.Channel):
+    """In-memory channel."""
+
+    #: kept for compatibility with code that inspects it.
+    events: defaultdict[str, set[Any]] = defaultdict(set)
+
+    #: queue name -> message store, shared by every channel of the process.
+    queues: dict[str, Any] = {}
+
+    #: unacked messages go back to their queue when the channel closes.
+    do_restore = True
+    supports_fanout = True
+
+    _create_lock = threading.Lock()
+
+    def _store(self, queue: str) -> Any:
+        try:
+            return self.queues[queue]
+        except KeyError:
+            with self._create_lock:
+                store = self.queues.get(queue)
+                if store is None:
+                    store = self.queues[queue] = _new_store(self._queue_policy(queue))
+                return store
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        return queue in self.queues
+
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        store = self._store(queue)
+        policy = self._queue_policy(queue)
+        if policy is not None and policy.max_priority and not store.prioritized:
+            # Redeclared with priorities: move the waiting messages over.
+            with self._create_lock:
+                new = _new_store(policy)
+                while True:
+                    try:
+                        new.put(store.get())
+                    except IndexError:
+                        break
+                self.queues[queue] = new
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        try:
+            return self.queues[queue].get()
+        except (KeyError, IndexError):
+            raise Empty()
+
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        try:
+            self.queues[queue].put(message)
+        except KeyError:
+            self._store(queue).put(message)
+        activity.notify()
+
+    def _put_front(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        self._store(queue).put_front(message)
+        activity.notify()
+
+    def _size(self, queue: str) -> int:
+        store = self.queues.get(queue)
+        return len(store) if store is not None else 0
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        self.queues.pop(queue, None)
+
+    def _purge(self, queue: str) -> int:
+        store = self.queues.get(queue)
+        if store is None:
+            return 0
+        size = len(store)
+        store.clear()
+        return size
+
+    def basic_consume(self, *args: Any, **kwargs: Any) -> str:
+        tag = super().basic_consume(*args, **kwargs)
+        activity.notify()  # a thread may be waiting with nothing to consume
+        return tag
+
+    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        self.qos.ack(delivery_tag)
+        if self.qos.prefetch_count:
+            activity.notify()  # the prefetch window may have opened
+
+    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        super().basic_reject(delivery_tag, requeue=requeue)
+        activity.notify()
+
+    def after_reply_message_received(self, queue: str) -> None:
+        pass
+
+
+class Transport(virtual.Transport):
+    """In-memory transport."""
+
+    Channel = Channel
+
+    #: memory backend state is global to the process.
+    global_state = virtual.BrokerState()
+
+    #: only a safety net: puts, acks and new consumers wake waiting consumers.
+    polling_interval = 1.0
+
+    implements = base.Transport.implements.extend(
+        asynchronous=False,
+        exchange_type=frozenset(['direct', 'topic', 'fanout', 'headers']),
+        heartbeats=False,
+    )
+
+    driver_type = 'memory'
+    driver_name = 'memory'
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self.state = self.global_state
+
+    def _wakeup_token(self) -> int:
+        return activity.generation
+
+    def _wait_for_messages(self, timeout: float, token: Any) -> None:
+        activity.wait(min(timeout, self.polling_interval or timeout), token)
+
+    def driver_version(self) -> str:
+        return 'N/A'

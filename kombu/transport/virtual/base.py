@@ -1,0 +1,1034 @@
+"""Virtual transport: the AMQ model emulated on top of a simple message store.
+
+A store implements the hooks of :class:`AbstractChannel` (``_get``, ``_put``,
+``_purge``, ``_size``, ``_delete``, ``_new_queue``, ``_has_queue``, ``_poll``
+and, for fanout, ``_queue_bind``/``_put_fanout``/``get_table``); routing,
+acknowledgements, prefetch, restore of unacked messages, message TTL,
+dead-lettering and priorities are implemented here, once.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+import warnings
+from array import array
+from itertools import count
+from queue import Empty
+from time import monotonic, sleep
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from uuid import uuid4
+
+from amqp.protocol import queue_declare_ok_t
+
+from kombu.exceptions import ChannelError, DecodeError, EncodeError, ResourceError
+from kombu.transport import base
+from kombu.utils.scheduling import FairCycle
+
+from . import ttl
+from .exchange import STANDARD_EXCHANGE_TYPES, ExchangeType
+from .qos import RESTORE_PANIC_FMT, RESTORING_FMT, QoS
+from .state import BrokerState, QueuePolicy, binding_key_t, queue_binding_t
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = (
+    'Base64', 'NotEquivalentError', 'UndeliverableWarning', 'BrokerState',
+    'QoS', 'Message', 'AbstractChannel', 'Channel', 'Management', 'Transport',
+    'Empty', 'binding_key_t', 'queue_binding_t',
+)
+
+ARRAY_TYPE_H = 'H'
+
+UNDELIVERABLE_FMT = """\
+Message could not be delivered: No queues bound to exchange {exchange!r} \
+using binding key {routing_key!r}.
+"""
+
+NOT_EQUIVALENT_FMT = """\
+Cannot redeclare exchange {0!r} in vhost {1!r} with \
+different type, durable, autodelete or arguments value.\
+"""
+
+W_NO_CONSUMERS = """\
+Requeuing undeliverable message for queue %r: No consumers.\
+"""
+
+logger = logging.getLogger(__name__)
+
+EXPIRES_AT = ttl.EXPIRES_AT
+_RESTORE_FMT = (RESTORING_FMT, RESTORE_PANIC_FMT)  # re-exported names
+
+
+class _TagSource:
+    """Unique delivery tags, cheaper than one ``uuid4()`` per message.
+
+    A tag keeps the UUID text format: a random per-process prefix followed by
+    a counter in the last 12 hex digits.  The prefix is renewed in a forked child.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = str(uuid4())[:24]
+        self.counter = count(1)
+
+    def __call__(self) -> str:
+        return f'{self.prefix}{next(self.counter):012x}'
+
+
+next_delivery_tag = _TagSource()
+if hasattr(os, 'register_at_fork'):  # pragma: no branch
+    os.register_at_fork(after_in_child=next_delivery_tag.reset)
+
+
+class Base64:
+    """Base64 body codec."""
+
+    def encode(self, s: str | bytes) -> str:
+        if isinstance(s, str):
+            s = s.encode()
+        return base64.b64encode(s).decode('ascii')
+
+    def decode(self, s: str | bytes) -> bytes:
+        if isinstance(s, str):
+            s = s.encode()
+        return base64.b64decode(s)
+
+
+class NotEquivalentError(Exception):
+    """An entity was redeclared with a different definition."""
+
+
+class UndeliverableWarning(UserWarning):
+    """A message could not be routed to any queue."""
+
+
+class Message(base.Message):
+    """A message received from a virtual channel; ``payload`` is the stored envelope."""
+
+    def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
+        self._raw = payload
+        properties = payload['properties']
+        body = payload.get('body')
+        if body:
+            body = channel.decode_body(body, properties.get('body_encoding'))
+        super().__init__(
+            body=body,
+            channel=channel,
+            delivery_tag=properties['delivery_tag'],
+            content_type=payload.get('content-type'),
+            content_encoding=payload.get('content-encoding'),
+            headers=payload.get('headers'),
+            properties=properties,
+            delivery_info=properties.get('delivery_info'),
+            postencode='utf-8',
+            **kwargs)
+
+    def serializable(self) -> dict[str, Any]:
+        """Return the envelope of this message (body encoded again)."""
+        props = self.properties
+        body, _ = self.channel.encode_body(self.body, props.get('body_encoding'))
+        headers = dict(self.headers)
+        headers.pop('compression', None)  # the body here is decompressed
+        return {
+            'body': body,
+            'properties': props,
+            'content-type': self.content_type,
+            'content-encoding': self.content_encoding,
+            'headers': headers,
+        }
+
+
+class AbstractChannel:
+    """The storage hooks a virtual transport implements (subclass :class:`Channel`)."""
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        """Remove and return the next message of ``queue``; raise ``Empty`` if none."""
+        raise NotImplementedError('Virtual channels must implement _get')
+
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """Append ``message`` to ``queue``."""
+        raise NotImplementedError('Virtual channels must implement _put')
+
+    def _purge(self, queue: str) -> int:
+        """Remove every message of ``queue``; return how many."""
+        raise NotImplementedError('Virtual channels must implement _purge')
+
+    def _size(self, queue: str) -> int:
+        """Return the number of messages in ``queue``."""
+        return 0
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        """Delete ``queue`` (``args``: exchange, routing key, pattern of a binding)."""
+        self._purge(queue)
+
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        """Create ``queue`` if the store needs it (``kwargs`` as in queue_declare)."""
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        """Return true if ``queue`` exists."""
+        return True
+
+    def _poll(self, cycle: Any, callback: Callable[..., Any],
+              timeout: float | None = None) -> Any:
+        """Deliver one message of the queues in ``cycle`` to ``callback``."""
+        return cycle.get(callback)
+
+    def _get_and_deliver(self, queue: str, callback: Callable[..., Any]) -> None:
+        message = self._get(queue)
+        callback(message, queue)
+
+
+class Channel(AbstractChannel, base.StdChannel):
+    """Virtual channel.
+
+    Arguments:
+        connection: the :class:`Transport` this channel belongs to.
+    """
+
+    #: message class used.
+    Message = Message
+
+    #: QoS class used.
+    QoS = QoS
+
+    #: restore unacked messages when the channel closes.
+    do_restore = True
+
+    #: exchange type name -> class (instantiated per channel).
+    exchange_types: dict[str, type[ExchangeType]] = dict(STANDARD_EXCHANGE_TYPES)
+
+    #: set if the store shares fanout tables between clients.
+    supports_fanout = False
+
+    #: binary <-> ASCII body codecs.
+    codecs = {'base64': Base64()}
+
+    #: default body encoding (``transport_options['body_encoding']`` overrides).
+    body_encoding = 'base64'
+
+    #: kept for compatibility: tags come from a process-wide source.
+    _delivery_tags = count(1)
+
+    #: queue receiving unroutable messages (``transport_options['deadletter_queue']``).
+    deadletter_queue: str | None = None
+
+    #: options copied from ``transport_options``.
+    from_transport_options: tuple[str, ...] = ('body_encoding', 'deadletter_queue')
+
+    default_priority = 0
+    min_priority = 0
+    max_priority = 9
+
+    #: memoize routes per routing key.  None: only when ``get_table`` is
+    #: not overridden (a store reading shared tables sets it and calls
+    #: ``state.invalidate_routes`` when the shared table changes).
+    cache_routes: bool | None = None
+
+    def __init__(self, connection: Any, **kwargs: Any) -> None:
+        self.connection = connection
+        self._consumers: set[str] = set()
+        self._cycle: FairCycle | None = None
+        self._tag_to_queue: dict[str, str] = {}
+        self._active_queues: list[str] = []
+        self._qos: QoS | None = None
+        self.closed = False
+        self.exchange_types = {
+            typ: cls(self) for typ, cls in self.exchange_types.items()
+        }
+        self.channel_id = self._get_free_channel_id()
+        topts = self.connection.client.transport_options
+        for opt_name in self.from_transport_options:
+            try:
+                setattr(self, opt_name, topts[opt_name])
+            except KeyError:
+                pass
+        cache = self.cache_routes
+        if cache is None:
+            cache = type(self).get_table is Channel.get_table
+        self._cache_routes = cache
+        self._has_get_many = hasattr(self, '_get_many')
+        self._codec_cache: dict[Any, Any] = {}
+
+    # -- exchanges -----------------------------------------------------------
+
+    def exchange_declare(self, exchange: str | None = None, type: str = 'direct',
+                         durable: bool = False, auto_delete: bool = False,
+                         arguments: Mapping[str, Any] | None = None,
+                         nowait: bool = False, passive: bool = False) -> None:
+        """Declare an exchange."""
+        type = type or 'direct'
+        exchange = exchange or f'amq.{type}'
+        exchanges = self.state.exchanges
+        if passive:
+            if exchange not in exchanges:
+                raise self._not_found('exchange', exchange, 'Channel.exchange_declare')
+            return
+        if type not in self.exchange_types:
+            raise ChannelError(f'exchange type {type!r} not supported by this transport '
+                               f'(supported: {sorted(self.exchange_types)})')
+        prev = exchanges.get(exchange)
+        if prev is None:
+            exchanges[exchange] = {
+                'type': type, 'durable': durable, 'auto_delete': auto_delete,
+                'arguments': arguments or {}, 'table': [],
+            }
+            self.state.invalidate_routes(exchange)
+        elif not self.typeof(exchange).equivalent(prev, exchange, type, durable,
+                                                  auto_delete, arguments):
+            raise NotEquivalentError(NOT_EQUIVALENT_FMT.format(exchange, self._vhost))
+
+    def exchange_delete(self, exchange: str, if_unused: bool = False,
+                        nowait: bool = False) -> None:
+        """Delete ``exchange`` and its bindings (the queues stay)."""
+        state = self.state
+        try:
+            table = list(self.get_table(exchange))
+        except KeyError:
+            table = []
+        if if_unused and table:
+            return
+        for rkey, pattern, queue in table:
+            state.binding_delete(queue, exchange, rkey)
+            if self.supports_fanout:
+                self._queue_unbind(exchange, rkey, pattern, queue)
+        state.exchanges.pop(exchange, None)
+        state.invalidate_routes(exchange)
+
+    def exchange_bind(self, destination: str, source: str = '', routing_key: str = '',
+                      nowait: bool = False, arguments: Any = None) -> None:
+        raise NotImplementedError('transport does not support exchange_bind')
+
+    def exchange_unbind(self, destination: str, source: str = '', routing_key: str = '',
+                        nowait: bool = False, arguments: Any = None) -> None:
+        raise NotImplementedError('transport does not support exchange_unbind')
+
+    def get_exchanges(self) -> list[str]:
+        return list(self.state.exchanges)
+
+    def get_table(self, exchange: str) -> list[Any]:
+        """Return the bindings ``(routing_key, pattern, queue)`` of ``exchange``."""
+        return self.state.exchanges[exchange]['table']
+
+    def typeof(self, exchange: str, default: str = 'direct') -> ExchangeType:
+        """Return the exchange type instance of ``exchange``."""
+        try:
+            type = self.state.exchanges[exchange]['type']
+        except KeyError:
+            type = default
+        return self.exchange_types[type]
+
+    # -- queues --------------------------------------------------------------
+
+    def queue_declare(self, queue: str | None = None, passive: bool = False,
+                      **kwargs: Any) -> queue_declare_ok_t:
+        """Declare a queue; its ``x-`` arguments set TTL, expiry, DLX, priority."""
+        queue = queue or f'amq.gen-{uuid4()}'
+        self._sweep_expired_queues()
+        if passive:
+            if not self._has_queue(queue, **kwargs):
+                raise self._not_found('queue', queue, 'Channel.queue_declare')
+        else:
+            self._declare_policy(queue, kwargs.get('arguments'))
+            self._new_queue(queue, **kwargs)
+        self._touch_queue(queue)
+        return queue_declare_ok_t(queue, self._size(queue), self.state.consumers.get(queue, 0))
+
+    def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False,
+                     **kwargs: Any) -> int | None:
+        """Delete ``queue`` with its messages and bindings."""
+        state = self.state
+        if if_unused and state.consumers.get(queue):
+            return None
+        size = self._size(queue)
+        if if_empty and size:
+            return None
+        bindings = list(state.queue_bindings(queue))
+        for exchange, routing_key, args in bindings:
+            meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, args)
+            self._remove_from_table(exchange, meta)
+            self._delete(queue, exchange, *meta, **kwargs)
+        if not bindings:
+            self._delete(queue, **kwargs)
+        state.queue_bindings_delete(queue)
+        state.policies.pop(queue, None)
+        state.last_used.pop(queue, None)
+        return size
+
+    def queue_bind(self, queue: str, exchange: str | None = None, routing_key: str = '',
+                   arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Bind ``queue`` to ``exchange`` with ``routing_key``."""
+        exchange = exchange or 'amq.direct'
+        state = self.state
+        if state.has_binding(queue, exchange, routing_key):
+            return
+        state.binding_declare(queue, exchange, routing_key, arguments)
+        meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+        if exchange in state.exchanges:
+            state.exchanges[exchange].setdefault('table', []).append(meta)
+        state.invalidate_routes(exchange)  # again: after the table changed
+        if self.supports_fanout:
+            self._queue_bind(exchange, *meta)
+
+    def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = '',
+                     arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Remove the binding of ``queue`` to ``exchange`` with ``routing_key``."""
+        exchange = exchange or 'amq.direct'
+        state = self.state
+        args = state.bindings.get(binding_key_t(queue, exchange, routing_key), arguments)
+        state.binding_delete(queue, exchange, routing_key)
+        meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, args)
+        self._remove_from_table(exchange, meta)
+        if self.supports_fanout:
+            self._queue_unbind(exchange, *meta)
+
+    def _remove_from_table(self, exchange: str, meta: Sequence[Any]) -> None:
+        state = self.state
+        decl = state.exchanges.get(exchange)
+        if decl is not None:
+            table = decl.get('table', [])
+            table[:] = [m for m in table if tuple(m) != tuple(meta)]
+        state.invalidate_routes(exchange)
+
+    def list_bindings(self) -> Iterable[tuple[str, str, str]]:
+        return ((queue, exchange, rkey)
+                for exchange in list(self.state.exchanges)
+                for rkey, pattern, queue in self.get_table(exchange))
+
+    def queue_purge(self, queue: str, **kwargs: Any) -> int:
+        """Remove the ready messages of ``queue``; return how many."""
+        return self._purge(queue)
+
+    def prepare_queue_arguments(self, arguments: Any, **kwargs: Any) -> Any:
+        """Turn Kombu queue options (``message_ttl``...) into ``x-`` arguments."""
+        return base.to_rabbitmq_queue_arguments(arguments or {}, **kwargs)
+
+    def after_reply_message_received(self, queue: str) -> None:
+        self.queue_delete(queue)
+
+    # -- store hooks with defaults --------------------------------------------
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        """Store a binding in the shared table (``supports_fanout`` stores)."""
+
+    def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any,
+                      queue: str) -> None:
+        """Remove a binding from the shared table (``supports_fanout`` stores)."""
+
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
+                    **kwargs: Any) -> None:
+        """Deliver to every queue bound to the fanout ``exchange``."""
+        self._put_routed(self._lookup(exchange, routing_key), message, **kwargs)
+
+    def _put_front(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """Put ``message`` at the head of ``queue`` (default: at the tail)."""
+        self._put(queue, message, **kwargs)
+
+    def _queue_policy(self, queue: str) -> QueuePolicy | None:
+        """Return the TTL/DLX/priority policy of ``queue`` (stores may share it)."""
+        return self.state.policies.get(queue)
+
+    def _declare_policy(self, queue: str, arguments: Mapping[str, Any] | None) -> None:
+        policy = QueuePolicy.from_arguments(arguments)
+        if policy is not None:
+            self.state.policies[queue] = policy
+
+    # -- routing -------------------------------------------------------------
+
+    def _lookup(self, exchange: str, routing_key: str,
+                default: str | None = None) -> Sequence[str]:
+        """Return the queues ``routing_key`` is routed to by ``exchange``.
+
+        With no match, returns ``[default]`` (``deadletter_queue`` if None)
+        when there is one, else an empty sequence.
+        """
+        if not exchange:  # the default exchange: the routing key names the queue
+            if default is None:
+                default = self.deadletter_queue
+            return [routing_key or default] if (routing_key or default) else []
+        if self._cache_routes:
+            routes = self.state.routes
+            try:
+                queues = routes[exchange][routing_key]
+            except KeyError:
+                queues = self._lookup_and_remember(routes, exchange, routing_key)
+        else:
+            queues = self._lookup_table(exchange, routing_key)
+        if not queues:
+            return self._lookup_default(exchange, routing_key, default)
+        return queues
+
+    def _lookup_table(self, exchange: str, routing_key: str) -> Sequence[str]:
+        try:
+            return tuple(self.typeof(exchange).lookup(
+                self.get_table(exchange), exchange, routing_key, None))
+        except KeyError:
+            return ()
+
+    def _lookup_and_remember(self, routes: dict[str, dict[str, tuple[str, ...]]],
+                             exchange: str, routing_key: str) -> Sequence[str]:
+        # Take the memo dict *before* reading the table: if a binding changes
+        # meanwhile, the dict is dropped and our stale result with it.
+        memo = routes.get(exchange)
+        if memo is None:
+            if exchange not in self.state.exchanges:
+                return self._lookup_table(exchange, routing_key)
+            memo = routes.setdefault(exchange, {})
+        queues = self._lookup_table(exchange, routing_key)
+        if len(memo) > 10000:  # unbounded key spaces: start over
+            memo.clear()
+        memo[routing_key] = queues
+        return queues
+
+    def _lookup_default(self, exchange: str, routing_key: str,
+                        default: str | None = None) -> Sequence[str]:
+        if default is None:
+            default = self.deadletter_queue
+        if default is None:
+            return ()
+        warnings.warn(UndeliverableWarning(UNDELIVERABLE_FMT.format(
+            exchange=exchange, routing_key=routing_key)), stacklevel=3)
+        self._new_queue(default)
+        return (default,)
+
+    # -- publishing ----------------------------------------------------------
+
+    def _next_delivery_tag(self) -> str:
+        return next_delivery_tag()
+
+    def prepare_message(self, body: Any, priority: int | None = None,
+                        content_type: str | None = None,
+                        content_encoding: str | None = None,
+                        headers: dict[str, Any] | None = None,
+                        properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Return the envelope stored for a message."""
+        properties = properties or {}
+        properties.setdefault('delivery_info', {})
+        properties.setdefault('priority', priority or self.default_priority)
+        return {'body': body,
+                'content-encoding': content_encoding,
+                'content-type': content_type,
+                'headers': headers or {},
+                'properties': properties}
+
+    def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str,
+                      **kwargs: Any) -> None:
+        """Publish an envelope made by :meth:`prepare_message`."""
+        self._inplace_augment_message(message, exchange, routing_key)
+        if exchange:
+            return self.typeof(exchange).deliver(message, exchange, routing_key, **kwargs)
+        # default exchange: the routing key is the destination queue
+        return self._put_message(routing_key, message, **kwargs)
+
+    def _inplace_augment_message(self, message: dict[str, Any], exchange: str,
+                                 routing_key: str) -> None:
+        message['body'], body_encoding = self.encode_body(message['body'], self.body_encoding)
+        props = message['properties']
+        props['body_encoding'] = body_encoding
+        props['delivery_tag'] = next_delivery_tag()
+        delivery_info = props['delivery_info']
+        delivery_info['exchange'] = exchange
+        delivery_info['routing_key'] = routing_key
+
+    def _put_routed(self, queues: Sequence[str], message: dict[str, Any],
+                    **kwargs: Any) -> None:
+        """Put ``message`` on each of ``queues``, each queue getting its own copy."""
+        if len(queues) == 1:
+            self._put_message(queues[0], message, **kwargs)
+            return
+        copies = [message] + [self._copy_message(message) for _ in queues[1:]]
+        for queue, copy in zip(queues, copies):
+            self._put_message(queue, copy, **kwargs)
+
+    @staticmethod
+    def _copy_message(message: dict[str, Any]) -> dict[str, Any]:
+        props = dict(message['properties'])
+        props['delivery_info'] = dict(props.get('delivery_info') or {})
+        props['delivery_tag'] = next_delivery_tag()
+        copy = dict(message)
+        copy['properties'] = props
+        copy['headers'] = dict(message.get('headers') or {})
+        return copy
+
+    def _put_message(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        """Put one routed message: stamp its expiry, then call the ``_put`` hook."""
+        policy = self._queue_policy(queue)
+        props = message['properties']
+        if policy is not None or 'expiration' in props:
+            deadline = ttl.expiry_deadline(props, policy, ttl.clock())
+            if deadline is None:
+                props.pop(EXPIRES_AT, None)
+            else:
+                props[EXPIRES_AT] = deadline
+        self._put(queue, message, **kwargs)
+
+    def _route(self, message: dict[str, Any], exchange: str, routing_key: str) -> None:
+        """Route an already encoded envelope (dead-lettering) as a new message."""
+        props = message['properties']
+        props['delivery_tag'] = next_delivery_tag()
+        delivery_info = props.setdefault('delivery_info', {})
+        delivery_info['exchange'] = exchange
+        delivery_info['routing_key'] = routing_key
+        if exchange:
+            self.typeof(exchange).deliver(message, exchange, routing_key)
+        else:
+            self._put_routed(self._lookup(exchange, routing_key), message)
+
+    # -- expiry, dead-lettering, priority ---------------------------------------
+
+    def _expired(self, queue: str, message: dict[str, Any]) -> bool:
+        """Return true (after dead-lettering it) if ``message`` has expired."""
+        deadline = message['properties'].get(EXPIRES_AT)
+        if deadline is None or ttl.clock() < deadline:
+            return False
+        self._dead_letter(queue, message, 'expired')
+        return True
+
+    def _dead_letter(self, queue: str | None, message: dict[str, Any], reason: str) -> None:
+        """Send ``message`` to the dead-letter exchange of ``queue``, if it has one."""
+        policy = self._queue_policy(queue) if queue else None
+        if policy is None or policy.dead_letter_exchange is None:
+            return
+        copy = ttl.dead_letter_copy(message, queue or '', reason, ttl.clock())
+        routing_key = policy.dead_letter_routing_key
+        if routing_key is None:
+            routing_key = copy['properties']['delivery_info'].get('routing_key', '')
+        self._route(copy, policy.dead_letter_exchange, routing_key)
+
+    def _reject_message(self, message: Any) -> None:
+        """A message was rejected without requeue: dead-letter it if configured."""
+        raw = getattr(message, '_raw', None)
+        if raw is not None:
+            self._dead_letter(getattr(message, '_source_queue', None), raw, 'rejected')
+
+    def _get_message_priority(self, message: dict[str, Any], reverse: bool = False) -> int:
+        """Return the priority of ``message`` within ``min_priority..max_priority``."""
+        try:
+            priority = max(min(int(message['properties']['priority']), self.max_priority),
+                           self.min_priority)
+        except (TypeError, ValueError, KeyError):
+            priority = self.default_priority
+        return (self.max_priority - priority) if reverse else priority
+
+    def _queue_priority(self, policy: QueuePolicy | None, message: dict[str, Any]) -> int:
+        """Return the priority ``message`` gets on a queue (0 without x-max-priority)."""
+        if policy is None or not policy.max_priority:
+            return 0
+        try:
+            priority = int(message['properties'].get('priority') or 0)
+        except (TypeError, ValueError):
+            return 0
+        return max(0, min(priority, policy.max_priority))
+
+    def _touch_queue(self, queue: str) -> None:
+        policy = self.state.policies.get(queue)
+        if policy is not None and policy.expires is not None:
+            self.state.last_used[queue] = ttl.clock()
+
+    def _sweep_expired_queues(self) -> None:
+        """Delete the ``x-expires`` queues unused for longer than their expiry."""
+        state = self.state
+        if not state.last_used:
+            return
+        now = ttl.clock()
+        for queue, used in list(state.last_used.items()):
+            policy = self._queue_policy(queue)
+            if policy is None or policy.expires is None:
+                state.last_used.pop(queue, None)
+            elif not state.consumers.get(queue) and now - used >= policy.expires:
+                logger.debug('Deleting expired queue %r', queue)
+                self.queue_delete(queue)
+
+    # -- consuming -----------------------------------------------------------
+
+    def _get_live(self, queue: str) -> dict[str, Any]:
+        """``_get`` that skips (and dead-letters) expired messages."""
+        message = self._get(queue)
+        while EXPIRES_AT in message['properties'] and self._expired(queue, message):
+            message = self._get(queue)
+        return message
+
+    def _get_and_deliver(self, queue: str, callback: Callable[..., Any]) -> None:
+        message = self._get(queue)
+        if EXPIRES_AT in message['properties']:
+            while self._expired(queue, message):
+                message = self._get(queue)
+        callback(message, queue)
+
+    def _make_message(self, raw: dict[str, Any], queue: str) -> Message:
+        message = self.Message(raw, channel=self)
+        message._source_queue = queue
+        return message
+
+    def basic_consume(self, queue: str, no_ack: bool, callback: Callable[..., Any],
+                      consumer_tag: str, **kwargs: Any) -> str:
+        """Consume from ``queue``: ``callback(message)`` for each delivery."""
+        self._tag_to_queue[consumer_tag] = queue
+        self._active_queues.append(queue)
+        self.state.consumers[queue] += 1
+        make_message = self.Message
+        append = self.qos.append
+
+        def _callback(raw_message: dict[str, Any]) -> Any:
+            message = make_message(raw_message, channel=self)
+            message._source_queue = queue
+            if not no_ack:
+                append(message, message.delivery_tag)
+            return callback(message)
+
+        self.connection._callbacks[queue] = _callback
+        self._consumers.add(consumer_tag)
+        self._reset_cycle()
+        return consumer_tag
+
+    def basic_cancel(self, consumer_tag: str) -> None:
+        """Cancel the consumer ``consumer_tag``."""
+        if consumer_tag not in self._consumers:
+            return
+        self._consumers.discard(consumer_tag)
+        queue = self._tag_to_queue.pop(consumer_tag, None)
+        try:
+            self._active_queues.remove(queue)
+        except ValueError:
+            pass
+        self._reset_cycle()
+        consumers = self.state.consumers
+        if queue is not None and consumers.get(queue):
+            consumers[queue] -= 1
+            if not consumers[queue]:
+                del consumers[queue]
+            self._touch_queue(queue)
+        if queue not in self._active_queues:
+            self.connection._callbacks.pop(queue, None)
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Message | None:
+        """Get one message from ``queue`` (None if it is empty)."""
+        self._sweep_expired_queues()
+        self._touch_queue(queue)
+        try:
+            raw = self._get_live(queue)
+        except Empty:
+            return None
+        message = self._make_message(raw, queue)
+        if not no_ack:
+            self.qos.append(message, message.delivery_tag)
+        return message
+
+    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        """Acknowledge a message."""
+        self.qos.ack(delivery_tag)
+
+    def basic_recover(self, requeue: bool = False) -> Any:
+        """Requeue every unacked message."""
+        if requeue:
+            return self.qos.restore_unacked()
+        raise NotImplementedError('Does not support recover(requeue=False)')
+
+    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        """Reject a message: requeue it, or dead-letter/drop it."""
+        self.qos.reject(delivery_tag, requeue=requeue)
+
+    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0,
+                  apply_global: bool = False) -> None:
+        """Set the prefetch limit (only ``prefetch_count`` is supported)."""
+        self.qos.prefetch_count = prefetch_count
+
+    def drain_events(self, timeout: float | None = None,
+                     callback: Callable[..., Any] | None = None) -> Any:
+        """Deliver one message of the consumed queues; raise ``Empty`` if none."""
+        callback = callback or self.connection._deliver
+        if self._consumers and self.qos.can_consume():
+            if self._has_get_many:
+                return self._get_many(self._active_queues, timeout=timeout)
+            return self._poll(self.cycle, callback, timeout=timeout)
+        raise Empty()
+
+    def message_to_python(self, raw_message: Any) -> Message:
+        """Return a :class:`Message` for an envelope."""
+        if not isinstance(raw_message, self.Message):
+            return self.Message(payload=raw_message, channel=self)
+        return raw_message
+
+    # -- restore -------------------------------------------------------------
+
+    def _restore(self, message: Any) -> None:
+        """Put an unacked message back at the head of the queue it came from."""
+        raw = getattr(message, '_raw', None)
+        if raw is None:
+            raw = message.serializable()
+        raw['redelivered'] = True
+        delivery_info = raw['properties'].setdefault('delivery_info', {})
+        delivery_info['redelivered'] = True
+        queue = getattr(message, '_source_queue', None)
+        if queue is not None:
+            self._put_front(queue, raw)
+            return
+        for queue in self._lookup(delivery_info.get('exchange'),
+                                  delivery_info.get('routing_key')):
+            self._put(queue, raw)
+
+    def _restore_at_beginning(self, message: Any) -> None:
+        return self._restore(message)
+
+    # -- misc ----------------------------------------------------------------
+
+    def flow(self, active: bool = True) -> None:
+        raise NotImplementedError('virtual channels do not support flow.')
+
+    def close(self) -> None:
+        """Close the channel: cancel consumers and restore unacked messages."""
+        if self.closed:
+            return
+        self.closed = True
+        for consumer in list(self._consumers):
+            self.basic_cancel(consumer)
+        if self._qos is not None:
+            self._qos.restore_unacked_once()
+        if self._cycle is not None:
+            self._cycle.close()
+            self._cycle = None
+        if self.connection is not None:
+            self.connection.close_channel(self)
+
+    def _codec(self, encoding: Any) -> Any:
+        try:
+            return self._codec_cache[encoding]
+        except KeyError:
+            pass
+        codec = None
+        if encoding and encoding.lower() != 'utf-8':
+            codec = self.codecs.get(encoding)
+            if codec is None:
+                raise EncodeError(f'unknown body encoding {encoding!r} '
+                                  f'(known: {sorted(self.codecs)})')
+        self._codec_cache[encoding] = codec
+        return codec
+
+    def encode_body(self, body: Any, encoding: str | None = None) -> tuple[Any, Any]:
+        codec = self._codec(encoding)
+        if codec is not None:
+            return codec.encode(body), encoding
+        return body, encoding
+
+    def decode_body(self, body: Any, encoding: str | None = None) -> Any:
+        try:
+            codec = self._codec(encoding)
+        except EncodeError as exc:
+            raise DecodeError(str(exc)) from None
+        if codec is not None:
+            return codec.decode(body)
+        return body
+
+    def _reset_cycle(self) -> None:
+        self._cycle = FairCycle(self._get_and_deliver, self._active_queues, Empty)
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc_val: BaseException | None, exc_tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def state(self) -> BrokerState:
+        """Broker state: exchanges, bindings, queue policies."""
+        return self.connection.state
+
+    @property
+    def qos(self) -> QoS:
+        """:class:`QoS` of this channel."""
+        if self._qos is None:
+            self._qos = self.QoS(self)
+        return self._qos
+
+    @property
+    def cycle(self) -> FairCycle:
+        if self._cycle is None:
+            self._reset_cycle()
+        return self._cycle  # type: ignore[return-value]
+
+    @property
+    def _vhost(self) -> str:
+        return self.connection.client.virtual_host or '/'
+
+    def _not_found(self, kind: str, name: str, method: str) -> ChannelError:
+        return ChannelError(f'NOT_FOUND - no {kind} {name!r} in vhost {self._vhost!r}',
+                            (50, 10), method, '404')
+
+    def _get_free_channel_id(self) -> int:
+        used = set(self.connection._used_channel_ids)
+        for channel_id in range(1, self.connection.channel_max + 1):
+            if channel_id not in used:
+                self.connection._used_channel_ids.append(channel_id)
+                return channel_id
+        raise ResourceError(
+            f'No free channel ids, current={len(self.connection.channels)}, '
+            f'channel_max={self.connection.channel_max}', (20, 10))
+
+
+class Management(base.Management):
+    """Management API of a virtual transport: lists bindings."""
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.channel = transport.client.channel()
+
+    def get_bindings(self) -> list[dict[str, str]]:
+        return [{'destination': q, 'source': e, 'routing_key': r}
+                for q, e, r in self.channel.list_bindings()]
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class Transport(base.Transport):
+    """Virtual transport.
+
+    Arguments:
+        client: the :class:`~kombu.Connection` this transport belongs to.
+    """
+
+    Channel = Channel
+    Cycle = FairCycle
+    Management = Management
+
+    #: fair cycle over the channels (set by the constructor).
+    cycle: Any = None
+
+    default_port: int | None = None
+
+    #: active channels.
+    channels: list[Channel] | None = None
+
+    #: queue -> consumer callback.
+    _callbacks: dict[str, Callable[..., Any]] | None = None
+
+    #: seconds to sleep between empty polls (stores without a wake-up signal).
+    polling_interval: float | None = 1.0
+
+    #: max number of channels.
+    channel_max = 65535
+
+    implements = base.Transport.implements.extend(
+        asynchronous=False,
+        exchange_type=frozenset(['direct', 'topic']),
+        heartbeats=False,
+    )
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        self.client = client
+        self.state = BrokerState()
+        self.channels = []
+        self._avail_channels: list[Channel] = []
+        self._callbacks = {}
+        self.cycle = self.Cycle(self._drain_channel, self.channels, Empty)
+        polling_interval = client.transport_options.get('polling_interval')
+        if polling_interval is not None:
+            self.polling_interval = polling_interval
+        self._used_channel_ids = array(ARRAY_TYPE_H)
+
+    def create_channel(self, connection: Any) -> Channel:
+        try:
+            return self._avail_channels.pop()
+        except IndexError:
+            channel = self.Channel(connection)
+            self.channels.append(channel)  # type: ignore[union-attr]
+            return channel
+
+    def close_channel(self, channel: Channel) -> None:
+        try:
+            try:
+                self._used_channel_ids.remove(channel.channel_id)
+            except ValueError:
+                pass
+            try:
+                self.channels.remove(channel)  # type: ignore[union-attr]
+            except ValueError:
+                pass
+        finally:
+            channel.connection = None
+
+    def establish_connection(self) -> Transport:
+        # The channel made to verify the connection is handed out next.
+        self._avail_channels.append(self.create_channel(self))
+        return self
+
+    def close_connection(self, connection: Any) -> None:
+        self.cycle.close()
+        for chan_list in self._avail_channels, self.channels:
+            while chan_list:
+                try:
+                    channel = chan_list.pop()
+                except LookupError:  # pragma: no cover
+                    pass
+                else:
+                    channel.close()
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+        """Deliver one message; raise ``socket.timeout`` after ``timeout`` seconds."""
+        get, deliver = self.cycle.get, self._deliver
+        deadline = None
+        while True:
+            token = self._wakeup_token()
+            try:
+                get(deliver, timeout=timeout)
+                return
+            except Empty:
+                pass
+            now = monotonic()
+            if deadline is None:
+                deadline = now + timeout if timeout is not None else float('inf')
+            remaining = deadline - now
+            if remaining <= 0:
+                raise socket.timeout()
+            self._wait_for_messages(remaining, token)
+
+    def _wakeup_token(self) -> Any:
+        """Taken before a poll; :meth:`_wait_for_messages` returns early if it changed."""
+        return None
+
+    def _wait_for_messages(self, timeout: float, token: Any) -> None:
+        """Wait until messages may be ready, at most ``timeout`` seconds."""
+        interval = self.polling_interval
+        if interval:
+            sleep(min(interval, timeout))
+
+    def _deliver(self, message: dict[str, Any], queue: str) -> None:
+        if not queue:
+            raise KeyError(f'Received message without destination queue: {message}')
+        try:
+            callback = self._callbacks[queue]  # type: ignore[index]
+        except KeyError:
+            logger.warning(W_NO_CONSUMERS, queue)
+            self._reject_inbound_message(message, queue)
+        else:
+            callback(message)
+
+    def _reject_inbound_message(self, raw_message: dict[str, Any],
+                                queue: str | None = None) -> None:
+        for channel in self.channels or ():
+            if channel:
+                if queue is not None:
+                    channel._put_front(queue, raw_message)
+                    return
+                message = channel.Message(raw_message, channel=channel)
+                channel.qos.append(message, message.delivery_tag)
+                channel.basic_reject(message.delivery_tag, requeue=True)
+                return
+
+    def on_message_ready(self, channel: Channel, message: dict[str, Any], queue: str) -> None:
+        if not queue or queue not in self._callbacks:  # type: ignore[operator]
+            raise KeyError(f'Message for queue {queue!r} without consumers: {message}')
+        self._callbacks[queue](message)  # type: ignore[index]
+
+    def _drain_channel(self, channel: Channel, callback: Callable[..., Any],
+                       timeout: float | None = None) -> Any:
+        return channel.drain_events(callback=callback, timeout=timeout)
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        return {'port': self.default_port, 'hostname': 'localhost'}
