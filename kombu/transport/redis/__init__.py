@@ -1,0 +1,88 @@
+"""Redis transport (virtual), wire-compatible with upstream Kombu.
+
+Connection strings::
+
+    redis://[USER:PASSWORD@]HOST[:PORT][/DB]
+    rediss://[USER:PASSWORD@]HOST[:PORT][/DB]?ssl_cert_reqs=required
+    redis+socket:///path/to/redis.sock?virtual_host=DB
+    sentinel://HOST1:26379;sentinel://HOST2:26379   (master_name option)
+
+Features: direct, topic and fanout (PUB/SUB) exchanges, priorities (one list
+per ``priority_steps`` step), queue TTL (``x-expires``), ack emulation with
+visibility timeout.  Keys and envelopes are the same as upstream Kombu's, so
+both can share one Redis.
+
+What differs from upstream (all invisible on the wire):
+
+* one reusable client and one dedicated connection per channel, no client
+  object per command;
+* binding tables cached (``binding_cache_ttl``, default 1 s), dropped at once
+  on any bind/unbind in this process and re-read on a routing miss;
+* consuming pops up to ``consume_batch_size`` messages (capped by prefetch)
+  in one atomic Lua call that also records them as unacked, fair round robin
+  across queues within each priority step; BRPOP only when all are empty;
+* acks given while a batch is delivered ride on the next round trip;
+* a lease thread renews ``unacked_index`` scores of messages still held by a
+  live consumer, so the visibility-timeout sweep only restores messages of
+  dead consumers, each exactly once (atomic restore script);
+* unknown transport options are reported with a warning.
+
+Transport options: every upstream option (``visibility_timeout``,
+``polling_interval``, ``max_connections``, ``socket_timeout``,
+``socket_connect_timeout``, ``socket_keepalive``, ``socket_keepalive_options``,
+``retry_on_timeout``, ``health_check_interval``, ``client_name``,
+``unacked_restore_limit``, ``unacked_restore_interval``,
+``unacked_restore_throttle``, ``unacked_key``, ``unacked_index_key``,
+``unacked_mutex_key``, ``unacked_mutex_expire``, ``ack_emulation``, ``sep``,
+``priority_steps``, ``fanout_prefix``, ``fanout_patterns``,
+``global_keyprefix``, ``queue_order_strategy``, ``master_name``,
+``sentinel_kwargs``, ``min_other_sentinels``) plus ``consume_batch_size`` and
+``binding_cache_ttl``.
+"""
+from __future__ import annotations
+
+import logging
+
+from .batch import PublishBatch
+from .channel import Channel
+from .client import (
+                     GlobalKeyPrefixMixin,
+                     Mutex,
+                     MutexHeld,
+                     PrefixedRedisPipeline,
+                     PrefixedRedisPubSub,
+                     PrefixedStrictRedis,
+                     error_classes_t,
+                     get_redis_ConnectionError,
+                     get_redis_error_classes,
+)
+from .keys import (
+                     BINDING_EXPIRES_FACTOR,
+                     BINDING_SWEEP_INTERVAL,
+                     DEFAULT_DB,
+                     DEFAULT_HEALTH_CHECK_INTERVAL,
+                     DEFAULT_PORT,
+                     DEFAULT_REAUTH_CHECK_INTERVAL,
+                     MIN_BINDING_TTL,
+                     PRIORITY_STEPS,
+                     REFRESH_BINDING,
+                     SUBCLIENT_MAX_MISSED_HEALTH_CHECKS,
+                     SWEEP_BINDINGS,
+)
+from .poller import MultiChannelPoller
+from .qos import QoS
+from .sentinel import SentinelChannel, SentinelManagedSSLConnection, SentinelTransport
+from .transport import Transport
+
+logger = logging.getLogger('kombu.transport.redis')
+
+__all__ = (
+    'Transport', 'SentinelTransport', 'Channel', 'SentinelChannel', 'QoS',
+    'MultiChannelPoller', 'PrefixedStrictRedis', 'PrefixedRedisPipeline',
+    'PrefixedRedisPubSub', 'GlobalKeyPrefixMixin', 'PublishBatch', 'MutexHeld', 'Mutex',
+    'get_redis_error_classes', 'get_redis_ConnectionError', 'error_classes_t',
+    'SentinelManagedSSLConnection', 'BINDING_EXPIRES_FACTOR', 'BINDING_SWEEP_INTERVAL',
+    'DEFAULT_DB', 'DEFAULT_HEALTH_CHECK_INTERVAL', 'DEFAULT_PORT',
+    'DEFAULT_REAUTH_CHECK_INTERVAL', 'MIN_BINDING_TTL', 'PRIORITY_STEPS', 'REFRESH_BINDING',
+    'SUBCLIENT_MAX_MISSED_HEALTH_CHECKS', 'SWEEP_BINDINGS', 'logger',
+)

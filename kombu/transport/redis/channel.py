@@ -1,0 +1,604 @@
+"""The Redis channel: storage hooks of the virtual transport, on Redis lists."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import weakref
+from contextlib import contextmanager
+from queue import Empty
+from time import monotonic
+from typing import Any, Iterator
+
+import redis
+from redis import exceptions as rexc
+
+from kombu.transport import virtual
+from kombu.transport.base import to_rabbitmq_queue_arguments
+from kombu.utils.objects import cached_property
+from kombu.utils.scheduling import cycle_by_name
+
+from . import keys as K
+from .client import PrefixedStrictRedis
+from .connparams import build_connparams
+from .consume import ConsumeMixin
+from .qos import QoS
+from .restore import RestoreMixin
+
+logger = logging.getLogger('kombu.transport.redis')
+
+_SCRIPTS = {
+    'pop': K.POP_BATCH, 'restore': K.RESTORE_ONE,
+    'refresh_binding': K.REFRESH_BINDING, 'sweep_bindings': K.SWEEP_BINDINGS,
+}
+_SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SCRIPTS.items()}
+
+_live_channels: weakref.WeakSet[Channel] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for channel in list(_live_channels):
+        channel._after_fork()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
+    """Redis channel."""
+
+    QoS = QoS
+
+    _client = None
+    _subclient = None
+    _closing = False
+    supports_fanout = True
+    keyprefix_queue = '_kombu.binding.%s'
+    keyprefix_binding_deadlines = '_kombu.binding_deadlines'
+    keyprefix_binding_permanent = '_kombu.binding_permanent.%s'
+    keyprefix_fanout = '/{db}.'
+    sep = K.SEP
+    _in_poll: Any = False
+    _brpop_sent_at: float | None = None
+    _in_listen: Any = False
+    ack_emulation = True
+    unacked_key = 'unacked'
+    unacked_index_key = 'unacked_index'
+    unacked_mutex_key = 'unacked_mutex'
+    unacked_mutex_expire = 300
+    unacked_restore_limit: int | None = None
+    unacked_restore_interval = 10
+    unacked_restore_throttle = 10
+    visibility_timeout: float = 3600
+    priority_steps = K.PRIORITY_STEPS
+    socket_timeout: float | None = None
+    socket_connect_timeout: float | None = None
+    socket_keepalive: bool | None = None
+    socket_keepalive_options: dict | None = None
+    retry_on_timeout: bool | None = None
+    max_connections = 10
+    health_check_interval = K.DEFAULT_HEALTH_CHECK_INTERVAL
+    client_name: str | None = None
+    fanout_prefix: bool | str = True
+    fanout_patterns = True
+    global_keyprefix = ''
+    queue_order_strategy = 'round_robin'
+    #: Most messages one round trip pops (further capped by prefetch).
+    consume_batch_size = 100
+    #: Seconds a binding table read from Redis is trusted before re-reading;
+    #: local binds invalidate at once, a routing miss re-reads at once.
+    binding_cache_ttl = 1.0
+
+    _async_pool = None
+    _pool = None
+
+    from_transport_options = tuple(virtual.Channel.from_transport_options) + (
+        'sep', 'ack_emulation', 'unacked_key', 'unacked_index_key',
+        'unacked_mutex_key', 'unacked_mutex_expire', 'visibility_timeout',
+        'unacked_restore_limit', 'unacked_restore_interval',
+        'unacked_restore_throttle', 'fanout_prefix', 'fanout_patterns',
+        'global_keyprefix', 'socket_timeout', 'socket_connect_timeout',
+        'socket_keepalive', 'socket_keepalive_options', 'queue_order_strategy',
+        'max_connections', 'health_check_interval', 'retry_on_timeout',
+        'priority_steps', 'client_name', 'consume_batch_size', 'binding_cache_ttl',
+    )
+
+    connection_class: Any = redis.Connection
+    connection_class_ssl: Any = redis.SSLConnection
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.ack_emulation:
+            self.QoS = virtual.QoS  # type: ignore[misc]
+        self._registered = False
+        self._expires: dict[str, int] = {}
+        self._declared: set[str] = set()
+        self._binding_expiry_refreshed_at = float('-inf')
+        self._bindings_swept_at = float('-inf')
+        self._queue_cycle = cycle_by_name(self.queue_order_strategy)()
+        self.Client = self._get_client()
+        self.ResponseError = rexc.ResponseError
+        self.active_fanout_queues: set[str] = set()
+        self.auto_delete_queues: set[str] = set()
+        self._fanout_queues: dict[str, tuple[str, str]] = {}
+        self._fanout_to_queue: dict[str, str] = {}
+        self._no_ack_queues: set[str] = set()
+        self._get_no_ack = False
+        self._tables: dict[str, tuple[int, float, list]] = {}
+        self._routes: dict[tuple[str, str], tuple[int, float, list]] = {}
+        self._hot: Any = None
+        self.handlers = {'BRPOP': self._brpop_read, 'LISTEN': self._receive}
+        self.brpop_timeout = self.connection.brpop_timeout
+        if self.fanout_prefix:
+            if isinstance(self.fanout_prefix, str):
+                self.keyprefix_fanout = self.fanout_prefix
+        else:
+            self.keyprefix_fanout = ''
+        p = self.global_keyprefix
+        self._unacked = p + self.unacked_key
+        self._unacked_index = p + self.unacked_index_key
+        try:
+            self._execute('PING')
+        except Exception:
+            self._disconnect_pools()
+            raise
+        self.connection.cycle.add(self)
+        self._registered = True
+        self.connection_errors = self.connection.connection_errors
+        _live_channels.add(self)
+
+    # -- clients and pools ----------------------------------------------------
+
+    def _get_client(self) -> Any:
+        if self.global_keyprefix:
+            return functools.partial(PrefixedStrictRedis, global_keyprefix=self.global_keyprefix)
+        return redis.Redis
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        params = build_connparams(
+            self.connection.client, _ChannelOptions(self), self.connection.default_port,
+            self.connection_class, self.connection_class_ssl)
+        if asynchronous:
+            channel = self
+            base = params['connection_class']
+
+            class Connection(base):  # type: ignore[valid-type,misc]
+                def disconnect(self, *args: Any, **kwargs: Any) -> None:
+                    super().disconnect(*args, **kwargs)
+                    if channel._registered:
+                        channel._on_connection_disconnect(self)
+
+            params['connection_class'] = Connection
+        return params
+
+    def _get_pool(self, asynchronous: bool = False) -> redis.ConnectionPool:
+        params = self._connparams(asynchronous=asynchronous)
+        self.keyprefix_fanout = self.keyprefix_fanout.format(db=params['db'])
+        return redis.ConnectionPool(**params)
+
+    @property
+    def pool(self) -> redis.ConnectionPool:
+        if self._pool is None:
+            self._pool = self._get_pool()
+        return self._pool
+
+    @property
+    def async_pool(self) -> redis.ConnectionPool:
+        if self._async_pool is None:
+            self._async_pool = self._get_pool(asynchronous=True)
+        return self._async_pool
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        return self.Client(connection_pool=self.async_pool if asynchronous else self.pool)
+
+    @cached_property
+    def _sync(self) -> redis.Redis:
+        """Plain client on the pool, thread-safe; keys are prefixed by us."""
+        return redis.Redis(connection_pool=self.pool)
+
+    @cached_property
+    def _api_client(self) -> Any:
+        return self._create_client()
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        """Yield ``client``, or the channel's reusable client (never a new one)."""
+        yield client if client is not None else self._api_client
+
+    @cached_property
+    def client(self) -> Any:
+        """Client whose pinned connection carries BRPOP."""
+        return self._create_client(asynchronous=True)
+
+    @cached_property
+    def subclient(self) -> Any:
+        """Pub/Sub connection used to consume fanout queues."""
+        return self._create_client(asynchronous=True).pubsub()
+
+    def _after_fork(self) -> None:
+        self._hot = None  # the parent owns that socket
+        self._disconnect_pools()
+
+    def _disconnect_pools(self) -> None:
+        pool, async_pool = self._pool, self._async_pool
+        self._pool = self._async_pool = None
+        self.__dict__.pop('_sync', None)
+        self.__dict__.pop('_api_client', None)
+        self._hot = None
+        for p in (pool, async_pool):
+            if p is not None:
+                p.disconnect()
+
+    def _on_connection_disconnect(self, connection: Any) -> None:
+        if self._in_poll is connection:
+            self._in_poll = None
+        if self._in_listen is connection:
+            self._in_listen = None
+        if self.connection and self.connection.cycle:
+            self.connection.cycle._on_connection_disconnect(connection)
+
+    # -- raw command execution on one dedicated connection ---------------------
+
+    def _hot_conn(self) -> Any:
+        conn = self._hot
+        if conn is None:
+            conn = self._hot = self.pool.make_connection()
+        return conn
+
+    def _execute(self, *args: Any) -> Any:
+        conn = self._hot_conn()
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
+            conn.disconnect()
+            raise
+
+    def _execute_many(self, commands: list[tuple]) -> list[Any]:
+        """Pipeline ``commands`` in one round trip; error replies are returned."""
+        conn = self._hot_conn()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except rexc.ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
+            conn.disconnect()
+            raise
+
+    def _script_cmd(self, name: str, keys: list[str], args: list[Any]) -> tuple:
+        return ('EVALSHA', _SHAS[name], len(keys), *keys, *args)
+
+    def _load_scripts(self) -> None:
+        for src in _SCRIPTS.values():
+            self._execute('SCRIPT', 'LOAD', src)
+
+    def _run(self, commands: list[tuple]) -> list[Any]:
+        """Run a pipeline of idempotent-on-retry commands and scripts."""
+        replies = self._execute_many(commands)
+        if any(isinstance(r, rexc.NoScriptError) for r in replies):
+            self._load_scripts()  # e.g. Redis restarted: script cache empty
+            replies = self._execute_many(commands)
+        for r in replies:
+            if isinstance(r, Exception):
+                raise r
+        return replies
+
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self._run([self._script_cmd(name, keys, args)])[0]
+
+    # -- keys -----------------------------------------------------------------
+
+    def _q_for_pri(self, queue: str, pri: int) -> str:
+        return K.queue_key(queue, self.priority(pri), self.sep)
+
+    def _qkey(self, queue: str, pri: int) -> str:
+        """Full (prefixed) list key for ``queue`` at priority ``pri``."""
+        return self.global_keyprefix + K.queue_key(queue, self.priority(pri), self.sep)
+
+    def _all_qkeys(self, queue: str) -> list[str]:
+        return [self._qkey(queue, step) for step in self.priority_steps]
+
+    def priority(self, n: int) -> int:
+        return K.priority_step(self.priority_steps, n)
+
+    # -- storage hooks ----------------------------------------------------------
+
+    def _put(self, queue: str, message: dict, **kwargs: Any) -> None:
+        """Deliver ``message`` to ``queue`` (LPUSH; consumers pop the right end)."""
+        key = self._qkey(queue, self._get_message_priority(message, reverse=False))
+        body = K.dumps(message)
+        expires = self._expires.get(queue) if self._expires else None
+        batch = kwargs.get('_publish_batch')
+        commands = [('LPUSH', key, body)]
+        if expires is not None:
+            commands += [('PEXPIRE', k, expires) for k in self._all_qkeys(queue)]
+        if batch is not None:
+            for command in commands:
+                batch.add(*command)
+        elif expires is None:
+            self._execute('LPUSH', key, body)
+        else:
+            self._run(commands)
+
+    def _put_fanout(self, exchange: str, message: dict, routing_key: str,
+                    **kwargs: Any) -> None:
+        topic = self.global_keyprefix + self._get_publish_topic(exchange, routing_key)
+        body = K.dumps(message)
+        batch = kwargs.get('_publish_batch')
+        if batch is not None:
+            batch.add('PUBLISH', topic, body)
+        else:
+            self._execute('PUBLISH', topic, body)
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict:
+        record = self.ack_emulation and not self._get_no_ack
+        items = self._pop([queue], 1, [record])
+        self._touch_expires([queue])
+        if not items:
+            raise Empty()
+        _, payload = items[0]
+        if record:
+            self._mark_recorded(payload)
+        return payload
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        self._get_no_ack = no_ack
+        try:
+            message = super().basic_get(queue, no_ack=no_ack, **kwargs)
+        finally:
+            self._get_no_ack = False
+        self._drop_unclaimed()
+        return message
+
+    def _size(self, queue: str) -> int:
+        return sum(r for r in self._run([('LLEN', k) for k in self._all_qkeys(queue)])
+                   if isinstance(r, int))
+
+    def _purge(self, queue: str) -> int:
+        commands: list[tuple] = []
+        for key in self._all_qkeys(queue):
+            commands += [('LLEN', key), ('DEL', key)]
+        return sum(self._run(commands)[::2])
+
+    def _new_queue(self, queue: str, auto_delete: bool = False, **kwargs: Any) -> None:
+        if auto_delete:
+            self.auto_delete_queues.add(queue)
+        self._declared.add(queue)
+        expire = self._get_queue_expire(kwargs)
+        if expire is not None:
+            self._expires[queue] = expire
+        else:
+            self._expires.pop(queue, None)
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        if queue in self._declared:
+            return True
+        return any(self._run([('EXISTS', k) for k in self._all_qkeys(queue)]))
+
+    def _delete(self, queue: str, exchange: str | None = None, routing_key: str | None = None,
+                pattern: str | None = None, *args: Any, **kwargs: Any) -> None:
+        self.auto_delete_queues.discard(queue)
+        self._declared.discard(queue)
+        p = self.global_keyprefix
+        commands: list[tuple] = []
+        if exchange is not None:
+            member = K.binding_member(routing_key, pattern, queue, self.sep)
+            commands += [('SREM', p + self.keyprefix_queue % (exchange,), member),
+                         ('SREM', p + self.keyprefix_binding_permanent % (exchange,), member)]
+        commands += [('DEL', k) for k in self._all_qkeys(queue)]
+        self._run(commands)
+        K.bump_binding_epoch()
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        if self.typeof(exchange).type == 'fanout':
+            self._fanout_queues[queue] = (exchange, (routing_key or '').replace('#', '*'))
+        p = self.global_keyprefix
+        table = p + self.keyprefix_queue % (exchange,)
+        member = K.binding_member(routing_key, pattern, queue, self.sep)
+        if queue in self._expires:
+            self._script('refresh_binding', [table, p + self.keyprefix_binding_deadlines],
+                         [member, exchange, self._binding_ttl(queue)])
+        else:
+            # the sweep keeps a table while its permanent set has members
+            self._run([('SADD', table, member),
+                       ('SADD', p + self.keyprefix_binding_permanent % (exchange,), member)])
+        K.bump_binding_epoch()
+
+    def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any,
+                      queue: str) -> None:
+        p = self.global_keyprefix
+        member = K.binding_member(routing_key, pattern, queue, self.sep)
+        self._run([('SREM', p + self.keyprefix_queue % (exchange,), member),
+                   ('SREM', p + self.keyprefix_binding_permanent % (exchange,), member)])
+        if self._fanout_queues.get(queue, (None,))[0] == exchange:
+            del self._fanout_queues[queue]
+        K.bump_binding_epoch()
+
+    def _put_front(self, queue: str, message: dict, **kwargs: Any) -> None:
+        """Put ``message`` where it is consumed next (the right end)."""
+        key = self._qkey(queue, self._get_message_priority(message, reverse=False))
+        self._execute('RPUSH', key, K.dumps(message))
+
+    def get_table(self, exchange: str) -> list[tuple[str, ...]]:
+        epoch, now = K.binding_epoch[0], monotonic()
+        cached = self._tables.get(exchange)
+        if cached is not None and cached[0] == epoch and now < cached[1]:
+            return cached[2]
+        return self._read_table(exchange, epoch, now)
+
+    def _read_table(self, exchange: str, epoch: int, now: float) -> list[tuple[str, ...]]:
+        values = self._execute('SMEMBERS', self.global_keyprefix + self.keyprefix_queue % exchange)
+        table = [K.parse_binding(v, self.sep) for v in values or ()]
+        self._tables[exchange] = (epoch, now + self.binding_cache_ttl, table)
+        return table
+
+    def _lookup(self, exchange: str, routing_key: str, default: Any = None) -> list[str]:
+        if not exchange:
+            return super()._lookup(exchange, routing_key, default)
+        epoch, now = K.binding_epoch[0], monotonic()
+        route_key = (exchange, routing_key)
+        cached = self._routes.get(route_key)
+        if cached is not None and cached[0] == epoch and now < cached[1]:
+            return cached[2]
+        queues = self._route(exchange, routing_key)
+        if not queues and self._tables.get(exchange) is not None:
+            # a miss may be a binding made elsewhere since the table was read
+            self._read_table(exchange, epoch, now)
+            queues = self._route(exchange, routing_key)
+        if not queues:
+            return list(self._lookup_default(exchange, routing_key, default))
+        if len(self._routes) > 4096:
+            self._routes.clear()
+        self._routes[route_key] = (epoch, now + self.binding_cache_ttl, queues)
+        return queues
+
+    def _route(self, exchange: str, routing_key: str) -> list[str]:
+        try:
+            return list(self.typeof(exchange).lookup(
+                self.get_table(exchange), exchange, routing_key, None) or ())
+        except KeyError:
+            return []
+
+    def prepare_queue_arguments(self, arguments: Any, **kwargs: Any) -> Any:
+        return to_rabbitmq_queue_arguments(arguments, **kwargs)
+
+    def _get_queue_expire(self, args: Any) -> int | None:
+        try:
+            return int(args['arguments']['x-expires'])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _touch_expires(self, queues: list[str]) -> None:
+        commands = [('PEXPIRE', k, self._expires[q])
+                    for q in queues if q in self._expires for k in self._all_qkeys(q)]
+        if commands:
+            self._run(commands)
+
+    # -- binding tables of expiring queues -------------------------------------
+
+    def _binding_ttl(self, queue: str) -> int:
+        return max(self._expires[queue] * K.BINDING_EXPIRES_FACTOR, K.MIN_BINDING_TTL)
+
+    def sweep_bindings(self, limit: int = 100) -> int:
+        """Delete binding tables that no consumer refreshed in time."""
+        p = self.global_keyprefix
+        prefixes = [p + kp % ('',) for kp in
+                    (self.keyprefix_queue, self.keyprefix_binding_permanent)]
+        return self._script('sweep_bindings', [p + self.keyprefix_binding_deadlines],
+                            [*prefixes, limit])
+
+    def maybe_refresh_binding_expiry(self) -> None:
+        """Keep the binding tables of consumed expiring queues alive."""
+        queues = [q for q in self._active_queues if q in self._expires]
+        if not queues:
+            return
+        now = monotonic()
+        every = min(self._binding_ttl(q) for q in queues) / 1000 / 3
+        if now - self._binding_expiry_refreshed_at >= every:
+            self._refresh_bindings(queues)
+            self._binding_expiry_refreshed_at = now
+        if now - self._bindings_swept_at >= K.BINDING_SWEEP_INTERVAL:
+            self.sweep_bindings()
+            self._bindings_swept_at = now
+
+    def _refresh_bindings(self, queues: list[str]) -> None:
+        p = self.global_keyprefix
+        commands = []
+        for queue in queues:
+            for exchange, routing_key, args in self.state.queue_bindings(queue):
+                _, pattern, _ = self.typeof(exchange).prepare_bind(
+                    queue, exchange, routing_key, args)
+                commands.append(self._script_cmd(
+                    'refresh_binding',
+                    [p + self.keyprefix_queue % (exchange,), p + self.keyprefix_binding_deadlines],
+                    [K.binding_member(routing_key, pattern, queue, self.sep), exchange,
+                     self._binding_ttl(queue)]))
+        if commands:
+            self._run(commands)
+
+    def maybe_reauth(self) -> None:
+        """Streaming re-authentication hook (redis-py re-auths pooled connections)."""
+
+    # -- batches ----------------------------------------------------------------
+
+    @property
+    def supports_batch_publish(self) -> bool:
+        return not self.retry_on_timeout
+
+    def create_publish_batch(self, max_size: int) -> Any:
+        from .batch import PublishBatch
+        return PublishBatch(self, max_size)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def close(self) -> None:
+        self._closing = True
+        if self._in_poll:
+            try:
+                self._brpop_read()
+            except Empty:
+                pass
+            except self.connection_errors:
+                pass
+        if not self.closed:
+            self.connection.cycle.discard(self)
+            for queue in list(self._fanout_queues):
+                if queue in self.auto_delete_queues:
+                    try:
+                        self.queue_delete(queue)
+                    except self.connection_errors:
+                        pass
+            try:
+                if self._qos is not None and hasattr(self._qos, 'flush_acks'):
+                    self._qos.flush_acks()
+            except self.connection_errors:
+                logger.warning('could not flush acks at close', exc_info=True)
+        super().close()
+        _live_channels.discard(self)
+        self._close_clients()
+        self._disconnect_pools()
+
+    def _close_clients(self) -> None:
+        for attr in ('client', 'subclient'):
+            client = self.__dict__.get(attr)
+            if client is None:
+                continue
+            connection, client.connection = getattr(client, 'connection', None), None
+            if connection is not None:
+                try:
+                    connection.disconnect()
+                except Exception:
+                    pass
+        if self._hot is not None:
+            self._hot.disconnect()
+            self._hot = None
+
+    def _prepare_virtual_host(self, vhost: Any) -> int:
+        from .connparams import prepare_virtual_host
+        return prepare_virtual_host(vhost)
+
+    @property
+    def active_queues(self) -> list[str]:
+        """Queues consumed from with BRPOP (fanout queues excluded)."""
+        return list(dict.fromkeys(
+            q for q in self._active_queues if q not in self.active_fanout_queues))
+
+    def _update_queue_cycle(self) -> None:
+        self._queue_cycle.update(self.active_queues)
+
+
+class _ChannelOptions:
+    """Read-only mapping view of a channel's connection options."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self._channel, name)

@@ -1,0 +1,294 @@
+"""Consuming side of the Redis channel: batch pops, BRPOP and fanout LISTEN."""
+from __future__ import annotations
+
+import logging
+from queue import Empty
+from time import monotonic, time
+from typing import Any
+
+from vine import promise
+
+from kombu.transport.virtual.ttl import EXPIRES_AT
+
+from . import keys as K
+
+logger = logging.getLogger('kombu.transport.redis')
+
+
+class ConsumeMixin:
+    """Mixed into :class:`~kombu.transport.redis.Channel`."""
+
+    # -- consumers ---------------------------------------------------------------
+
+    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> Any:
+        if queue in self._fanout_queues:
+            exchange, _ = self._fanout_queues[queue]
+            self.active_fanout_queues.add(queue)
+            self._fanout_to_queue[exchange] = queue
+        if no_ack:
+            self._no_ack_queues.add(queue)
+        else:
+            self._no_ack_queues.discard(queue)
+        ret = super().basic_consume(queue, no_ack, *args, **kwargs)
+        self._update_queue_cycle()
+        return ret
+
+    def basic_cancel(self, consumer_tag: str) -> Any:
+        # a message may be read for this consumer while reading: cancel after
+        # the read completes (celery/celery#1773)
+        connection = self.connection
+        if connection:
+            if connection.cycle._in_protected_read:
+                return connection.cycle.after_read.add(
+                    promise(self._basic_cancel, (consumer_tag,)))
+            return self._basic_cancel(consumer_tag)
+        return None
+
+    def _basic_cancel(self, consumer_tag: str) -> Any:
+        queue = self._tag_to_queue.get(consumer_tag)
+        if queue is None:
+            return None
+        if queue in self.active_fanout_queues:
+            self.active_fanout_queues.discard(queue)
+            self._unsubscribe_from(queue)
+        fanout = self._fanout_queues.get(queue)
+        if fanout is not None:
+            self._fanout_to_queue.pop(fanout[0], None)
+        self._no_ack_queues.discard(queue)
+        ret = super().basic_cancel(consumer_tag)
+        self._update_queue_cycle()
+        return ret
+
+    # -- batch pop -----------------------------------------------------------------
+
+    def _budget(self) -> int:
+        est = self.qos.can_consume_max_estimate()
+        cap = max(int(self.consume_batch_size or 1), 1)
+        return cap if est is None else max(min(est, cap), 1)
+
+    def _pop(self, queues: list[str], budget: int, record: list[bool],
+             acks: list[str] | None = None) -> list[tuple[str, dict]]:
+        """Atomically pop up to ``budget`` messages (priority, then round robin)."""
+        keys = [self._unacked, self._unacked_index]
+        keys += [self._qkey(q, step) for step in self.priority_steps for q in queues]
+        args: list[Any] = [repr(time()), budget, len(queues)]
+        args += ['1' if r else '0' for r in record]
+        if acks:
+            args += acks
+        try:
+            flat = self._script('pop', keys, args)
+        except BaseException:
+            if acks:
+                self.qos._pending_acks.extendleft(acks)
+            raise
+        return [(queues[int(flat[i]) - 1], K.loads(flat[i + 1]))
+                for i in range(0, len(flat), 2)]
+
+    def _mark_recorded(self, payload: dict) -> None:
+        try:
+            self.qos._recorded.add(payload['properties']['delivery_tag'])
+        except (KeyError, TypeError):
+            pass
+
+    def _drop_unclaimed(self) -> None:
+        """Forget recorded deliveries nobody appended (dropped, expired...)."""
+        qos = self._qos
+        recorded = getattr(qos, '_recorded', None)
+        if recorded:
+            tags = list(recorded)
+            recorded.clear()
+            self._remove_unacked(tags)
+
+    def _pop_and_deliver(self) -> bool:
+        active = self.active_queues
+        queues = self._queue_cycle.consume(len(active))
+        if not queues:
+            return False
+        record = [self.ack_emulation and q not in self._no_ack_queues for q in queues]
+        acks = self.qos.take_acks() if hasattr(self.qos, 'take_acks') else None
+        items = self._pop(queues, self._budget(), record, acks)
+        self._touch_expires(queues)
+        if not items:
+            return False
+        self._deliver_batch(items)
+        return True
+
+    def _deliver_batch(self, items: list[tuple[str, dict]]) -> None:
+        qos = self.qos
+        buffering = hasattr(qos, '_buffer_acks')
+        if buffering:
+            qos._buffer_acks += 1
+        try:
+            deliver = self.connection._deliver
+            for queue, payload in items:
+                self._queue_cycle.rotate(queue)
+                if EXPIRES_AT in payload['properties'] and self._expired(queue, payload):
+                    continue  # dead-lettered; its unacked entry goes below
+                if self.ack_emulation and queue not in self._no_ack_queues:
+                    self._mark_recorded(payload)
+                deliver(payload, queue)
+        finally:
+            if buffering:
+                qos._buffer_acks -= 1
+            self._drop_unclaimed()
+
+    # -- BRPOP -------------------------------------------------------------------------
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        if timeout is None:
+            timeout = self.brpop_timeout
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return
+        keys = [self._qkey(q, step) for step in self.priority_steps for q in queues]
+        conn = self.client.connection
+        self._in_poll = conn
+        self._brpop_sent_at = monotonic()
+        conn.send_command('BRPOP', *keys, timeout or 0)
+
+    def _brpop_read(self, **options: Any) -> bool:
+        conn = self.client.connection
+        try:
+            try:
+                reply = conn.read_response()
+            except self.connection_errors:
+                conn.disconnect()
+                raise
+        finally:
+            self._in_poll = None
+            self._brpop_sent_at = None
+        if not reply:
+            raise Empty()
+        key, item = reply
+        key = key.decode() if isinstance(key, bytes) else key
+        queue = K.queue_from_key(key[len(self.global_keyprefix):], self.sep)
+        payload = K.loads(item)
+        items = [(queue, payload)]
+        if self._closing or not self.connection or queue not in self._active_queues:
+            self._deliver_batch(items)
+            return True
+        record = self.ack_emulation and queue not in self._no_ack_queues
+        items += self._record_and_pop_more(payload, record)
+        self._deliver_batch(items)
+        return True
+
+    def _record_and_pop_more(self, payload: dict, record: bool) -> list[tuple[str, dict]]:
+        """Record the BRPOP'd message and fetch more, in one round trip."""
+        commands: list[tuple] = []
+        if record:
+            props = payload.get('properties') or {}
+            info = props.get('delivery_info') or {}
+            tag = props.get('delivery_tag')
+            if tag is not None:
+                commands += self._record_commands(
+                    tag, payload, info.get('exchange') or '', info.get('routing_key') or '')
+        extra = self._budget() - 1
+        queues: list[str] = []
+        if extra > 0:
+            queues = list(self._queue_cycle.consume(len(self.active_queues)))
+        if queues:
+            keys = [self._unacked, self._unacked_index]
+            keys += [self._qkey(q, step) for step in self.priority_steps for q in queues]
+            flags = ['1' if self.ack_emulation and q not in self._no_ack_queues else '0'
+                     for q in queues]
+            commands.append(self._script_cmd(
+                'pop', keys, [repr(time()), extra, len(queues), *flags]))
+        if not commands:
+            return []
+        replies = self._run(commands)
+        if not queues:
+            return []
+        flat = replies[-1]
+        return [(queues[int(flat[i]) - 1], K.loads(flat[i + 1]))
+                for i in range(0, len(flat), 2)]
+
+    def _poll_error(self, type: str, **options: Any) -> None:
+        if type == 'LISTEN':
+            self.subclient.parse_response()
+        else:
+            self.client.connection.read_response()
+
+    # -- fanout over PUB/SUB ----------------------------------------------------------
+
+    def _get_publish_topic(self, exchange: str, routing_key: str) -> str:
+        return K.fanout_topic(self.keyprefix_fanout, exchange, routing_key, self.fanout_patterns)
+
+    def _get_publish_topics(self, exchange: str, routing_key: str) -> list[str]:
+        return [self._get_publish_topic(exchange, routing_key)]
+
+    def _get_subscribe_topic(self, queue: str) -> str:
+        exchange, routing_key = self._fanout_queues[queue]
+        return self._get_publish_topic(exchange, routing_key)
+
+    def _get_subscribe_topics(self, queue: str) -> list[str]:
+        exchange, routing_key = self._fanout_queues[queue]
+        return self._get_publish_topics(exchange, routing_key)
+
+    def _subscribe(self) -> None:
+        topics = [t for q in self.active_fanout_queues for t in self._get_subscribe_topics(q)]
+        if not topics:
+            return
+        c = self.subclient
+        if c.connection._sock is None:
+            c.connection.connect()
+        self._in_listen = c.connection
+        c.psubscribe(topics)
+
+    def _unsubscribe_from(self, queue: str) -> None:
+        topics = self._get_subscribe_topics(queue)
+        c = self.subclient
+        if c.connection and c.connection._sock:
+            c.punsubscribe(topics)
+
+    def _handle_message(self, client: Any, r: Any) -> dict:
+        message_type = r[0].decode() if isinstance(r[0], bytes) else r[0]
+        if message_type == 'pmessage':
+            pattern, channel, data = r[1], r[2], r[3]
+        else:
+            pattern, channel, data = None, r[1], r[2]
+        if message_type in ('unsubscribe', 'punsubscribe'):
+            client.handle_message(r)
+        return {'type': r[0], 'pattern': pattern, 'channel': channel, 'data': data}
+
+    def _receive(self) -> bool:
+        c = self.subclient
+        ret = []
+        try:
+            ret.append(self._receive_one(c))
+        except Empty:
+            pass
+        while c.connection is not None and c.connection.can_read(timeout=0):
+            ret.append(self._receive_one(c))
+        return any(ret)
+
+    def _receive_one(self, c: Any) -> Any:
+        try:
+            response = c.parse_response()
+        except self.connection_errors:
+            self._in_listen = None
+            raise
+        if not isinstance(response, (list, tuple)):
+            return None
+        payload = self._handle_message(c, response)
+        kind = payload['type']
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if not kind.endswith('message') or not payload['data']:
+            return None
+        channel = payload['channel']
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        if channel[0] == '/':
+            _, _, channel = channel.partition('.')
+        try:
+            message = K.loads(payload['data'])
+        except (TypeError, ValueError):
+            logger.warning('Cannot process event on channel %r: %s',
+                           channel, repr(payload)[:4096], exc_info=True)
+            raise Empty() from None
+        return self._deliver_fanout_message(message, channel.split('/', 1)[0])
+
+    def _deliver_fanout_message(self, message: dict, exchange: str) -> bool:
+        queue = self._fanout_to_queue.get(exchange)
+        if queue is None:
+            return False
+        self.connection._deliver(message, queue)
+        return True

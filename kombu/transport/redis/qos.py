@@ -1,0 +1,245 @@
+"""Ack emulation on Redis: the ``unacked`` hash and its ``unacked_index``.
+
+A delivered message is recorded (by the pop script, atomically with the pop)
+as ``unacked[tag] = [payload, exchange, routing_key]`` with score = time of
+the last sign of life of its consumer in ``unacked_index``.  While the
+consumer lives, a keeper thread keeps raising those scores, so the
+visibility-timeout sweep (ours or upstream Kombu's) never restores a message
+whose consumer is still working on it.  When the consumer dies the scores
+stop moving and after ``visibility_timeout`` the sweep gives each message back
+exactly once (the restore script is atomic and checks the entry is still
+there and still overdue).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections import deque
+from time import time
+from typing import Any, Iterable
+
+from kombu.transport import virtual
+
+from .client import Mutex, MutexHeld
+
+logger = logging.getLogger('kombu.transport.redis')
+
+
+class QoS(virtual.QoS):
+    """Redis ack emulation with piggy-backed acks and live-consumer leases."""
+
+    restore_at_shutdown = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._vrestore_count = 0
+        #: tags the pop script already recorded server-side
+        self._recorded: set[str] = set()
+        #: acked tags not yet removed from Redis (thread-safe deque)
+        self._pending_acks: deque[str] = deque()
+        #: >0 while the poller delivers a batch: acks wait for the next trip
+        self._buffer_acks = 0
+
+    # -- delivery bookkeeping ----------------------------------------------
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        if delivery_tag in self._recorded:
+            self._recorded.discard(delivery_tag)
+        else:  # not popped by our script (e.g. fanout): record it now
+            delivery = message.delivery_info
+            self.channel._record_unacked(
+                delivery_tag, message._raw, delivery['exchange'], delivery['routing_key'])
+        super().append(message, delivery_tag)
+        self.channel.connection._keep_alive(self)
+
+    def ack(self, delivery_tag: str) -> None:
+        self._pending_acks.append(delivery_tag)
+        super().ack(delivery_tag)
+        if not self._buffer_acks or len(self._pending_acks) >= 256:
+            self.flush_acks()
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        # the base restores (requeue: our restore script also drops the
+        # unacked entry) or dead-letters (then the entry goes like an ack)
+        super().reject(delivery_tag, requeue=requeue)
+        if not requeue:
+            self._pending_acks.append(delivery_tag)
+            if not self._buffer_acks:
+                self.flush_acks()
+
+    def take_acks(self, limit: int = 1024) -> list[str]:
+        acks = []
+        pop = self._pending_acks.popleft
+        try:
+            while len(acks) < limit:
+                acks.append(pop())
+        except IndexError:
+            pass
+        return acks
+
+    def flush_acks(self, client: Any = None) -> None:
+        acks = self.take_acks()
+        if acks:
+            try:
+                self.channel._remove_unacked(acks, client=client)
+            except BaseException:
+                self._pending_acks.extendleft(acks)
+                raise
+
+    def live_tags(self) -> list[str]:
+        for _ in range(3):
+            try:
+                dirty = self._dirty
+                return [t for t in list(self._delivered) if t not in dirty]
+            except RuntimeError:  # resized by the consuming thread; retry
+                continue
+        return []
+
+    # -- restoring ------------------------------------------------------------
+
+    def restore_unacked(self, client: Any = None) -> list[tuple[BaseException, Any]]:
+        self._flush()
+        messages = list(self._delivered.values())
+        self._delivered.clear()
+        try:
+            self.flush_acks(client)
+            if messages:
+                self.channel._restore_messages(messages, client=client)
+        except Exception as exc:
+            return [(exc, m) for m in messages]
+        return []
+
+    def restore_by_tag(self, tag: str, client: Any = None, leftmost: bool = False) -> None:
+        try:
+            message = self._delivered[tag]
+        except KeyError:
+            self.channel._restore_tags_from_redis([tag], None, leftmost=leftmost)
+        else:
+            self.channel._restore_messages([message], leftmost=leftmost, client=client)
+
+    def restore_visible(self, start: int = 0, num: int | None = 10,
+                        interval: int = 10) -> int:
+        """Give back messages whose consumer stopped renewing their lease."""
+        self._vrestore_count += 1
+        if (self._vrestore_count - 1) % (interval or 1):
+            return 0
+        channel = self.channel
+        ceil = time() - self.visibility_timeout
+        with channel.conn_or_acquire() as client:
+            try:
+                with Mutex(client, channel.unacked_mutex_key, self.unacked_mutex_expire):
+                    return channel._restore_overdue(ceil, start, num, set(self._delivered))
+            except MutexHeld:
+                return 0
+
+    @property
+    def unacked_key(self) -> str:
+        return self.channel.unacked_key
+
+    @property
+    def unacked_index_key(self) -> str:
+        return self.channel.unacked_index_key
+
+    @property
+    def unacked_mutex_key(self) -> str:
+        return self.channel.unacked_mutex_key
+
+    @property
+    def unacked_mutex_expire(self) -> int:
+        return self.channel.unacked_mutex_expire
+
+    @property
+    def visibility_timeout(self) -> float:
+        return self.channel.visibility_timeout
+
+    def pipe_or_acquire(self, pipe: Any = None, client: Any = None) -> Any:
+        """Compatibility helper: a pipeline on ``client`` unless ``pipe`` given."""
+        if pipe is not None:
+            return _Given(pipe)
+        return _PipelineOn(self.channel, client)
+
+
+class _Given:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __enter__(self) -> Any:
+        return self.value
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+class _PipelineOn:
+    def __init__(self, channel: Any, client: Any) -> None:
+        self.channel, self.client = channel, client
+
+    def __enter__(self) -> Any:
+        self._cm = self.channel.conn_or_acquire(self.client)
+        return self._cm.__enter__().pipeline()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cm.__exit__(*exc)
+
+
+class LeaseKeeper:
+    """Background thread renewing the leases of delivered, unacked messages.
+
+    It also flushes acks still waiting to ride on the next round trip, so an
+    acked message can never come back because its consumer went quiet.
+    One per transport; it exits with the transport.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._qos: weakref.WeakSet[QoS] = weakref.WeakSet()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def watch(self, qos: QoS) -> None:
+        if qos in self._qos and self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            self._qos.add(qos)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._run, name='kombu-redis-lease', daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.tick()
+
+    def tick(self) -> None:
+        for qos in list(self._qos):
+            try:
+                renew(qos)
+            except Exception as exc:  # the consumer sees connection errors itself
+                logger.debug('lease renewal failed: %r', exc)
+
+
+def renew(qos: QoS, now: float | None = None) -> int:
+    """Flush pending acks and raise the scores of ``qos``'s live deliveries."""
+    channel = qos.channel
+    if channel is None or getattr(channel, 'closed', True):
+        return 0
+    tags = qos.live_tags()
+    acks = qos.take_acks()
+    if not tags and not acks:
+        return 0
+    try:
+        return channel._renew_leases(tags, acks, now if now is not None else time())
+    except BaseException:
+        qos._pending_acks.extendleft(acks)
+        raise
+
+
+def iter_chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,87 @@
+"""Redis Sentinel: discover the master by name and follow failovers."""
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis import sentinel
+
+from kombu.utils.url import url_to_parts
+
+from .channel import Channel
+from .transport import Transport
+
+
+class SentinelManagedSSLConnection(sentinel.SentinelManagedConnection, redis.SSLConnection):
+    """Sentinel-discovered master, reached over TLS."""
+
+
+class SentinelChannel(Channel):
+    """Channel whose pools resolve the master through Redis Sentinel.
+
+    URL: ``sentinel://h1:26379;sentinel://h2:26379`` plus the transport option
+    ``master_name``; ``sentinel_kwargs`` go to the sentinel connections (for
+    a password on the sentinels themselves).
+    """
+
+    from_transport_options = Channel.from_transport_options + (
+        'master_name', 'min_other_sentinels', 'sentinel_kwargs', 'sentinel_fanout_compat')
+
+    connection_class = sentinel.SentinelManagedConnection
+    connection_class_ssl = SentinelManagedSSLConnection
+
+    master_name: str | None = None
+    min_other_sentinels = 0
+    sentinel_kwargs: dict | None = None
+    #: Accepted for compatibility; this package always formats ``{db}``.
+    sentinel_fanout_compat = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._sentinel_managers: list[Any] = []
+        super().__init__(*args, **kwargs)
+
+    def _sentinels(self, connparams: dict[str, Any]) -> list[tuple[str, int]]:
+        found = []
+        for url in getattr(self.connection.client, 'alt', None) or ():
+            parts = url_to_parts(url)
+            if parts.scheme == 'sentinel':
+                found.append((parts.hostname, parts.port or self.connection.default_port))
+        if not found:
+            found.append((connparams['host'], connparams['port']))
+        return found
+
+    def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
+        if not self.master_name:
+            raise ValueError("'master_name' transport option must be specified.")
+        params = self._connparams(asynchronous)
+        sentinels = self._sentinels(params)
+        extra = {k: v for k, v in params.items() if k not in ('host', 'port')}
+        manager = sentinel.Sentinel(
+            sentinels, min_other_sentinels=self.min_other_sentinels,
+            sentinel_kwargs=self.sentinel_kwargs, **extra)
+        self._sentinel_managers.append(manager)
+        master_kwargs = {k: extra[k] for k in ('username', 'password') if k in extra}
+        return manager.master_for(self.master_name, redis.Redis, **master_kwargs).connection_pool
+
+    def _get_pool(self, asynchronous: bool = False) -> Any:
+        params = self._connparams(asynchronous=asynchronous)
+        self.keyprefix_fanout = self.keyprefix_fanout.format(db=params['db'])
+        return self._sentinel_managed_pool(asynchronous)
+
+    def _disconnect_pools(self) -> None:
+        super()._disconnect_pools()
+        managers, self._sentinel_managers = self._sentinel_managers, []
+        for manager in managers:
+            close = getattr(manager, 'close', None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+
+class SentinelTransport(Transport):
+    """Redis Sentinel transport."""
+
+    default_port = 26379
+    Channel = SentinelChannel

@@ -1,0 +1,109 @@
+"""The Redis transport: one poller and one lease keeper per connection."""
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from kombu.transport import virtual
+
+from . import keys as K
+from .channel import Channel
+from .client import get_redis_error_classes
+from .connparams import warn_unknown_options
+from .poller import MultiChannelPoller
+from .qos import LeaseKeeper
+
+
+class Transport(virtual.Transport):
+    """Redis transport."""
+
+    Channel = Channel
+
+    polling_interval: float | None = None  # BRPOP blocks; no sleep between polls
+    brpop_timeout: float = 1
+    default_port = K.DEFAULT_PORT
+    driver_type = 'redis'
+    driver_name = 'redis'
+
+    implements = virtual.Transport.implements.extend(
+        asynchronous=True,
+        batch_publish=True,
+        exchange_type=frozenset(['direct', 'topic', 'fanout']),
+    )
+
+    connection_errors, channel_errors = get_redis_error_classes()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cycle = MultiChannelPoller()
+        if self.polling_interval is not None:
+            self.brpop_timeout = self.polling_interval
+        options = self.client.transport_options or {}
+        warn_unknown_options(options, self.Channel.from_transport_options)
+        vt = float(options.get('visibility_timeout', self.Channel.visibility_timeout))
+        self._lease_keeper = LeaseKeeper(interval=max(0.05, min(vt / 4, 60.0)))
+
+    def driver_version(self) -> str:
+        return redis.__version__
+
+    @property
+    def supports_batch_publish(self) -> bool:
+        return not (self.client.transport_options or {}).get('retry_on_timeout')
+
+    def _keep_alive(self, qos: Any) -> None:
+        self._lease_keeper.watch(qos)
+
+    def close_connection(self, connection: Any) -> None:
+        self._lease_keeper.stop()
+        super().close_connection(connection)
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        cycle = self.cycle
+        cycle.on_poll_init(loop.poller)
+        cycle_poll_start = cycle.on_poll_start
+        add_reader = loop.add_reader
+        on_readable = self.on_readable
+
+        def _on_disconnect(conn: Any) -> None:
+            gone = set()
+            for key in list(cycle._chan_to_sock):
+                channel, client, type = key
+                if getattr(client, 'connection', None) is conn:
+                    del cycle._chan_to_sock[key]
+                    gone.add((channel, type))
+            for fd, chan_type in list(cycle._fd_to_chan.items()):
+                if chan_type in gone:
+                    loop.remove(fd)
+                    del cycle._fd_to_chan[fd]
+        cycle._on_connection_disconnect = _on_disconnect
+
+        def on_poll_start() -> None:
+            cycle_poll_start()
+            for fd in list(cycle.fds):
+                add_reader(fd, on_readable, fd)
+        loop.on_tick.add(on_poll_start)
+
+        for attr in ('_restore_messages_tref', '_subclient_health_tref',
+                     '_brpop_health_tref', '_binding_expiry_tref'):
+            old = getattr(cycle, attr, None)
+            if old is not None:
+                old.cancel()
+        options = connection.client.transport_options or {}
+        restore_every = options.get('unacked_restore_interval', Channel.unacked_restore_interval)
+        if not restore_every or restore_every <= 0:
+            restore_every = Channel.unacked_restore_interval
+        health = options.get('health_check_interval', K.DEFAULT_HEALTH_CHECK_INTERVAL)
+        cycle._restore_messages_tref = loop.call_repeatedly(
+            restore_every, cycle.maybe_restore_messages)
+        if health:
+            cycle._subclient_health_tref = loop.call_repeatedly(
+                health, cycle.maybe_check_subclient_health)
+            cycle._brpop_health_tref = loop.call_repeatedly(
+                health, cycle.maybe_check_brpop_health)
+        cycle._binding_expiry_tref = loop.call_repeatedly(
+            1, cycle.maybe_refresh_binding_expiry)
+
+    def on_readable(self, fileno: int) -> Any:
+        """Handle an event-loop readiness event for one of our sockets."""
+        return self.cycle.on_readable(fileno)
