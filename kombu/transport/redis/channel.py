@@ -114,7 +114,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
             self.QoS = virtual.QoS  # type: ignore[misc]
         self._registered = False
         self._expires: dict[str, int] = {}
-        self._declared: set[str] = set()
+        self._declared: set[str] = connection_declared(self.connection)
         self._binding_expiry_refreshed_at = float('-inf')
         self._bindings_swept_at = float('-inf')
         self._queue_cycle = cycle_by_name(self.queue_order_strategy)()
@@ -378,7 +378,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
             self._expires.pop(queue, None)
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
-        if queue in self._declared:
+        # Redis drops empty lists: an empty queue "exists" if declared here
+        if queue in self._declared or self.state.queue_index.get(queue):
             return True
         return any(self._run([('EXISTS', k) for k in self._all_qkeys(queue)]))
 
@@ -447,11 +448,11 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         cached = self._routes.get(route_key)
         if cached is not None and cached[0] == epoch and now < cached[1]:
             return cached[2]
-        queues = self._route(exchange, routing_key)
+        queues = self._match_route(exchange, routing_key)
         if not queues and self._tables.get(exchange) is not None:
             # a miss may be a binding made elsewhere since the table was read
             self._read_table(exchange, epoch, now)
-            queues = self._route(exchange, routing_key)
+            queues = self._match_route(exchange, routing_key)
         if not queues:
             return list(self._lookup_default(exchange, routing_key, default))
         if len(self._routes) > 4096:
@@ -459,7 +460,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._routes[route_key] = (epoch, now + self.binding_cache_ttl, queues)
         return queues
 
-    def _route(self, exchange: str, routing_key: str) -> list[str]:
+    def _match_route(self, exchange: str, routing_key: str) -> list[str]:
         try:
             return list(self.typeof(exchange).lookup(
                 self.get_table(exchange), exchange, routing_key, None) or ())
@@ -592,6 +593,14 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
 
     def _update_queue_cycle(self) -> None:
         self._queue_cycle.update(self.active_queues)
+
+
+def connection_declared(transport: Any) -> set[str]:
+    """Queues declared through ``transport`` (shared by its channels)."""
+    declared = getattr(transport, '_redis_declared', None)
+    if declared is None:
+        declared = transport._redis_declared = set()
+    return declared
 
 
 class _ChannelOptions:

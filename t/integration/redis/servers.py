@@ -1,0 +1,148 @@
+"""Private redis-server / sentinel processes on spare loopback ports for fault tests,
+and a per-session database number on the shared Redis."""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from typing import IO, Any
+
+import redis
+
+from t.servers import free_port
+
+SHARED_HOST, SHARED_PORT = '127.0.0.1', 6379
+TEST_DBS = range(5, 15)
+
+
+def claim_db() -> tuple[int, IO[Any]]:
+    """Lock one database number (5-14) of the shared Redis for this process."""
+    for db in TEST_DBS:
+        handle = open(f'/tmp/kombu-redis-testdb-{db}.lock', 'w')
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return db, handle
+    raise RuntimeError('no free Redis test database (5-14)')
+
+
+def wait_ping(port: int, timeout: float = 10.0) -> None:
+    client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.ping():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'redis on port {port} did not come up')
+        time.sleep(0.05)
+
+
+class RedisProcess:
+    """A redis-server on a spare port (``sentinel=True``: a sentinel)."""
+
+    def __init__(self, port: int | None = None, args: tuple[str, ...] = (),
+                 conf: str | None = None) -> None:
+        self.port = port or free_port()
+        self.args = args
+        self.conf = conf
+        self.dir = tempfile.mkdtemp(prefix='kombu-redis-')
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> RedisProcess:
+        if self.conf is not None:
+            path = os.path.join(self.dir, 'sentinel.conf')
+            with open(path, 'w') as f:  # sentinel rewrites its config: writable copy
+                f.write(self.conf.format(port=self.port, dir=self.dir))
+            cmd = ['redis-server', path, '--sentinel']
+        else:
+            cmd = ['redis-server', '--bind', '127.0.0.1', '--port', str(self.port),
+                   '--dir', self.dir, '--save', '', '--appendonly', 'no', *self.args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ping(self.port)
+        return self
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def restart(self, down_for: float = 0.5) -> None:
+        self.kill(signal.SIGKILL)
+        time.sleep(down_for)
+        self.start()
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self) -> str:
+        return f'redis://127.0.0.1:{self.port}/0'
+
+
+SENTINEL_CONF = (
+    'bind 127.0.0.1\nport {port}\ndir {dir}\n'
+    'sentinel monitor mymaster 127.0.0.1 %d 1\n'
+    'sentinel down-after-milliseconds mymaster 1000\n'
+    'sentinel failover-timeout mymaster 3000\n'
+)
+
+
+class SentinelSetup:
+    """A master, a replica and a sentinel watching them as ``mymaster``."""
+
+    def __init__(self) -> None:
+        self.master = RedisProcess()
+        self.replica = RedisProcess(
+            args=('--replicaof', '127.0.0.1', str(self.master.port)))
+        self.sentinel = RedisProcess(conf=SENTINEL_CONF % self.master.port)
+
+    def start(self) -> SentinelSetup:
+        self.master.start()
+        self.replica.start()
+        self.sentinel.start()
+        # wait until the sentinel knows the replica (needed for a failover)
+        client = redis.Redis(port=self.sentinel.port)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if client.sentinel_slaves('mymaster'):
+                return self
+            time.sleep(0.1)
+        raise TimeoutError('sentinel did not discover the replica')
+
+    def master_port(self) -> int:
+        client = redis.Redis(port=self.sentinel.port)
+        return int(client.sentinel_get_master_addr_by_name('mymaster')[1])
+
+    def failover(self, timeout: float = 20) -> int:
+        old = self.master_port()
+        redis.Redis(port=self.sentinel.port).execute_command('SENTINEL FAILOVER', 'mymaster')
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            port = self.master_port()
+            if port != old and redis.Redis(port=port).info('replication')['role'] == 'master':
+                return port
+            time.sleep(0.1)
+        raise TimeoutError('failover did not happen')
+
+    @property
+    def url(self) -> str:
+        return f'sentinel://127.0.0.1:{self.sentinel.port}'
+
+    def stop(self) -> None:
+        for proc in (self.sentinel, self.replica, self.master):
+            proc.stop()
