@@ -100,6 +100,21 @@ def _mask_url(url: Any, mask: str = '**') -> Any:
         return _USERINFO.sub(lambda m: f"{m.group('head')}:{mask}@", url)
 
 
+# Schemes of Kombu transports that take the URL whole (can_parse_url), for
+# when the transport's client library is not installed.
+_WHOLE_URL_SCHEMES = frozenset(['mongodb', 'sqla', 'sqlalchemy', 'azureservicebus', 'gcpubsub'])
+
+
+def _transport_parses_url(transport: Any) -> bool:
+    try:
+        return bool(get_transport_cls(transport).can_parse_url)
+    except ImportError as exc:
+        if isinstance(exc, KeyError):  # unknown transport name: say so now
+            raise
+        # client library missing: the error surfaces when connecting
+        return isinstance(transport, str) and transport in _WHOLE_URL_SCHEMES
+
+
 def _format_host(hostname: str) -> str:
     # IPv6 literals need brackets in a URL.
     if ':' in hostname and not hostname.startswith('['):
@@ -230,7 +245,7 @@ class Connection:
         if not transport:
             transport = _check_url_transport(scheme)
         params['transport'] = transport
-        if get_transport_cls(transport).can_parse_url:
+        if _transport_parses_url(transport):
             return {}
         url_params = parse_url(hostname)
         options = {}
@@ -255,14 +270,17 @@ class Connection:
         self._closed = False
         conn_params = parse_url(conn_str) if '://' in conn_str else {'hostname': conn_str}
         scheme = conn_params.get('transport')
+        explicit = self._initial_params.get('transport')
         if scheme and '+' in scheme:
             prefix, rest = conn_str.split('+', 1)
             conn_params = {'transport': _check_url_transport(prefix), 'hostname': rest}
             self.uri_prefix = prefix
         elif scheme:
-            _check_url_transport(scheme)
-            if get_transport_cls(scheme).can_parse_url:
-                conn_params = {'transport': scheme, 'hostname': conn_str}
+            # as in __init__, a transport given explicitly wins over the scheme
+            transport = explicit or _check_url_transport(scheme)
+            conn_params['transport'] = transport
+            if _transport_parses_url(transport):
+                conn_params = {'transport': transport, 'hostname': conn_str}
         params = dict(self._initial_params)
         params.update({k: v for k, v in conn_params.items() if k in _PARAM_KEYS})
         self._init_params(**params)
@@ -659,7 +677,8 @@ class Connection:
         transport_cls = self.transport_cls
         if resolve:
             transport_cls = self.resolve_aliases.get(transport_cls, transport_cls)
-        D = self.transport.default_connection_params
+        transport = self._transport_or_none()
+        D = transport.default_connection_params if transport is not None else {}
         hostname = self.hostname
         if not hostname and D.get('hostname'):
             logger.warning("No hostname was supplied. Reverting to default '%s'",
@@ -706,9 +725,13 @@ class Connection:
                    'port', 'userid', 'password', 'virtual_host', 'transport')) -> str:
         """The connection as a URL; the password is masked unless ``include_password``."""
         hostname = self.hostname or 'localhost'
-        if self.transport.can_parse_url:
+        transport = self._transport_or_none()
+        if transport is None:  # client library missing: format what we know
+            if not self.uri_prefix and '://' in hostname:
+                return hostname if include_password else _mask_url(hostname, mask)
+        if transport is not None and transport.can_parse_url:
             try:
-                return self.transport.as_uri(self.hostname, include_password, mask)
+                return transport.as_uri(self.hostname, include_password, mask)
             except NotImplementedError:
                 pass
             uri = f'{self.uri_prefix}+{hostname}' if self.uri_prefix else hostname
@@ -725,10 +748,27 @@ class Connection:
             url = url.replace(safequote(hostname), _format_host(hostname), 1)
         return url
 
+    def _transport_or_none(self) -> Any:
+        # Describing a connection must work without the transport's client library.
+        try:
+            return self.transport
+        except ImportError:
+            return None
+
     def _safe_uri(self) -> str:
-        # For log messages: never the password, never an exception.
+        # For reprs and log messages: never the password, never an exception
+        # (e.g. when the transport's client library is missing).
         try:
             return self.as_uri()
+        except Exception:
+            pass
+        if self.uri_prefix:
+            return _mask_url(f'{self.uri_prefix}+{self.hostname}')
+        if isinstance(self.hostname, str) and '://' in self.hostname:
+            return _mask_url(self.hostname)
+        try:
+            return as_url(str(self.transport_cls), self.hostname, self.port, self.userid,
+                          self.password, quote(self.virtual_host or ''), sanitize=True)
         except Exception:
             return f'{self.transport_cls}://{self.hostname}'
 
