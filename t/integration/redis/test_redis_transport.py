@@ -241,10 +241,12 @@ def test_basic_get_and_no_ack(redis_url, uname, rclient):
         # no prefetch limit: one round trip fetched both into the buffer
         assert m.payload == 'a' and rclient.hlen('unacked') == 2
         m.ack()
-        sq.close()  # gives 'b' back
-        assert rclient.hlen('unacked') == 0 and rclient.llen(name) == 1
-        channel = conn.channel()
-        message = channel.basic_get(name, no_ack=True)
+        assert rclient.hkeys('unacked') != [m.delivery_tag.encode()]
+        sq.close()
+    # closing the connection gave 'b' back
+    assert rclient.hlen('unacked') == 0 and rclient.llen(name) == 1
+    with Connection(redis_url) as conn:
+        message = conn.default_channel.basic_get(name, no_ack=True)
         assert message.payload == 'b'
         assert rclient.hlen('unacked') == 0 and rclient.zcard('unacked_index') == 0
 
