@@ -13,9 +13,11 @@ from uuid import NAMESPACE_OID, uuid3, uuid4, uuid5
 
 from amqp import ChannelError, RecoverableConnectionError
 
+from .abstract import _maybe_channel
 from .entity import Exchange, Queue
 from .log import get_logger
 from .serialization import registry as serializers
+from .utils.compat import get_gevent_concurrent_error
 from .utils.uuid import uuid
 
 __all__ = ('Broadcast', 'maybe_declare', 'uuid',
@@ -95,8 +97,10 @@ def declaration_cached(entity: Any, channel: Any) -> bool:
 
 def _channel_for(entity: Any, channel: Any) -> Any:
     if channel is not None:
-        from .abstract import _maybe_channel
-        return _maybe_channel(channel)
+        channel = _maybe_channel(channel)
+        # a closed channel is no use if the entity has a live one
+        if channel.connection or not entity.is_bound:
+            return channel
     if not entity.is_bound:
         raise ChannelError(f'Cannot declare {entity!r}: no channel given and not bound')
     return entity.channel
@@ -229,9 +233,13 @@ def _ensure_errback(exc: BaseException, interval: float) -> None:
 
 @contextmanager
 def _ignore_errors(conn: Any) -> Iterator[None]:
+    errors = tuple(conn.connection_errors) + tuple(conn.channel_errors)
+    gevent_error = get_gevent_concurrent_error()
+    if gevent_error is not None:
+        errors += (gevent_error,)
     try:
         yield
-    except conn.connection_errors + conn.channel_errors:
+    except errors:
         pass
 
 

@@ -248,6 +248,15 @@ class binding(Object):
         return f'{_reprstr(name)}->{_reprstr(self.routing_key)}'
 
 
+def _binding_from(value: Any) -> binding:
+    if not isinstance(value, dict):
+        return value
+    options = dict(value)
+    if isinstance(options.get('exchange'), dict):
+        options['exchange'] = Exchange(**options['exchange'])
+    return binding(**options)
+
+
 class Queue(MaybeChannelBound):
     """A queue declaration.
 
@@ -477,39 +486,42 @@ class Queue(MaybeChannelBound):
         expiring = bool(self.queue_arguments and 'x-expires' in self.queue_arguments)
         return not (expiring or self.expires is not None or self.auto_delete)
 
+    #: Options :meth:`from_dict` handles itself; other :attr:`attrs` pass through.
+    _from_dict_explicit_attrs = frozenset({
+        'name', 'exchange', 'routing_key', 'durable', 'auto_delete'})
+
     @classmethod
     def from_dict(cls, queue: str, **options: Any) -> Queue:
-        """Build a queue from Celery's queue-dict format (``task_queues`` entries)."""
+        """Build a queue from Celery's queue-dict format (``task_queues`` entries).
+
+        ``exchange_*`` options configure the exchange and ``queue_*`` ones the
+        queue, falling back to the shared ``durable``/``auto_delete``;
+        ``binding_key`` wins over ``routing_key``. Every other :attr:`attrs`
+        option is passed on, so ``as_dict()``/``from_dict()`` round-trip.
+        """
         def pick(specific: str, generic: str) -> Any:
             value = options.get(specific)
             return options.get(generic) if value is None else value
 
         exchange = options.get('exchange')
-        if not isinstance(exchange, Exchange):
+        if isinstance(exchange, dict):  # as_dict(recurse=True) output
+            exchange = Exchange(**exchange)
+        elif not isinstance(exchange, Exchange):
             exchange = Exchange(
                 exchange, type=options.get('exchange_type'),
                 delivery_mode=options.get('delivery_mode'),
                 durable=pick('exchange_durable', 'durable'),
                 auto_delete=pick('exchange_auto_delete', 'auto_delete'),
                 arguments=options.get('exchange_arguments'))
-        return cls(
-            queue, exchange=exchange,
-            routing_key=options.get('binding_key') or options.get('routing_key'),
-            durable=pick('queue_durable', 'durable'),
-            exclusive=options.get('exclusive'),
-            auto_delete=pick('queue_auto_delete', 'auto_delete'),
-            no_ack=options.get('no_ack'),
-            queue_arguments=options.get('queue_arguments'),
-            binding_arguments=options.get('binding_arguments'),
-            consumer_arguments=options.get('consumer_arguments'),
-            bindings=options.get('bindings'),
-            expires=options.get('expires'),
-            message_ttl=options.get('message_ttl'),
-            max_length=options.get('max_length'),
-            max_length_bytes=options.get('max_length_bytes'),
-            max_priority=options.get('max_priority'),
-            alias=options.get('alias'),
-            no_declare=options.get('no_declare'))
+        passed = {name: options[name] for name, _ in cls.attrs
+                  if name not in cls._from_dict_explicit_attrs and name in options}
+        if isinstance(passed.get('bindings'), list):
+            passed['bindings'] = [_binding_from(b) for b in passed['bindings']]
+        return cls(queue, exchange=exchange,
+                   routing_key=options.get('binding_key') or options.get('routing_key'),
+                   durable=pick('queue_durable', 'durable'),
+                   auto_delete=pick('queue_auto_delete', 'auto_delete'),
+                   **passed)
 
     def as_dict(self, recurse: bool = False) -> Dict[str, Any]:
         result = super().as_dict(recurse)

@@ -24,9 +24,9 @@ def _ms(value: Any) -> Optional[int]:
 RABBITMQ_QUEUE_ARGUMENTS: Dict[str, Tuple[str, Optional[Callable[[Any], Any]]]] = {
     'expires': ('x-expires', _ms),
     'message_ttl': ('x-message-ttl', _ms),
-    'max_length': ('x-max-length', None),
-    'max_length_bytes': ('x-max-length-bytes', None),
-    'max_priority': ('x-max-priority', None),
+    'max_length': ('x-max-length', int),
+    'max_length_bytes': ('x-max-length-bytes', int),
+    'max_priority': ('x-max-priority', int),
 }
 
 
@@ -59,7 +59,8 @@ class _LeftBlank(NotImplementedError):
         self.method = method
 
     def __str__(self) -> str:
-        return f'Transport {type(self.obj).__name__!r} does not implement {self.method}'
+        cls = type(self.obj)
+        return f'Transport {cls.__module__}.{cls.__name__} does not implement {self.method}'
 
 
 class StdChannel:
@@ -122,6 +123,7 @@ class Implements(dict):
 
 default_transport_capabilities = Implements(
     asynchronous=False,
+    batch_publish=False,
     exchange_type=frozenset(['direct', 'topic', 'fanout', 'headers']),
     heartbeats=False,
 )

@@ -397,3 +397,23 @@ def test_queue_as_dict_recurse_bindings():
 
 def test_queue_content_disallowed_alias():
     assert Queue.ContentDisallowed is ContentDisallowed
+
+
+def test_queue_as_dict_from_dict_roundtrip_keeps_options():
+    q = Queue('rt', Exchange('ex', 'topic', durable=False), 'a.#', max_priority=10,
+              message_ttl=2.5, expires=60, max_length=5, consumer_arguments={'c': 1},
+              alias='alias', exclusive=True)
+    for d in (q.as_dict(), q.as_dict(recurse=True)):
+        d = dict(d)
+        name = d.pop('name')
+        again = Queue.from_dict(name, **d)
+        assert again == q and again.as_dict() == q.as_dict()
+
+
+def test_queue_from_dict_with_bindings():
+    e = Exchange('ex')
+    q = Queue('q', [binding(e, 'a'), binding(e, 'b')])
+    d = q.as_dict(recurse=True)
+    again = Queue.from_dict(d.pop('name'), **d)
+    assert {(b.exchange.name, b.routing_key) for b in again.bindings} == {
+        ('ex', 'a'), ('ex', 'b')}

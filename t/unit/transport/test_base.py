@@ -48,6 +48,7 @@ def test_to_rabbitmq_queue_arguments_unknown_option():
 def test_implements_attribute_access_and_extend():
     caps = default_transport_capabilities
     assert caps.asynchronous is False and caps.heartbeats is False
+    assert caps.batch_publish is False
     assert caps.exchange_type == frozenset({'direct', 'topic', 'fanout', 'headers'})
     more = caps.extend(asynchronous=True)
     assert more.asynchronous is True and caps.asynchronous is False
@@ -107,7 +108,7 @@ def test_transport_defaults():
     ('create_channel', (None,)), ('close_channel', (None,)), ('drain_events', (None,)),
 ])
 def test_transport_unimplemented_methods_name_the_transport(method, args):
-    with pytest.raises(NotImplementedError, match=f"'Dummy' does not implement {method}"):
+    with pytest.raises(NotImplementedError, match=f'test_base.Dummy does not implement {method}'):
         getattr(Dummy(None), method)(*args)
 
 
