@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import zlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kombu import compression
+from kombu.compression import (
+    CompressionError,
+    CompressionRegistry,
+    compress,
+    decompress,
+    encoders,
+    get_decoder,
+    get_encoder,
+)
+from kombu.exceptions import DecodeError, EncodeError
+
+METHODS = {
+    'application/x-gzip': ['gzip', 'zlib'],
+    'application/x-bz2': ['bzip2', 'bzip'],
+    'application/x-lzma': ['lzma', 'xz'],
+    'application/x-brotli': ['brotli'],
+    'application/zstd': ['zstd', 'zstandard'],
+}
+
+
+def test_all_methods_registered():
+    assert set(encoders()) == set(METHODS)
+
+
+@pytest.mark.parametrize('content_type', sorted(METHODS))
+def test_aliases_resolve_to_content_type(content_type):
+    for alias in METHODS[content_type] + [content_type]:
+        encoder, resolved = get_encoder(alias)
+        assert resolved == content_type
+        assert get_decoder(alias) is get_decoder(content_type)
+
+
+@pytest.mark.parametrize('content_type', sorted(METHODS))
+def test_roundtrip_and_str_input(content_type):
+    body, ctype = compress('héllo' * 100, content_type)
+    assert ctype == content_type and isinstance(body, bytes)
+    assert decompress(body, ctype) == 'héllo'.encode() * 100
+    assert decompress(memoryview(body), ctype) == 'héllo'.encode() * 100
+
+
+def test_gzip_is_plain_zlib_stream():
+    # Kombu's "application/x-gzip" is zlib.compress output; peers depend on it.
+    body, _ = compress(b'hello', 'gzip')
+    assert body == zlib.compress(b'hello')
+
+
+def test_zstd_frames_from_other_encoders_decode():
+    zstandard = pytest.importorskip('zstandard')
+    streamed = zstandard.ZstdCompressor().compressobj()
+    frame = streamed.compress(b'x' * 1000) + streamed.flush()  # no content size in header
+    assert decompress(frame, 'zstd') == b'x' * 1000
+
+
+@pytest.mark.parametrize('content_type', sorted(METHODS))
+def test_corrupt_body_is_decode_error(content_type):
+    with pytest.raises(CompressionError) as excinfo:
+        decompress(b'definitely not compressed', content_type)
+    assert isinstance(excinfo.value, DecodeError)
+    assert excinfo.value.__cause__ is not None
+
+
+@pytest.mark.parametrize('content_type', sorted(METHODS))
+def test_truncated_body_is_decode_error(content_type):
+    body, _ = compress(bytes(range(256)) * 20, content_type)
+    with pytest.raises(DecodeError):
+        decompress(body[: len(body) // 2], content_type)
+
+
+def test_unknown_method():
+    with pytest.raises(DecodeError, match='nope'):
+        decompress(b'x', 'nope')
+    with pytest.raises(KeyError):  # what Kombu raised
+        get_decoder('nope')
+    with pytest.raises(EncodeError, match='registered:'):
+        compress(b'x', 'nope')
+    with pytest.raises(KeyError):
+        get_encoder('nope')
+
+
+def test_isolated_registry_and_module_register():
+    reg = CompressionRegistry()
+    reg.register(lambda b: b[::-1], lambda b: bytes(b)[::-1], 'application/x-rev',
+                 aliases=['rev'])
+    assert reg.compress(b'abc', 'rev') == (b'cba', 'application/x-rev')
+    assert reg.decompress(b'cba', 'application/x-rev') == b'abc'
+    assert 'application/x-rev' not in encoders()
+    try:
+        compression.register(lambda b: b, lambda b: b, 'application/x-id', aliases=['id'])
+        assert compress(b'a', 'id') == (b'a', 'application/x-id')
+        assert 'application/x-id' in compression._encoders
+    finally:
+        for table in (compression._encoders, compression._decoders):
+            table.pop('application/x-id', None)
+        compression._aliases.pop('id', None)
+
+
+@pytest.mark.parametrize('content_type', sorted(METHODS))
+@given(data=st.binary(max_size=2048))
+def test_roundtrip_property(content_type, data):
+    body, ctype = compress(data, content_type)
+    assert decompress(body, ctype) == data
