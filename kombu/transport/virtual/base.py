@@ -335,7 +335,7 @@ class Channel(AbstractChannel, base.StdChannel):
         else:
             self._declare_policy(queue, kwargs.get('arguments'))
             self._new_queue(queue, **kwargs)
-        self._touch_queue(queue)
+            self._touch_queue(queue)  # redeclaring renews an x-expires lease
         return queue_declare_ok_t(queue, self._size(queue), self.state.consumers.get(queue, 0))
 
     def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False,
