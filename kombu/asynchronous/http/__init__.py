@@ -1,0 +1,39 @@
+"""Event-loop HTTP clients (used by the SQS transport)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.asynchronous import get_event_loop
+from kombu.asynchronous.hub import Hub
+
+from .base import BaseClient, Headers, Request, Response
+
+__all__ = ('Client', 'Headers', 'Response', 'Request', 'BaseClient', 'get_client')
+
+
+def Client(hub: Hub | None = None, **kwargs: Any) -> BaseClient:
+    """Create a new HTTP client (urllib3 based: no native dependency)."""
+    from .urllib3_client import Urllib3Client
+    return Urllib3Client(hub, **kwargs)
+
+
+_loopless_client: BaseClient | None = None
+
+
+def get_client(hub: Hub | None = None, **kwargs: Any) -> BaseClient:
+    """Return the HTTP client of ``hub`` (default: the current loop), made once.
+
+    Without any event loop, one shared client runs callbacks in its threads.
+    """
+    global _loopless_client
+    hub = hub or get_event_loop()
+    if hub is None:
+        if _loopless_client is None:
+            _loopless_client = Client(None, **kwargs)
+        return _loopless_client
+    try:
+        return hub._current_http_client  # type: ignore[union-attr]
+    except AttributeError:
+        client = hub._current_http_client = Client(hub, **kwargs)  # type: ignore[union-attr]
+        return client
