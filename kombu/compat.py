@@ -161,9 +161,12 @@ class Consumer(messaging.Consumer):
     def iterqueue(self, limit: int | None = None, infinite: bool = False) -> Iterator[Any]:
         """Yield polled messages until the queue is empty (or forever if ``infinite``)."""
         for items_since_start in count():
+            # Limit checked before fetching: a message fetched and then dropped
+            # would be lost when no_ack is set.
+            if limit and items_since_start >= limit:
+                break
             item = self.fetch()
-            if (not infinite and item is None) or \
-                    (limit and items_since_start >= limit):
+            if not infinite and item is None:
                 break
             yield item
 
