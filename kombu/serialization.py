@@ -211,7 +211,7 @@ class SerializerRegistry:
         """
         if not content_type:
             content_type = 'application/data'
-        elif content_type.__class__ is not str:
+        elif not isinstance(content_type, str):
             content_type = content_type.decode(errors='replace')
         if accept is not None:
             if content_type not in accept and content_type not in _trusted_content:
@@ -333,18 +333,18 @@ def register_msgpack(target: SerializerRegistry | None = None) -> None:
                                   content_encoding='binary')
 
 
-def enable_insecure_serializers(choices: Iterable[str] | None | object = NOTSET) -> None:
+def enable_insecure_serializers(choices: Any = NOTSET) -> None:
     """Allow decoding pickle, yaml and msgpack (or the names/types in ``choices``)."""
     choices = ['pickle', 'yaml', 'msgpack'] if choices is NOTSET else choices
     if choices is not None:
-        for choice in choices:  # type: ignore[union-attr]
+        for choice in choices:
             try:
                 registry.enable(choice)
             except KeyError:
                 pass
 
 
-def disable_insecure_serializers(allowed: Iterable[str] | None | object = NOTSET) -> None:
+def disable_insecure_serializers(allowed: Any = NOTSET) -> None:
     """Refuse decoding every serializer except json (or those in ``allowed``).
 
     Producers can still encode with them; a consumer's ``accept`` list
@@ -354,7 +354,7 @@ def disable_insecure_serializers(allowed: Iterable[str] | None | object = NOTSET
     for content_type in list(registry._decoders):
         registry.disable(content_type)
     if allowed is not None:
-        for name in allowed:  # type: ignore[union-attr]
+        for name in allowed:
             registry.enable(name)
 
 

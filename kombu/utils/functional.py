@@ -26,6 +26,8 @@ KEYWORD_MARK = object()
 class ChannelPromise:
     """Call ``contract`` once, on first use, and remember its result."""
 
+    __value__: Any  # set on first call
+
     def __init__(self, contract: Callable[[], Any]) -> None:
         self.__contract__ = contract
 
@@ -120,9 +122,9 @@ class LRUCache(UserDict):
         self.__dict__ = state
         self.mutex = threading.RLock()
 
-    keys = _iterate_keys
-    values = _iterate_values
-    items = _iterate_items
+    keys = _iterate_keys  # type: ignore[assignment]
+    values = _iterate_values  # type: ignore[assignment]
+    items = _iterate_items  # type: ignore[assignment]
 
 
 def memoize(maxsize: int | None = None, keyfun: Callable[..., Any] | None = None,
@@ -146,22 +148,23 @@ def memoize(maxsize: int | None = None, keyfun: Callable[..., Any] | None = None
                     value = cache[key]
             except KeyError:
                 value = fun(*args, **kwargs)
-                _M.misses += 1
+                wrapper.misses += 1
                 with mutex:
                     cache[key] = value
             else:
-                _M.hits += 1
+                wrapper.hits += 1
             return value
 
         def clear() -> None:
             """Clear the cache and reset the counters."""
             cache.clear()
-            _M.hits = _M.misses = 0
+            wrapper.hits = wrapper.misses = 0
 
-        _M.hits = _M.misses = 0
-        _M.clear = clear
-        _M.original_func = fun
-        return _M
+        wrapper: Any = _M
+        wrapper.hits = wrapper.misses = 0
+        wrapper.clear = clear
+        wrapper.original_func = fun
+        return wrapper
 
     return _memoize
 

@@ -37,7 +37,8 @@ except ImportError:
 else:  # pragma: no cover
     textual_types += (Promise,)
 
-DecoderT = EncoderT = Callable[[Any], Any]
+EncoderT = Callable[[Any], Any]
+DecoderT = Callable[[Any], Any]
 T = TypeVar('T')
 EncodedT = TypeVar('EncodedT')
 
@@ -124,7 +125,8 @@ _default_hook = object_hook
 
 
 def register_type(t: type[T], marker: str | None, encoder: Callable[[T], EncodedT],
-                  decoder: Callable[[EncodedT], T] = lambda d: d) -> None:
+                  decoder: Callable[[EncodedT], T] = lambda d: d,  # type: ignore[assignment,return-value]
+                  ) -> None:
     """Teach :func:`dumps`/:func:`loads` a type.
 
     ``marker=None`` writes ``encoder(value)`` without an envelope (decoding

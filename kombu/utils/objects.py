@@ -22,7 +22,7 @@ class cached_property(_cached_property):
     def __init__(self, fget: Callable[[Any], Any] | None = None,
                  fset: Callable[[Any, Any], Any] | None = None,
                  fdel: Callable[[Any, Any], Any] | None = None) -> None:
-        super().__init__(fget)
+        super().__init__(fget)  # type: ignore[arg-type]
         self.__set = fset
         self.__del = fdel
         # functools dropped its own lock in 3.12; keep one per descriptor.
