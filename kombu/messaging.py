@@ -1,6 +1,7 @@
 """Sending and receiving messages: Producer and Consumer."""
 from __future__ import annotations
 
+import threading
 from itertools import count
 from types import TracebackType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
@@ -16,7 +17,7 @@ from .utils.functional import ChannelPromise
 __all__ = ('Exchange', 'Queue', 'Producer', 'Consumer')
 
 #: Messages buffered by :meth:`Producer.batch` before they are sent.
-DEFAULT_BATCH_SIZE = 100
+DEFAULT_BATCH_SIZE = 1000
 
 
 def _is_connection(obj: Any) -> bool:
@@ -69,6 +70,7 @@ class Producer:
         self.serializer = serializer or self.serializer
         self.compression = compression or self.compression
         self.on_return = on_return or self.on_return
+        self._batch_local = threading.local()
         if auto_declare is not None:
             self.auto_declare = auto_declare
         if self._channel:
@@ -154,13 +156,19 @@ class Producer:
                  timeout: Optional[float] = None, confirm_timeout: Optional[float] = None,
                  retry: bool = False, retry_policy: Optional[Dict[str, Any]] = None) -> Any:
         channel = self.channel
-        message = channel.prepare_message(
-            body, priority, content_type, content_encoding, headers, properties)
         if declare:
             self._declare(channel, declare, retry, retry_policy or {})
         reply_to = properties.get('reply_to')
         if isinstance(reply_to, Queue):  # server-named queues get their name at declare
             properties['reply_to'] = reply_to.name
+        message = channel.prepare_message(
+            body, priority, content_type, content_encoding, headers, properties)
+        batch = self._batch_local.__dict__.get('current')
+        if batch is not None:
+            return batch.publish(
+                channel, message, exchange=exchange, routing_key=routing_key,
+                mandatory=mandatory, immediate=immediate, timeout=timeout,
+                confirm_timeout=confirm_timeout)
         return channel.basic_publish(
             message, exchange=exchange, routing_key=routing_key, mandatory=mandatory,
             immediate=immediate, timeout=timeout, confirm_timeout=confirm_timeout)
@@ -255,110 +263,145 @@ class Producer:
 
     @property
     def supports_batch_publish(self) -> bool:
-        """True if the channel can send many messages in one round trip."""
-        supported = getattr(self.channel, 'supports_batch_publish', False)
-        return bool(supported() if callable(supported) else supported)
+        """True if publishes inside :meth:`batch` are really deferred and grouped.
 
-    def batch(self, max_size: int = DEFAULT_BATCH_SIZE) -> ProducerBatch:
-        """Context manager collecting publishes and sending them together.
-
-        ``batch.publish(...)`` takes the arguments of :meth:`publish`
-        (except ``retry``); messages are sent every ``max_size`` messages
-        and on exit, or dropped if the block raised.
+        Needs the transport capability ``implements.batch_publish``; the
+        channel (or transport) may switch it off with a
+        ``supports_batch_publish`` attribute.
         """
-        return ProducerBatch(self, max_size)
+        connection = self.connection
+        if connection is None:
+            return False
+        transport = connection.transport
+        capable = getattr(transport.implements, 'batch_publish', False)
+        if not capable:
+            return False
+        channel = self._channel
+        source = transport if channel is None or isinstance(channel, ChannelPromise) \
+            else channel
+        return bool(getattr(source, 'supports_batch_publish', capable))
+
+    def batch(self, max_size: int = DEFAULT_BATCH_SIZE) -> _PublishBatch:
+        """Group the :meth:`publish` calls made inside ``with producer.batch():``.
+
+        On transports that support it the messages are handed over in groups
+        of up to ``max_size`` (``channel.create_publish_batch``); elsewhere
+        each publish is sent at once. Leaving the outermost block normally
+        flushes; an exception discards what was not flushed yet. Batches are
+        per thread; nested blocks join the outer batch.
+        """
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= 0:
+            raise ValueError(f'max_size must be a positive integer, not {max_size!r}')
+        return _PublishBatch(self, max_size)
+
+    def _current_batch(self) -> Optional[_BatchSession]:
+        return self._batch_local.__dict__.get('current')
 
 
-class ProducerBatch:
-    """Messages prepared by a :class:`Producer` and sent in groups."""
+class _BatchSession:
+    """The state of one outermost :meth:`Producer.batch` block (one thread)."""
 
-    def __init__(self, producer: Producer, max_size: int = DEFAULT_BATCH_SIZE) -> None:
-        if max_size < 1:
-            raise ValueError(f'max_size must be at least 1, not {max_size!r}')
-        self.producer = producer
+    def __init__(self, max_size: int) -> None:
         self.max_size = max_size
-        self._pending: List[Tuple[Any, str, str, bool, bool]] = []
-        self._declared = False
-        native = None
-        if producer.supports_batch_publish:
-            create = getattr(producer.channel, 'create_publish_batch', None)
-            native = create(max_size) if create else None
-        self._native = native
+        self.transport_batch: Any = None
+        self.unbatched = False  # transport cannot batch: publish directly
+        self.aborted = False
 
-    def publish(self, body: Any, routing_key: Optional[str] = None, **kwargs: Any) -> None:
-        """Prepare a message (as :meth:`Producer.publish` would) and queue it."""
-        producer = self.producer
-        declare = kwargs.pop('declare', None)
-        mandatory = kwargs.pop('mandatory', False)
-        immediate = kwargs.pop('immediate', False)
-        exchange_name, message = self._prepare(body, kwargs)
-        if declare or not self._declared:
-            entities = producer._entities_to_declare(declare)
-            if entities:
-                producer._declare(producer.channel, entities, False, {})
-            self._declared = True
-        routing_key = producer.routing_key if routing_key is None else routing_key
-        if self._native is not None:
-            self._native.publish(message, exchange=exchange_name, routing_key=routing_key,
-                                 mandatory=mandatory, immediate=immediate)
-            return
-        self._pending.append((message, exchange_name, routing_key, mandatory, immediate))
-        if len(self._pending) >= self.max_size:
-            self.flush()
+    def _batch_for(self, channel: Any) -> Any:
+        if self.unbatched:
+            return None
+        current = self.transport_batch
+        if current is None:
+            create = getattr(channel, 'create_publish_batch', None)
+            if create is None or not getattr(channel, 'supports_batch_publish', True):
+                self.unbatched = True
+                return None
+            current = self.transport_batch = create(max_size=self.max_size)
+        elif current.channel is not channel:
+            raise RuntimeError('The producer changed channels inside a publish batch')
+        return current
 
-    def _prepare(self, body: Any, options: Dict[str, Any]) -> Tuple[str, Any]:
-        producer = self.producer
-        properties = dict(options)
-        take = properties.pop
-        exchange_name, properties['delivery_mode'] = producer._delivery_details(
-            take('exchange', None) or producer.exchange, take('delivery_mode', None))
-        expiration = take('expiration', None)
-        if expiration is not None:
-            properties['expiration'] = str(int(expiration * 1000))
-        compression = take('compression', None) or producer.compression
-        body, content_type, content_encoding, headers = producer._prepare(
-            body, take('serializer', None), take('content_type', None),
-            take('content_encoding', None), compression, take('headers', None))
-        priority = take('priority', 0)
-        reply_to = properties.get('reply_to')
-        if isinstance(reply_to, Queue):
-            properties['reply_to'] = reply_to.name
-        message = producer.channel.prepare_message(
-            body, priority, content_type, content_encoding, headers, properties)
-        return exchange_name, message
+    def publish(self, channel: Any, message: Any, **kwargs: Any) -> Any:
+        if self.aborted:
+            raise RuntimeError('This publish batch was aborted')
+        transport_batch = self._batch_for(channel)
+        if transport_batch is None:
+            return channel.basic_publish(message, **kwargs)
+        return transport_batch.publish(message, **kwargs)
 
     def flush(self) -> None:
-        """Send the queued messages now."""
-        if self._native is not None:
-            self._native.flush()
-            return
-        pending, self._pending = self._pending, []
-        basic_publish = self.producer.channel.basic_publish
-        for message, exchange, routing_key, mandatory, immediate in pending:
-            basic_publish(message, exchange=exchange, routing_key=routing_key,
-                          mandatory=mandatory, immediate=immediate)
+        if self.aborted:
+            raise RuntimeError('This publish batch was aborted')
+        if self.transport_batch is not None:
+            self.transport_batch.flush()
 
-    def discard(self) -> None:
-        """Drop the queued messages."""
-        if self._native is not None:
-            self._native.discard()
-        self._pending = []
+    def abort(self) -> None:
+        if not self.aborted:
+            self.aborted = True
+            if self.transport_batch is not None:
+                self.transport_batch.discard()
 
-    def __len__(self) -> int:
-        return len(self._pending)
+    def close(self) -> None:
+        if self.transport_batch is not None:
+            self.transport_batch.close()
 
-    def __enter__(self) -> ProducerBatch:
+
+class _PublishBatch:
+    """Context manager returned by :meth:`Producer.batch`."""
+
+    def __init__(self, producer: Producer, max_size: int) -> None:
+        self.producer = producer
+        self.max_size = max_size
+        self.session: Optional[_BatchSession] = None
+        self.outermost = False
+        self.used = False
+        self.active = False
+
+    def __enter__(self) -> _PublishBatch:
+        if self.used:
+            raise RuntimeError('A publish batch block cannot be entered twice')
+        self.used = self.active = True
+        local = self.producer._batch_local
+        session = getattr(local, 'current', None)
+        if session is None:
+            session = local.current = _BatchSession(self.max_size)
+            self.outermost = True
+        self.session = session
         return self
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]], *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc_val: Optional[BaseException], exc_tb: Optional[TracebackType]) -> None:
+        session = self.session
+        if session is None:
+            return
+        error: Optional[BaseException] = None
         try:
-            if exc_type is None:
-                self.flush()
-            else:
-                self.discard()
+            if self.outermost:
+                del self.producer._batch_local.current
+            if exc_type is not None:
+                error = _capture(session.abort)
+            if self.outermost:
+                if exc_type is None and not session.aborted:
+                    error = _capture(session.flush)
+                error = error or _capture(session.close)
         finally:
-            if self._native is not None and hasattr(self._native, 'close'):
-                self._native.close()
+            self.active = False
+        if exc_type is None and error is not None:
+            raise error
+
+    def flush(self) -> None:
+        """Send what the batch holds now."""
+        if not self.active or self.session is None:
+            raise RuntimeError('This publish batch block is not active')
+        self.session.flush()
+
+
+def _capture(fun: Callable[[], Any]) -> Optional[BaseException]:
+    try:
+        fun()
+    except BaseException as exc:  # reported after cleanup finished
+        return exc
+    return None
 
 
 class Consumer:
@@ -410,6 +453,7 @@ class Consumer:
         self.on_message = on_message
         self.tag_prefix = tag_prefix
         self._active_tags: Dict[str, str] = {}
+        self._consuming_no_ack: Dict[str, Optional[bool]] = {}
         if auto_declare is not None:
             self.auto_declare = auto_declare
         if on_decode_error is not None:
@@ -428,8 +472,14 @@ class Consumer:
         self._queues = {q.name: q for q in queues}
 
     def revive(self, channel: Any) -> None:
-        """Start over on ``channel`` (after a reconnect): rebind, redeclare, re-qos."""
+        """Start over on ``channel`` (after a reconnect).
+
+        Queues are rebound (and redeclared with ``auto_declare``), QoS is set
+        again, and consuming resumes on the queues that were being consumed.
+        """
+        was_consuming = dict(self._consuming_no_ack)
         self._active_tags.clear()
+        self._consuming_no_ack.clear()
         channel = self.channel = _maybe_channel(channel)
         for name, queue in list(self._queues.items()):
             self._queues.pop(name, None)
@@ -440,6 +490,7 @@ class Consumer:
             self.declare()
         if self.prefetch_count is not None:
             self.qos(prefetch_count=self.prefetch_count)
+        self._consume_queues(was_consuming)
 
     def declare(self) -> None:
         """Declare the queues, their exchanges and bindings."""
@@ -481,12 +532,18 @@ class Consumer:
 
     def consume(self, no_ack: Optional[bool] = None) -> None:
         """Start consuming from every queue not consumed from yet."""
-        queues = list(self._queues.values())
-        if queues:
-            no_ack = self.no_ack if no_ack is None else no_ack
-            for queue in queues[:-1]:
-                self._basic_consume(queue, no_ack=no_ack, nowait=True)
-            self._basic_consume(queues[-1], no_ack=no_ack, nowait=False)
+        no_ack = self.no_ack if no_ack is None else no_ack
+        self._consume_queues({name: no_ack for name in self._queues})
+
+    def _consume_queues(self, no_ack_by_queue: Dict[str, Optional[bool]]) -> None:
+        queues = [q for q in self._queues.values() if q.name in no_ack_by_queue]
+        if not queues:
+            return
+        # nowait for all but the last: one round trip confirms them all
+        for queue in queues[:-1]:
+            self._basic_consume(queue, no_ack=no_ack_by_queue[queue.name], nowait=True)
+        last = queues[-1]
+        self._basic_consume(last, no_ack=no_ack_by_queue[last.name], nowait=False)
 
     def cancel(self) -> None:
         """Stop all consumers (messages already delivered stay unacked)."""
@@ -494,12 +551,14 @@ class Consumer:
         for name, tag in list(self._active_tags.items()):
             cancel(tag)
             self._active_tags.pop(name, None)
+            self._consuming_no_ack.pop(name, None)
 
     close = cancel
 
     def cancel_by_queue(self, queue: Any) -> None:
         """Stop consuming from ``queue`` (a Queue or a name) and forget it."""
         name = queue.name if isinstance(queue, Queue) else queue
+        self._consuming_no_ack.pop(name, None)
         try:
             tag = self._active_tags.pop(name)
         except KeyError:
@@ -545,6 +604,7 @@ class Consumer:
         if tag is None:
             tag = self._add_tag(queue, consumer_tag)
             queue.consume(tag, self._receive_callback, no_ack=no_ack, nowait=nowait)
+            self._consuming_no_ack[queue.name] = no_ack
         return tag
 
     def _add_tag(self, queue: Queue, consumer_tag: Optional[str] = None) -> str:
