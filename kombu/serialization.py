@@ -17,6 +17,7 @@ import codecs
 import logging
 import os
 import pickle
+import threading
 from collections import namedtuple
 from io import BytesIO
 from typing import Any, Callable, Collection, Iterable, Mapping
@@ -90,6 +91,7 @@ class SerializerRegistry:
         self.name_to_type: dict[str, str] = {}
         # Called once on the first lookup miss (loads plug-in entry points).
         self._on_miss: Callable[[], None] | None = None
+        self._miss_lock = threading.Lock()
 
     def register(self, name: str, encoder: Encoder | None, decoder: Decoder | None,
                  content_type: str, content_encoding: str = 'utf-8') -> None:
@@ -108,13 +110,16 @@ class SerializerRegistry:
         self.name_to_type[name] = content_type
 
     def _missed(self) -> bool:
-        hook, self._on_miss = self._on_miss, None
-        if hook is None:
+        # Load plug-ins once; a thread racing the loader waits for it to finish.
+        if self._on_miss is None:
             return False
-        try:
-            hook()
-        except Exception:  # a broken plug-in must not break built-in serializers
-            logger.exception('Cannot load serializer entry points')
+        with self._miss_lock:
+            hook, self._on_miss = self._on_miss, None
+            if hook is not None:
+                try:
+                    hook()
+                except Exception:  # a broken plug-in must not break built-in serializers
+                    logger.exception('Cannot load serializer entry points')
         return True
 
     def _content_type(self, name: str) -> str:
