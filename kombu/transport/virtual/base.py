@@ -475,8 +475,8 @@ class Channel(AbstractChannel, base.StdChannel):
         # meanwhile, the dict is dropped and our stale result with it.
         memo = routes.get(exchange)
         if memo is None:
-            if exchange not in self.state.exchanges:
-                return self._lookup_table(exchange, routing_key)
+            if len(routes) > 10000:
+                routes.clear()
             memo = routes.setdefault(exchange, {})
         queues = self._lookup_table(exchange, routing_key)
         if len(memo) > 10000:  # unbounded key spaces: start over
