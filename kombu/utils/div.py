@@ -35,8 +35,11 @@ def emergency_dump_state(state: Any, open_file: Callable[..., IO[Any]] = open,
             dump(state, fh, protocol=0)
         except Exception as exc:
             print(f'Cannot pickle state: {exc!r}. Fallback to pformat.', file=stderr)
-            fh.seek(0)
-            fh.truncate()
+            try:  # drop anything a failed dump left behind
+                fh.seek(0)
+                fh.truncate()
+            except (AttributeError, OSError, ValueError):
+                pass
             fh.write(pformat(state).encode())
     finally:
         fh.flush()
