@@ -74,8 +74,10 @@ class MaybeChannelBound(Object):
     _channel: Any = None
     _is_bound = False
 
-    #: Whether :func:`kombu.common.maybe_declare` may remember the declaration.
-    can_cache_declaration = False
+    @property
+    def can_cache_declaration(self) -> bool:
+        """Whether :func:`kombu.common.maybe_declare` may remember the declaration."""
+        return False
 
     def __call__(self: _T, channel: Any) -> _T:
         """Same as :meth:`bind`: a copy bound to ``channel``."""

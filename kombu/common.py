@@ -13,7 +13,7 @@ from uuid import NAMESPACE_OID, uuid3, uuid4, uuid5
 
 from amqp import ChannelError, RecoverableConnectionError
 
-from .abstract import _maybe_channel
+from .abstract import AttrSpec, _maybe_channel
 from .entity import Exchange, Queue
 from .log import get_logger
 from .serialization import registry as serializers
@@ -66,7 +66,7 @@ class Broadcast(Queue):
         exchange: Use this exchange instead of ``Exchange(name, 'fanout')``.
     """
 
-    attrs = Queue.attrs + (('queue', None),)
+    attrs: AttrSpec = Queue.attrs + (('queue', None),)
 
     def __init__(self, name: Optional[str] = None, queue: Optional[str] = None,
                  unique: bool = False, auto_delete: bool = True,

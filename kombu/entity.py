@@ -4,7 +4,7 @@ from __future__ import annotations
 import numbers
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
-from .abstract import MaybeChannelBound, Object
+from .abstract import AttrSpec, MaybeChannelBound, Object
 from .exceptions import ContentDisallowed
 
 __all__ = ('Exchange', 'Queue', 'binding', 'maybe_delivery_mode')
@@ -78,7 +78,7 @@ class Exchange(MaybeChannelBound):
     internal = False
     arguments: Optional[Dict[str, Any]] = None
 
-    attrs = (
+    attrs: AttrSpec = (
         ('name', None),
         ('type', None),
         ('arguments', None),
@@ -90,8 +90,8 @@ class Exchange(MaybeChannelBound):
         ('internal', bool),
     )
 
-    def __init__(self, name: str = '', type: str = '', channel: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, name: Optional[str] = '', type: Optional[str] = '',
+                 channel: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.name = name or self.name
         self.type = type or self.type
@@ -194,7 +194,7 @@ class Exchange(MaybeChannelBound):
 class binding(Object):
     """A queue or exchange binding to ``exchange`` with a routing key."""
 
-    attrs = (
+    attrs: AttrSpec = (
         ('exchange', None),
         ('routing_key', None),
         ('arguments', None),
@@ -287,9 +287,19 @@ class Queue(MaybeChannelBound):
     durable = True
     exclusive = False
     auto_delete = False
-    no_ack = False
+    no_ack: Optional[bool] = False
+    queue_arguments: Optional[Dict[str, Any]] = None
+    binding_arguments: Optional[Dict[str, Any]] = None
+    consumer_arguments: Optional[Dict[str, Any]] = None
+    alias: Optional[str] = None
+    no_declare: Optional[bool] = None
+    expires: Optional[float] = None
+    message_ttl: Optional[float] = None
+    max_length: Optional[int] = None
+    max_length_bytes: Optional[int] = None
+    max_priority: Optional[int] = None
 
-    attrs = (
+    attrs: AttrSpec = (
         ('name', None),
         ('exchange', None),
         ('routing_key', None),
@@ -310,8 +320,9 @@ class Queue(MaybeChannelBound):
         ('max_priority', int),
     )
 
-    def __init__(self, name: str = '', exchange: Any = None, routing_key: str = '',
-                 channel: Any = None, bindings: Optional[Iterable[binding]] = None,
+    def __init__(self, name: Optional[str] = '', exchange: Any = None,
+                 routing_key: Optional[str] = '', channel: Any = None,
+                 bindings: Optional[Iterable[binding]] = None,
                  on_declared: Optional[Callable[..., Any]] = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -104,6 +104,9 @@ class Management:
         raise _LeftBlank(self, 'get_bindings')
 
 
+_Management = Management
+
+
 class Implements(dict):
     """Capabilities of a transport, readable as attributes."""
 
@@ -248,11 +251,11 @@ class Transport:
     def default_connection_params(self) -> Dict[str, Any]:
         return {}
 
-    def get_manager(self, *args: Any, **kwargs: Any) -> Management:
+    def get_manager(self, *args: Any, **kwargs: Any) -> _Management:
         return self.Management(self)
 
     @property
-    def manager(self) -> Management:
+    def manager(self) -> _Management:
         manager = self.__dict__.get('_manager')
         if manager is None:
             manager = self.__dict__['_manager'] = self.get_manager()
