@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import zlib
 
 import pytest
@@ -18,6 +19,15 @@ from kombu.compression import (
 )
 from kombu.exceptions import DecodeError, EncodeError
 
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
 METHODS = {
     'application/x-gzip': ['gzip', 'zlib'],
     'application/x-bz2': ['bzip2', 'bzip'],
@@ -25,6 +35,12 @@ METHODS = {
     'application/x-brotli': ['brotli'],
     'application/zstd': ['zstd', 'zstandard'],
 }
+# brotli and zstd are optional extras (both are in the ``test`` extra).
+OPTIONAL = {'application/x-brotli': ('brotli', 'brotlicffi'),
+            'application/zstd': ('compression.zstd', 'backports.zstd', 'zstandard')}
+for _ctype, _modules in OPTIONAL.items():
+    if not any(_importable(m) for m in _modules):
+        del METHODS[_ctype]
 
 
 def test_all_methods_registered():
