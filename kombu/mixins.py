@@ -20,6 +20,8 @@ __all__ = ('ConsumerMixin', 'ConsumerProducerMixin')
 logger = get_logger(__name__)
 debug, info, warn, error = logger.debug, logger.info, logger.warning, logger.error
 
+_Consumer = Consumer  # for annotations inside the class, whose method shadows the name
+
 W_CONN_LOST = """\
 Connection to broker lost, trying to re-establish connection...\
 """
@@ -48,14 +50,15 @@ class ConsumerMixin:
     #: Set to true (from a callback or another thread) to make :meth:`run` return.
     should_stop = False
 
-    def get_consumers(self, Consumer: Callable[..., Consumer], channel: Any) -> list[Consumer]:
+    def get_consumers(self, Consumer: Callable[..., _Consumer],
+                      channel: Any) -> list[_Consumer]:
         raise NotImplementedError('Subclass responsibility')
 
     def on_connection_revived(self) -> None:
         pass
 
     def on_consume_ready(self, connection: Any, channel: Any,
-                         consumers: Sequence[Consumer], **kwargs: Any) -> None:
+                         consumers: Sequence[_Consumer], **kwargs: Any) -> None:
         pass
 
     def on_consume_end(self, connection: Any, channel: Any) -> None:
@@ -95,7 +98,7 @@ class ConsumerMixin:
                 warn(W_CONN_LOST, exc_info=True)
 
     @contextmanager
-    def consumer_context(self, **kwargs: Any) -> Iterator[tuple[Any, Any, list[Consumer]]]:
+    def consumer_context(self, **kwargs: Any) -> Iterator[tuple[Any, Any, list[_Consumer]]]:
         with self.Consumer() as (connection, channel, consumers):
             with self.extra_context(connection, channel):
                 self.on_consume_ready(connection, channel, consumers, **kwargs)
@@ -145,7 +148,7 @@ class ConsumerMixin:
             yield conn
 
     @contextmanager
-    def Consumer(self) -> Iterator[tuple[Any, Any, list[Consumer]]]:
+    def Consumer(self) -> Iterator[tuple[Any, Any, list[_Consumer]]]:
         with self.establish_connection() as conn:
             self.on_connection_revived()
             info('Connected to %s', conn.as_uri())
@@ -158,7 +161,7 @@ class ConsumerMixin:
         debug('Connection closed')
 
     @contextmanager
-    def _consume_from(self, *consumers: Consumer) -> Iterator[list[Consumer]]:
+    def _consume_from(self, *consumers: _Consumer) -> Iterator[list[_Consumer]]:
         with ExitStack() as stack:
             yield [stack.enter_context(consumer) for consumer in consumers]
 

@@ -48,16 +48,19 @@ you give each node a unique node name!
 logger = get_logger(__name__)
 debug, error = logger.debug, logger.error
 
+_Consumer = Consumer  # for annotations inside Node, whose method shadows the name
+
 
 class Node:
     """One named member of a :class:`Mailbox`: receives and answers commands."""
 
+    # Class-level ``None`` defaults as in Kombu; ``__init__`` sets them all.
     #: Name of this node; commands with a ``destination`` must name it.
-    hostname: str | None = None
+    hostname: str = None  # type: ignore[assignment]
     #: The :class:`Mailbox` this node belongs to.
-    mailbox: Mailbox | None = None
+    mailbox: Mailbox = None  # type: ignore[assignment]
     #: ``{method name: handler(state, **arguments)}``.
-    handlers: dict[str, Callable[..., Any]] | None = None
+    handlers: dict[str, Callable[..., Any]] = None  # type: ignore[assignment]
     #: Passed as first argument to every handler.
     state: Any = None
     #: Channel used to consume commands and publish replies.
@@ -77,7 +80,7 @@ class Node:
         self.handlers = {} if handlers is None else handlers
 
     def Consumer(self, channel: Any = None, no_ack: bool = True,
-                 accept: Sequence[str] | None = None, **options: Any) -> Consumer:
+                 accept: Sequence[str] | None = None, **options: Any) -> _Consumer:
         """A consumer of this node's command queue (not yet consuming)."""
         mailbox = self.mailbox
         queue = mailbox.get_queue(self.hostname)
@@ -108,7 +111,7 @@ class Node:
         error('Cannot decode message: %r', exc, exc_info=True)
 
     def listen(self, channel: Any = None,
-               callback: Callable[[Any, Any], Any] | None = None) -> Consumer:
+               callback: Callable[[Any, Any], Any] | None = None) -> _Consumer:
         """Start consuming commands; returns the (consuming) consumer."""
         consumer = self.Consumer(channel=channel,
                                  callbacks=[callback or self.handle_message],
@@ -187,9 +190,9 @@ class Mailbox:
     #: Exchange type: ``'direct'``, or ``'fanout'`` for broadcast.
     type = 'direct'
     #: Exchange commands are published to (set by the constructor).
-    exchange: Exchange | None = None
+    exchange: Exchange = None  # type: ignore[assignment]
     #: Exchange replies are published to (set by the constructor).
-    reply_exchange: Exchange | None = None
+    reply_exchange: Exchange = None  # type: ignore[assignment]
     #: Content types accepted for commands and replies.
     accept: Sequence[str] = ['json']
     #: Serializer of commands and replies (``None``: the producer's default).
@@ -248,11 +251,11 @@ class Mailbox:
     def cast(self, destination: Sequence[str], command: str,
              kwargs: dict[str, Any] | None = None) -> None:
         """Send ``command`` to the named nodes, expecting no reply."""
-        return self._broadcast(command, kwargs or {}, destination, reply=False)
+        self._broadcast(command, kwargs or {}, destination, reply=False)
 
     def abcast(self, command: str, kwargs: dict[str, Any] | None = None) -> None:
         """Send ``command`` to every node, expecting no reply."""
-        return self._broadcast(command, kwargs or {}, reply=False)
+        self._broadcast(command, kwargs or {}, reply=False)
 
     def multi_call(self, command: str, kwargs: dict[str, Any] | None = None,
                    timeout: float | None = 1, limit: int | None = None,

@@ -73,7 +73,7 @@ class SimpleBase:
         return message
 
     def put(self, message: Any, serializer: str | None = None,
-            headers: Mapping[str, Any] | None = None, compression: str | None = None,
+            headers: dict[str, Any] | None = None, compression: str | None = None,
             routing_key: str | None = None, **kwargs: Any) -> None:
         self.producer.publish(message, serializer=serializer, routing_key=routing_key,
                               headers=headers, compression=compression, **kwargs)
