@@ -361,6 +361,27 @@ def test_mandatory_unroutable_calls_on_return(transport, conn, chan):
     assert returned == [(312, '', rk, 'lost?')]
 
 
+def test_publishing_still_reads_from_the_broker(chan):
+    # no drain_events: the publish path itself must notice returns (and connection.blocked)
+    returned = []
+    chan.events['basic_return'].add(lambda exc, *args: returned.append(exc.reply_code))
+    chan.basic_publish(chan.prepare_message(b'x'), routing_key=unique_name('void'),
+                       mandatory=True)
+    deadline = time.monotonic() + 5
+    while not returned and time.monotonic() < deadline:
+        time.sleep(chan.blocked_poll_interval)
+        chan.basic_publish(chan.prepare_message(b'y'), routing_key=unique_name('void'))
+    assert returned == [312]
+
+
+def test_publish_timeout_is_a_connection_error(chan, monkeypatch):
+    def stuck(*args, **kwargs):
+        raise socket.timeout()
+    monkeypatch.setattr(chan, 'send_method', stuck)
+    with pytest.raises(amqp.RecoverableConnectionError):
+        chan.basic_publish(chan.prepare_message(b'x'), routing_key='q', timeout=0.1)
+
+
 def test_confirms_ack_and_nack(rabbit):
     t = pyamqp.Transport(ConnInfo(transport_options={'confirm_publish': True}))
     conn = t.establish_connection()
