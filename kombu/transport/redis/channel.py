@@ -90,6 +90,13 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
     #: Seconds a binding table read from Redis is trusted before re-reading;
     #: local binds invalidate at once, a routing miss re-reads at once.
     binding_cache_ttl = 1.0
+    #: With N > 0 a publish returns only once N replicas have it (Redis WAIT),
+    #: else it fails as a connection error (and Kombu's retry publishes it
+    #: again, reconnecting through Sentinel): no acknowledged publish is lost
+    #: with the old master in a failover.  0: plain asynchronous replication.
+    publish_replicas = 0
+    #: Milliseconds a publish waits for ``publish_replicas``.
+    publish_replicas_timeout = 1000
 
     _async_pool = None
     _pool = None
@@ -103,6 +110,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         'socket_keepalive', 'socket_keepalive_options', 'queue_order_strategy',
         'max_connections', 'health_check_interval', 'retry_on_timeout',
         'priority_steps', 'client_name', 'consume_batch_size', 'binding_cache_ttl',
+        'publish_replicas', 'publish_replicas_timeout',
     )
 
     connection_class: Any = redis.Connection
@@ -245,6 +253,10 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         conn = self._hot
         if conn is None:
             conn = self._hot = self.pool.make_connection()
+        if conn._sock is None:
+            # connect() explicitly: send_command's implicit connect bypasses
+            # the master lookup of Sentinel-managed connections
+            conn.connect()
         return conn
 
     def _execute(self, *args: Any) -> Any:
@@ -322,10 +334,24 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         if batch is not None:
             for command in commands:
                 batch.add(*command)
+        elif self.publish_replicas:
+            self._replicated(commands)
         elif expires is None:
             self._execute('LPUSH', key, body)
         else:
             self._run(commands)
+
+    def _replicated(self, commands: list[tuple]) -> list[Any]:
+        """Run ``commands`` and WAIT for ``publish_replicas`` replicas in one trip."""
+        wanted = int(self.publish_replicas)
+        replies = self._run([*commands, ('WAIT', wanted, int(self.publish_replicas_timeout))])
+        if replies[-1] < wanted:
+            # e.g. a demoted master cut off from its replicas: go ask Sentinel
+            if self._hot is not None:
+                self._hot.disconnect()
+            raise rexc.ConnectionError(
+                f'publish reached {replies[-1]} of {wanted} replica(s) in time')
+        return replies[:-1]
 
     def _put_fanout(self, exchange: str, message: dict, routing_key: str,
                     **kwargs: Any) -> None:
@@ -334,6 +360,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         batch = kwargs.get('_publish_batch')
         if batch is not None:
             batch.add('PUBLISH', topic, body)
+        elif self.publish_replicas:
+            self._replicated([('PUBLISH', topic, body)])
         else:
             self._execute('PUBLISH', topic, body)
 

@@ -106,20 +106,23 @@ class SentinelSetup:
     """A master, a replica and a sentinel watching them as ``mymaster``."""
 
     def __init__(self) -> None:
-        self.master = RedisProcess()
+        fast_sync = ('--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0')
+        self.master = RedisProcess(args=fast_sync)
         self.replica = RedisProcess(
-            args=('--replicaof', '127.0.0.1', str(self.master.port)))
+            args=('--replicaof', '127.0.0.1', str(self.master.port), *fast_sync))
         self.sentinel = RedisProcess(conf=SENTINEL_CONF % self.master.port)
 
     def start(self) -> SentinelSetup:
         self.master.start()
         self.replica.start()
         self.sentinel.start()
-        # wait until the sentinel knows the replica (needed for a failover)
+        # wait until the replica is in sync and the sentinel knows it
         client = redis.Redis(port=self.sentinel.port)
+        replica = redis.Redis(port=self.replica.port)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if client.sentinel_slaves('mymaster'):
+            if replica.info('replication').get('master_link_status') == 'up' \
+                    and client.sentinel_slaves('mymaster'):
                 return self
             time.sleep(0.1)
         raise TimeoutError('sentinel did not discover the replica')
