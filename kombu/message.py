@@ -92,9 +92,13 @@ class Message:
 
     def _from_no_ack_consumer(self) -> bool:
         no_ack_consumers = getattr(self.channel, 'no_ack_consumers', None)
-        if not no_ack_consumers:
+        if no_ack_consumers is None:
             return False
-        return self.delivery_info.get('consumer_tag') in no_ack_consumers
+        try:
+            consumer_tag = self.delivery_info['consumer_tag']
+        except KeyError:
+            return False
+        return consumer_tag in no_ack_consumers
 
     def ack(self, multiple: bool = False) -> None:
         """Acknowledge the message (removes it from the queue).

@@ -160,3 +160,12 @@ def test_repr_shows_details_but_not_the_body():
     assert 'hunter2' not in text
     assert "'correlation_id': 'c1'" in text and "'routing_key': 'rk'" in text
     assert "'state': 'RECEIVED'" in text and 'body_length' in text
+
+
+def test_ack_with_a_mock_channel_like_celery_tests():
+    from unittest.mock import Mock
+    channel = Mock()
+    m = json_message(1, channel=channel, delivery_tag=9)
+    m.ack()
+    channel.basic_ack.assert_called_once_with(9, multiple=False)
+    assert m.acknowledged
