@@ -14,6 +14,7 @@ import re
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from itertools import count, cycle
 from operator import itemgetter
 from time import monotonic
@@ -64,6 +65,19 @@ _PARAM_KEYS = ('hostname', 'userid', 'password', 'virtual_host', 'port', 'insist
 _URL_COERCE: dict[str, Callable[[Any], Any]] = {
     'connect_timeout': float, 'heartbeat': float,
 }
+@lru_cache(maxsize=128)
+def _cached_policy(*args: Any) -> RetryPolicy:
+    return RetryPolicy(*args)
+
+
+def _policy(*args: Any) -> RetryPolicy:
+    # ensure() runs per publish with retry=True: don't build a policy each time
+    try:
+        return _cached_policy(*args)
+    except TypeError:  # unhashable argument
+        return RetryPolicy(*args)
+
+
 def _check_url_transport(name: str) -> str:
     # A transport name taken from a URL must not be an import path: otherwise
     # the URL alone would choose which module gets imported.
@@ -357,7 +371,7 @@ class Connection:
                            timeout: float | None = None) -> Any:
         if self.connected:
             return self._connection
-        policy = RetryPolicy(max_retries, interval_start, interval_step, interval_max, timeout)
+        policy = _policy(max_retries, interval_start, interval_step, interval_max, timeout)
         ctx = self._reraise_as_library_errors if reraise_as_library_errors else nullcontext
         with ctx():
             return self._connect_with(policy, errback, callback)
@@ -489,7 +503,7 @@ class Connection:
             retry_errors = ()
         elif max_retries is None:
             raise ValueError('max_retries must be specified if retry_errors is specified')
-        policy = RetryPolicy(max_retries, interval_start, interval_step, interval_max, timeout)
+        policy = _policy(max_retries, interval_start, interval_step, interval_max, timeout)
 
         def _ensured(*args: Any, **kwargs: Any) -> Any:
             return self._call_ensured(obj, fun, args, kwargs, policy,
@@ -531,8 +545,8 @@ class Connection:
                         errback(exc, 0)
                     remaining = None if max_retries is None else max(max_retries - retries, 1)
                     self._connect_with(
-                        RetryPolicy(remaining, policy.interval_start, policy.interval_step,
-                                    policy.interval_max, policy.timeout),
+                        _policy(remaining, policy.interval_start, policy.interval_step,
+                                policy.interval_max, policy.timeout),
                         errback, deadline=deadline)
                     channel = self.default_channel
                     obj.revive(channel)

@@ -617,3 +617,70 @@ def test_retry_policy_value():
         policy.max_retries = 5  # frozen
     assert RetryPolicy.from_dict(policy) is policy
     assert RetryPolicy(timeout=0).deadline() is None
+
+
+def test_default_channel_retries_as_transport_options_say(scripted):
+    scripted.down = {'a'}
+    conn = Connection('scripted://a', transport=scripted,
+                      transport_options={'max_retries': 2, 'interval_start': 0,
+                                         'interval_step': 0})
+    with pytest.raises(OperationalError):
+        conn.default_channel
+    assert len(scripted.attempts) == 3
+
+    scripted.attempts = []
+    conn = Connection('scripted://a', transport=scripted, connect_timeout=30,
+                      transport_options={'interval_start': 0.1, 'interval_step': 0,
+                                         'connect_retries_timeout': 0.3})
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        conn.default_channel
+    assert time.monotonic() - started < 1.5
+
+
+def test_drain_events_across_channels(uname):
+    names = [uname('a'), uname('b')]
+    queues = [Queue(n, Exchange(n), n) for n in names]
+    got = []
+    with Connection('memory://') as conn:
+        consumers = [conn.channel().Consumer(q, callbacks=[
+            lambda body, m: (got.append(body), m.ack())]) for q in queues]
+        for consumer in consumers:
+            consumer.consume()
+        producer = conn.Producer()
+        for q in queues:
+            producer.publish(q.name, exchange=q.exchange, routing_key=q.routing_key,
+                             declare=[q])
+        while len(got) < 2:
+            conn.drain_events(timeout=1)
+        assert sorted(got) == sorted(names)
+        with pytest.raises(socket.timeout):
+            conn.drain_events(timeout=0.05)
+        for consumer in consumers:
+            consumer.cancel()
+
+
+def test_simple_queue_factories(uname):
+    name = uname('simple')
+    with Connection('memory://') as conn:
+        q = conn.SimpleQueue(name)
+        q.put({'hello': 1})
+        msg = q.get(timeout=1)
+        assert msg.payload == {'hello': 1}
+        msg.ack()
+        q.close()
+        buf = conn.SimpleBuffer(uname('buf'))
+        buf.put('x')
+        assert buf.get(timeout=1).payload == 'x'
+        buf.close()
+
+
+def test_manager_and_transport_helpers():
+    conn = Connection('memory://')
+    assert conn.manager is conn.manager
+    assert conn.get_manager() is not None
+    transport_cls = conn.get_transport_cls()
+    assert isinstance(conn.create_transport(), transport_cls)
+    assert conn.transport.client is conn
+    conn.close()
+    assert conn._transport is None  # the transport is dropped on close
