@@ -148,7 +148,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._unacked = p + self.unacked_key
         self._unacked_index = p + self.unacked_index_key
         try:
-            self._execute('PING')
+            self._first_ping()
         except Exception:
             self._disconnect_pools()
             raise
@@ -267,6 +267,27 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         except (rexc.ConnectionError, rexc.TimeoutError, OSError):
             conn.disconnect()
             raise
+
+    def _first_ping(self) -> None:
+        # Verifies the connection. Bounded by Connection.connect_timeout (which
+        # ensure_connection(timeout=...) lowers to the time left), so a server
+        # that accepts but never answers cannot hang connecting.
+        timeout = getattr(self.connection.client, 'connect_timeout', None)
+        conn = self._hot
+        if conn is None:
+            conn = self._hot = self.pool.make_connection()
+        if not timeout or conn._sock is not None:
+            self._execute('PING')
+            return
+        saved = conn.socket_timeout, conn.socket_connect_timeout
+        conn.socket_timeout = timeout
+        conn.socket_connect_timeout = min(saved[1] or timeout, timeout)
+        try:
+            self._execute('PING')
+        finally:
+            conn.socket_timeout, conn.socket_connect_timeout = saved
+            if conn._sock is not None:
+                conn._sock.settimeout(saved[0])
 
     def _execute_many(self, commands: list[tuple]) -> list[Any]:
         """Pipeline ``commands`` in one round trip; error replies are returned."""
