@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import socket
+import threading
+from contextlib import suppress
 from functools import cached_property
 from queue import Empty
 from time import sleep
@@ -42,6 +46,35 @@ class Stop(BaseException):
 
 def _raise_stop_error() -> None:
     raise Stop()
+
+
+class _Waker:
+    """Socket pair through which other threads interrupt the poller.
+
+    (Sockets rather than a pipe: ``select()`` on Windows takes sockets only.)
+    """
+
+    def __init__(self) -> None:
+        self.reader, self.writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self.writer.setblocking(False)
+        self.pid = os.getpid()
+
+    def fileno(self) -> int:
+        return self.reader.fileno()
+
+    def wake(self) -> None:
+        with suppress(OSError):  # full (a wakeup is pending) or closed
+            self.writer.send(b'\0')
+
+    def drain(self) -> None:
+        with suppress(OSError):
+            while self.reader.recv(4096):
+                pass
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
 
 
 def get_event_loop() -> Hub | None:
@@ -88,6 +121,12 @@ class Hub:
         self.on_tick: set[Callable[[], Any]] = set()
         self.on_close = set()
         self._ready: set[Any] = set()
+        # call_soon() may be called from other threads: they add under the
+        # lock and wake the poller through the waker (made by the loop).
+        self._ready_lock = threading.Lock()
+        self._waker: _Waker | None = None
+        self._wake_pending = False
+        self._loop_thread: int | None = None
         self._running = False
         self._loop: Iterator[None] | None = None
 
@@ -120,6 +159,20 @@ class Hub:
 
     def _create_poller(self) -> None:
         self._poller = poll()
+        if self._waker is not None:
+            self._poller.register(self._waker.fileno(), READ)
+
+    def _create_waker(self) -> _Waker:
+        # Made by the loop, so a hub that never runs holds no sockets; made
+        # again in a forked child, which must not share the parent's.
+        if self._waker is not None:
+            self._unregister(self._waker.fileno())
+            self._waker.close()
+        self._waker = _Waker()
+        with self._ready_lock:
+            self._wake_pending = False
+        self.poller.register(self._waker.fileno(), READ)
+        return self._waker
 
     def _close_poller(self) -> None:
         if self._poller is not None:
@@ -127,8 +180,12 @@ class Hub:
             self._poller = None
 
     def reset(self) -> None:
-        """Close, then start over with a fresh poller and loop."""
-        self.close()
+        """Close, then start over with a fresh poller and loop.
+
+        Unlike :meth:`close` the waker is kept: another thread may be
+        writing to it right now.
+        """
+        self._close()
         self._create_poller()
         self._loop = None
 
@@ -196,8 +253,29 @@ class Hub:
         """
         if not isinstance(callback, Thenable):
             callback = promise(callback, args)
-        self._ready.add(callback)
+        with self._ready_lock:
+            self._ready.add(callback)
+            # One pending wakeup serves any number of callbacks; the loop's
+            # own thread checks _ready before it polls again.
+            wake = not self._wake_pending and threading.get_ident() != self._loop_thread
+            if wake:
+                self._wake_pending = True
+        if wake and self._waker is not None:
+            self._waker.wake()
         return callback
+
+    def _pop_ready(self) -> set[Any]:
+        """Take the queued callbacks (thread-safe); Celery calls it too."""
+        with self._ready_lock:
+            ready, self._ready = self._ready, set()
+            return ready
+
+    def _on_wakeup(self, waker: _Waker) -> None:
+        # Drain before clearing the flag: a wakeup sent in between must not
+        # be drained with the flag left set for good.
+        waker.drain()
+        with self._ready_lock:
+            self._wake_pending = False
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Entry:
         return self.timer.call_after(delay, callback, args)
@@ -281,8 +359,10 @@ class Hub:
             self._discard(fd)
 
     def _unregister(self, fd: int) -> None:
+        if self._poller is None:
+            return  # closed: nothing is registered (don't make a new poller)
         try:
-            self.poller.unregister(fd)
+            self._poller.unregister(fd)
         except (AttributeError, KeyError, OSError, ValueError):
             pass
 
@@ -324,8 +404,15 @@ class Hub:
         return iter(self.timer)
 
     def close(self, *args: Any) -> None:
-        """Unregister every fd, close the poller, run ``on_close`` callbacks
-        and the callbacks still queued by :meth:`call_soon` (e.g. acks)."""
+        """Unregister every fd, close the poller, run the ``on_close``
+        callbacks and the callbacks still queued by :meth:`call_soon`
+        (e.g. message acks); errors there go to :meth:`on_callback_error`."""
+        self._close()
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
+
+    def _close(self) -> None:
         for fd in set(self.readers) | set(self.writers):
             self._unregister(fd)
         self.readers.clear()
@@ -334,12 +421,14 @@ class Hub:
         self._write_flags.clear()
         self.consolidate.clear()
         self._close_poller()
-        for callback in list(self.on_close):
+        self._loop = None
+        for callback in list(self.on_close):  # a callback may remove itself
             self._call_safely(callback, self)
         # Snapshot: a callback queueing more work must not loop forever.
-        todo, self._ready = self._ready, set()
-        for item in todo:
+        for item in self._pop_ready():
             self._call_safely(item)
+        if _current_loop is self:
+            set_event_loop(None)
 
     def _call_safely(self, callback: Callable[..., Any], *args: Any) -> None:
         try:
@@ -355,18 +444,27 @@ class Hub:
 
     def create_loop(self, generator: type = GeneratorType,
                     sleep: Callable[[float], Any] = sleep) -> Iterator[None]:
-        """Return the loop generator: each ``next()`` is one iteration."""
+        """Return the loop generator: each ``next()`` is one iteration.
+
+        An iteration runs the queued callbacks, the due timers, then the
+        ``on_tick`` callbacks (which see what those did), polls once and
+        calls the callbacks of the ready fds.
+        """
         readers, writers, on_tick = self.readers, self.writers, self.on_tick
+        waker = self._waker
+        if waker is None or waker.pid != os.getpid():
+            waker = self._create_waker()
+        self._loop_thread = threading.get_ident()
         while 1:
-            if on_tick:
-                for tick_callback in tuple(on_tick):  # callbacks may edit the set
-                    tick_callback()
             if self._ready:
                 self._run_ready()
             if self.timer._queue:
                 poll_timeout = self.fire_timers(propagate=self.propagate_errors)
             else:
                 poll_timeout = 1
+            if on_tick:
+                for tick_callback in tuple(on_tick):  # callbacks may edit the set
+                    tick_callback()
             if self._ready:
                 poll_timeout = 0  # work was queued meanwhile: don't block
             if readers or writers:
@@ -378,7 +476,7 @@ class Hub:
                 except ValueError:  # poller closed (celery#882)
                     return
                 if events:
-                    self._dispatch(events, generator)
+                    self._dispatch(events, generator, waker)
             elif poll_timeout:
                 # Nothing registered yet: startup is probably not done.
                 sleep(min(poll_timeout, 0.1))
@@ -387,7 +485,7 @@ class Hub:
     def _run_ready(self) -> None:
         # Only what is queued now: callbacks queueing more wait a turn, so
         # readers and writers are not starved.
-        todo, self._ready = self._ready, set()
+        todo = self._pop_ready()
         while todo:
             item = todo.pop()
             if item is None:
@@ -395,13 +493,18 @@ class Hub:
             try:
                 item()
             except BaseException:
-                self._ready.update(todo)  # keep what did not run yet
+                with self._ready_lock:
+                    self._ready.update(todo)  # keep what did not run yet
                 raise
 
-    def _dispatch(self, events: Any, generator: type) -> None:
+    def _dispatch(self, events: Any, generator: type, waker: _Waker) -> None:
         readers, writers = self.readers, self.writers
+        waker_fd = waker.fileno()
         to_consolidate = []
         for fd, event in events:
+            if fd == waker_fd:
+                self._on_wakeup(waker)
+                continue
             if not event & (READ | WRITE | ERR):
                 logger.info(W_UNKNOWN_EVENT, event, fd)
                 event = ERR

@@ -194,6 +194,10 @@ class BaseClient:
     def __init__(self, hub: Any, **kwargs: Any) -> None:
         self.hub = hub
         self._header_parser = header_parser()
+        # Closed with the hub: no request may complete after the consumer
+        # that made it was torn down.
+        if hub is not None:
+            hub.on_close.add(self._on_hub_close)
 
     def perform(self, request: Any, **kwargs: Any) -> None:
         """Start one or more requests (URLs or :class:`Request` objects)."""
@@ -207,6 +211,20 @@ class BaseClient:
 
     def close(self) -> None:
         pass
+
+    def _detach_from_hub(self) -> None:
+        # The hub outlives this client (reset, or closed by its owner): the
+        # next get_client() must make a new client, not return this one.
+        hub = self.hub
+        if hub is None:
+            return
+        hub.on_close.discard(self._on_hub_close)
+        if getattr(hub, '_current_http_client', None) is self:
+            del hub._current_http_client
+
+    def _on_hub_close(self, hub: Any) -> None:
+        self._detach_from_hub()
+        self.close()
 
     def on_header(self, headers: Headers, line: Any) -> None:
         """Feed one raw header line into ``headers``."""

@@ -65,6 +65,9 @@ class CurlClient(BaseClient):
         self._timeout_check_tref = self.hub.call_repeatedly(1.0, self._timeout_check)
 
     def close(self) -> None:
+        if self._multi is None:
+            return
+        self._detach_from_hub()
         self._timeout_check_tref.cancel()
         if self._timer is not None:
             self._timer.cancel()
@@ -74,6 +77,7 @@ class CurlClient(BaseClient):
         for curl in self._curls:
             curl.close()
         self._multi.close()
+        self._multi = None
 
     def add_request(self, request: Request) -> Request:
         self._pending.append(request)

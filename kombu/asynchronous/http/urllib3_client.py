@@ -77,6 +77,7 @@ class Urllib3Client(BaseClient):
         if self._closed:
             return
         self._closed = True
+        self._detach_from_hub()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self.hub is not None:
             self.hub.remove(self._wakeup_r)

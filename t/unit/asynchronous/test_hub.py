@@ -505,3 +505,46 @@ def test_repr_helpers(default_hub, pair):
     assert h.repr_active() == f'({fd})on_read(7)->R!'
     assert h.repr_events([(fd, READ)]) == f'on_read(7)({fd})->R'
     assert h.repr_events([(999, WRITE)]) == '(GONE)(999)->W'
+
+
+def test_on_tick_runs_after_ready_callbacks_and_timers(default_hub, clock):
+    # Celery's pool registers its writers in on_tick: jobs queued by ready
+    # callbacks or timers must be seen before this iteration's poll.
+    h = default_hub
+    order = []
+    h.on_tick.add(lambda: order.append('tick'))
+    h.call_later(0, order.append, 'timer')
+    h.call_soon(order.append, 'soon')
+    h.run_once()
+    assert order == ['soon', 'timer', 'tick']
+
+
+def test_call_soon_from_another_thread_wakes_the_poller(default_hub, pair):
+    import threading
+    import time
+    h = default_hub
+    a, _ = pair
+    h.add_reader(a, lambda: None)
+    h.call_later(30, lambda: None)  # the poll could block for a long time
+    h.timer.max_interval = 30
+    got = []
+    t = threading.Timer(0.05, h.call_soon, (got.append, 'from thread'))
+    start = time.monotonic()
+    t.start()
+    try:
+        h.run_once()  # makes the waker, then is woken through it
+    finally:
+        t.join()
+    assert time.monotonic() - start < 5  # not the 10 s poll timeout
+    assert not h._wake_pending
+    h._run_ready()
+    assert got == ['from thread']
+
+
+def test_pop_ready_and_close_clears_current_loop():
+    h = Hub()
+    p = h.call_soon(lambda: None)
+    assert h._pop_ready() == {p} and not h._ready
+    set_event_loop(h)
+    h.close()
+    assert get_event_loop() is None

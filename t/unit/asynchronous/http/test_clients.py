@@ -241,3 +241,15 @@ def test_client_without_hub_calls_back_in_thread(server):
         assert got == [b'hello world']
     finally:
         client.close()
+
+
+def test_client_closed_with_its_hub(server):
+    hub = Hub()
+    client = get_client(hub)
+    hub.close()
+    assert client._closed
+    assert not hasattr(hub, '_current_http_client')
+    with pytest.raises(RuntimeError):
+        client.add_request(Request(server + '/hello'))
+    assert get_client(hub) is not client
+    get_client(hub).close()

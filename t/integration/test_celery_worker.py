@@ -1,0 +1,147 @@
+"""A real Celery 5.7 worker (prefork pool, event loop) running on this Kombu.
+
+Celery lives in a throw-away virtualenv (never in the project's environment);
+this package comes first on its PYTHONPATH, so the worker's event loop is our
+Hub, its timers our Timer, its rate limits our TokenBucket and its broker our
+Redis transport.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from t.servers import IN_CI, require_server, unique_name
+
+pytestmark = pytest.mark.integration
+
+CELERY_VERSION = os.environ.get('KOMBU_CELERY_VERSION', '5.7.0')
+VENV_DIR = Path(os.environ.get('KOMBU_CELERY_VENV', f'/tmp/kombu-celery-venv-{CELERY_VERSION}'))
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_DB = 9
+
+APP = '''
+import os, time
+from celery import Celery
+url = 'redis://127.0.0.1:6379/{db}'
+app = Celery('h5app', broker=url, backend=url)
+app.conf.update(task_default_queue={queue!r}, result_expires=120,
+                worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)
+
+@app.task
+def add(x, y):
+    return x + y
+
+@app.task(rate_limit='100/s')
+def limited(x):
+    return x
+
+@app.task(soft_time_limit=0.3)
+def sleepy(t):
+    from celery.exceptions import SoftTimeLimitExceeded
+    try:
+        time.sleep(t)
+    except SoftTimeLimitExceeded:
+        return 'soft-limit'
+    return 'slept'
+
+@app.task
+def when():
+    return time.time()
+'''
+
+CLIENT = '''
+import json, time
+from h5app import add, limited, sleepy, when
+out = {}
+out['sum'] = sum(r.get(timeout=30) for r in [add.delay(i, i) for i in range(60)])
+out['limited'] = sum(r.get(timeout=30) for r in [limited.delay(i) for i in range(30)])
+out['sleepy'] = sleepy.delay(5).get(timeout=30)
+sent = time.time()
+out['eta_delay'] = when.apply_async(countdown=1.0).get(timeout=30) - sent
+print(json.dumps(out))
+'''
+
+
+def celery_python() -> Path:
+    python = VENV_DIR / 'bin' / 'python'
+    marker = VENV_DIR / '.ready'
+    with open(f'{VENV_DIR}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            try:
+                subprocess.run([sys.executable, '-m', 'venv', '--clear', str(VENV_DIR)],
+                               check=True, capture_output=True, timeout=120)
+                subprocess.run([str(python), '-m', 'pip', 'install', '-q',
+                                f'celery=={CELERY_VERSION}', 'redis'],
+                               check=True, capture_output=True, timeout=600)
+            except (subprocess.SubprocessError, OSError) as exc:
+                message = f'cannot build the Celery virtualenv: {exc}'
+                if IN_CI:
+                    pytest.fail(message, pytrace=False)
+                pytest.skip(message)
+            marker.touch()
+    return python
+
+
+@pytest.fixture
+def app_dir(tmp_path):
+    require_server('Redis', '127.0.0.1', 6379, 'redis-server --port 6379')
+    queue = unique_name('h5.celery')
+    (tmp_path / 'h5app.py').write_text(APP.format(db=REDIS_DB, queue=queue))
+    yield tmp_path, queue
+    import redis
+    client = redis.Redis(db=REDIS_DB)
+    client.delete(queue, f'_kombu.binding.{queue}', f'{queue}\x06\x163',
+                  *client.keys(f'{queue}*'))
+
+
+def test_prefork_worker_runs_tasks_on_our_hub(app_dir):
+    path, queue = app_dir
+    python = celery_python()
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env['PYTHONPATH'] = f'{ROOT}{os.pathsep}{path}'
+    log = open(path / 'worker.log', 'w')
+    worker = subprocess.Popen(
+        [str(python), '-m', 'celery', '-A', 'h5app', 'worker', '-P', 'prefork', '-c', '2',
+         '-l', 'INFO', '--without-gossip', '--without-mingle', '--without-heartbeat'],
+        cwd=path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        check = subprocess.run([str(python), '-c', 'import kombu; print(kombu.__file__)'],
+                               cwd=path, env=env, capture_output=True, text=True, timeout=60)
+        assert check.stdout.strip().startswith(str(ROOT))
+        client = subprocess.run([str(python), '-c', textwrap.dedent(CLIENT)], cwd=path,
+                                env=env, capture_output=True, text=True, timeout=90)
+        assert client.returncode == 0, client.stderr + (path / 'worker.log').read_text()
+        out = json.loads(client.stdout.strip().splitlines()[-1])
+        assert out['sum'] == sum(2 * i for i in range(60))
+        assert out['limited'] == sum(range(30))
+        assert out['sleepy'] == 'soft-limit'  # pool time limits run on hub timers
+        assert out['eta_delay'] >= 0.9  # countdown held by the hub's timer
+    finally:
+        hung = stop_worker(worker)
+        log.close()
+    text = (path / 'worker.log').read_text()
+    assert not hung, 'worker did not shut down on SIGTERM (warm shutdown hangs)'
+    assert 'Traceback' not in text, text
+    assert 'succeeded' in text
+
+
+def stop_worker(worker: subprocess.Popen) -> bool:
+    """SIGTERM (warm shutdown); True if it had to be killed."""
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=20)
+        return False
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        return True
