@@ -17,6 +17,7 @@ from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from itertools import count, cycle
 from operator import itemgetter
+from ssl import CERT_NONE
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -29,12 +30,7 @@ from .utils.functional import dictfilter, lazy, shufflecycle
 from .utils.objects import cached_property
 from .utils.url import as_url, maybe_sanitize_url, parse_url, quote, safequote, urlparse
 
-try:
-    from ssl import CERT_NONE
-    ssl_available = True
-except ImportError:  # pragma: no cover
-    CERT_NONE = None
-    ssl_available = False
+ssl_available = True
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -177,7 +173,7 @@ class Connection:
 
     #: Entities declared on this connection (cleared when it reconnects,
     #: as the broker may have lost them).
-    declared_entities: set[Any] | None = None
+    declared_entities: set[Any] = None  # type: ignore[assignment]  # set per instance
 
     #: Iterator over the next URLs to try after a connection failure.
     cycle: Iterator[str] | None = None
@@ -239,7 +235,7 @@ class Connection:
             transport_options = {}
         if url_options:  # explicit transport options win over the URL's query
             transport_options = dict(url_options, **transport_options)
-        self.transport_options = transport_options
+        self.transport_options = transport_options  # type: ignore[assignment]
         if uri_prefix:
             self.uri_prefix = uri_prefix
         self.declared_entities = set()
@@ -510,7 +506,7 @@ class Connection:
                                       errback, on_revive, retry_errors)
         _ensured.__name__ = f'{getattr(fun, "__name__", "fun")}(ensured)'
         _ensured.__doc__ = getattr(fun, '__doc__', None)
-        _ensured.__module__ = getattr(fun, '__module__', None)
+        _ensured.__module__ = getattr(fun, '__module__', __name__)
         return _ensured
 
     def _call_ensured(self, obj: Any, fun: Callable[..., Any], args: tuple[Any, ...],
@@ -574,8 +570,8 @@ class Connection:
         connection = self
 
         class Revival:
-            __name__ = getattr(fun, '__name__', None)
-            __module__ = getattr(fun, '__module__', None)
+            __name__ = getattr(fun, '__name__', 'fun')
+            __module__ = getattr(fun, '__module__', 'kombu.connection')
             __doc__ = getattr(fun, '__doc__', None)
 
             def revive(self, channel: Any) -> None:
