@@ -31,8 +31,8 @@ REDIS_DB = 9
 APP = '''
 import os, time
 from celery import Celery
-url = 'redis://127.0.0.1:6379/{db}'
-app = Celery('h5app', broker=url, backend=url)
+backend = 'redis://127.0.0.1:6379/{db}'
+app = Celery('h5app', broker={broker!r}, backend=backend)
 app.conf.update(task_default_queue={queue!r}, result_expires=120,
                 worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)
 
@@ -92,16 +92,27 @@ def celery_python() -> Path:
     return python
 
 
-@pytest.fixture
-def app_dir(tmp_path):
-    require_server('Redis', '127.0.0.1', 6379, 'redis-server --port 6379')
+BROKERS = {
+    'redis': ('redis://127.0.0.1:6379/9', 6379, 'redis-server --port 6379'),
+    'amqp': ('amqp://guest:guest@127.0.0.1:5672//', 5672, 'rabbitmq-server'),
+}
+
+
+@pytest.fixture(params=sorted(BROKERS))
+def app_dir(request, tmp_path):
+    broker, port, how = BROKERS[request.param]
+    require_server(request.param, '127.0.0.1', port, how)
+    require_server('Redis (results)', '127.0.0.1', 6379, 'redis-server --port 6379')
     queue = unique_name('h5.celery')
-    (tmp_path / 'h5app.py').write_text(APP.format(db=REDIS_DB, queue=queue))
+    (tmp_path / 'h5app.py').write_text(APP.format(db=REDIS_DB, queue=queue, broker=broker))
     yield tmp_path, queue
     import redis
     client = redis.Redis(db=REDIS_DB)
-    client.delete(queue, f'_kombu.binding.{queue}', f'{queue}\x06\x163',
-                  *client.keys(f'{queue}*'))
+    client.delete(queue, f'_kombu.binding.{queue}', *client.keys(f'{queue}*'))
+    if request.param == 'amqp':
+        from kombu import Connection
+        with Connection(broker, connect_timeout=5) as conn:
+            conn.default_channel.queue_delete(queue)
 
 
 def test_prefork_worker_runs_tasks_on_our_hub(app_dir):
