@@ -43,6 +43,7 @@ from time import monotonic
 from typing import Any, Callable, Mapping
 
 import amqp
+import amqp.transport
 from amqp import spec
 
 from kombu.utils.amq_manager import get_manager
@@ -83,6 +84,8 @@ _IGNORED_OPTIONS = frozenset({
     'health_check_interval', 'retry_on_timeout', 'result_chord_ordered',
     'region', 'predefined_queues', 'is_secure', 'master_name', 'sentinel_kwargs',
     'unacked_restore_limit', 'native_delayed_delivery_prefix', 'insist',
+    # kombu.utils.amq_manager.get_manager
+    'manager_hostname', 'manager_port', 'manager_userid', 'manager_password',
 })
 _warned_options: set[str] = set()
 
@@ -266,10 +269,34 @@ class Channel(amqp.Channel, base.StdChannel):
         return super().flow(active)
 
 
+class _ContextSSLTransport(amqp.transport.SSLTransport):
+    """TLS with a caller-built :class:`ssl.SSLContext` (py-amqp only takes dicts)."""
+
+    def __init__(self, host: str, context: _ssl.SSLContext, **kwargs: Any) -> None:
+        self.ssl_context = context
+        super().__init__(host, ssl=None, **kwargs)
+
+    def _setup_transport(self) -> None:
+        self.sock = self.ssl_context.wrap_socket(
+            self.sock, server_hostname=self.host, do_handshake_on_connect=False)
+        self.sock.settimeout(self.connect_timeout)  # no endless handshake
+        self.sock.do_handshake()
+        self._quick_recv = self.sock.read
+
+
 class Connection(amqp.Connection):
     """py-amqp connection that creates Kombu channels."""
 
     Channel = Channel
+
+    def Transport(self, host: str, connect_timeout: float | None, ssl: Any = False,
+                  read_timeout: float | None = None, write_timeout: float | None = None,
+                  socket_settings: Any = None, **kwargs: Any) -> Any:
+        options = dict(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                       write_timeout=write_timeout, socket_settings=socket_settings, **kwargs)
+        if isinstance(ssl, _ssl.SSLContext):
+            return _ContextSSLTransport(host, ssl, **options)
+        return super().Transport(host, ssl=ssl, **options)
 
     #: set by the transport; ``None`` means "detect from the server".
     global_qos: bool | None = None
