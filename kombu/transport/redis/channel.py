@@ -132,6 +132,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self.auto_delete_queues: set[str] = set()
         self._fanout_queues: dict[str, tuple[str, str]] = {}
         self._fanout_to_queue: dict[str, str] = {}
+        #: subscribed topic -> this channel's queues consuming it
+        self._topic_queues: dict[str, list[str]] = {}
         self._no_ack_queues: set[str] = set()
         self._get_no_ack = False
         self._tables: dict[str, tuple[int, float, list]] = {}

@@ -25,6 +25,10 @@ class ConsumeMixin:
             exchange, _ = self._fanout_queues[queue]
             self.active_fanout_queues.add(queue)
             self._fanout_to_queue[exchange] = queue
+            for topic in self._get_subscribe_topics(queue):
+                queues = self._topic_queues.setdefault(topic, [])
+                if queue not in queues:
+                    queues.append(queue)
         if no_ack:
             self._no_ack_queues.add(queue)
         else:
@@ -52,8 +56,11 @@ class ConsumeMixin:
             self.active_fanout_queues.discard(queue)
             self._unsubscribe_from(queue)
         fanout = self._fanout_queues.get(queue)
-        if fanout is not None:
+        if fanout is not None and self._fanout_to_queue.get(fanout[0]) == queue:
             self._fanout_to_queue.pop(fanout[0], None)
+            for other in self.active_fanout_queues:
+                if self._fanout_queues.get(other, (None,))[0] == fanout[0]:
+                    self._fanout_to_queue[fanout[0]] = other
         self._no_ack_queues.discard(queue)
         ret = super().basic_cancel(consumer_tag)
         self._update_queue_cycle()
@@ -235,7 +242,16 @@ class ConsumeMixin:
         c.psubscribe(topics)
 
     def _unsubscribe_from(self, queue: str) -> None:
-        topics = self._get_subscribe_topics(queue)
+        topics = []
+        for topic in self._get_subscribe_topics(queue):
+            queues = self._topic_queues.get(topic, [])
+            if queue in queues:
+                queues.remove(queue)
+            if not queues:  # still wanted by another queue of this channel?
+                self._topic_queues.pop(topic, None)
+                topics.append(topic)
+        if not topics:
+            return
         c = self.subclient
         if c.connection and c.connection._sock:
             c.punsubscribe(topics)
@@ -284,7 +300,20 @@ class ConsumeMixin:
             logger.warning('Cannot process event on channel %r: %s',
                            channel, repr(payload)[:4096], exc_info=True)
             raise Empty() from None
+        pattern = payload['pattern']
+        if pattern is not None:
+            pattern = pattern.decode() if isinstance(pattern, bytes) else pattern
+            queues = self._topic_queues.get(pattern)
+            if queues:
+                return self._deliver_fanout_copies(message, list(queues))
         return self._deliver_fanout_message(message, channel.split('/', 1)[0])
+
+    def _deliver_fanout_copies(self, message: dict, queues: list[str]) -> bool:
+        """One copy per subscribed queue, each with its own delivery tag."""
+        deliver = self.connection._deliver
+        for i, queue in enumerate(queues):
+            deliver(message if i == 0 else self._copy_message(message), queue)
+        return True
 
     def _deliver_fanout_message(self, message: dict, exchange: str) -> bool:
         queue = self._fanout_to_queue.get(exchange)

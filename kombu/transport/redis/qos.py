@@ -100,7 +100,8 @@ class QoS(virtual.QoS):
 
     def restore_unacked(self, client: Any = None) -> list[tuple[BaseException, Any]]:
         self._flush()
-        messages = list(self._delivered.values())
+        # newest first: each goes to the head, so the oldest is consumed first
+        messages = list(reversed(self._delivered.values()))
         self._delivered.clear()
         try:
             self.flush_acks(client)

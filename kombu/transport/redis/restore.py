@@ -118,7 +118,8 @@ class RestoreMixin:
         self._restore_messages([message], leftmost=leftmost)
 
     def _restore_at_beginning(self, message: Any) -> None:
-        self._restore_messages([message], leftmost=True)
+        # requeue: the message is consumed next, as in AMQP
+        self._restore_messages([message])
 
     def _do_restore_message(self, payload: dict, exchange: str, routing_key: str,
                             pipe: Any, leftmost: bool = False) -> None:
