@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -22,13 +21,14 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import exceptions
-from .resource import Resource
+from .brokerurl import format_host, from_url, mask_url, split_alternates
+from .resource import ChannelPool, ConnectionPool, Resource  # noqa: F401 (Kombu exports it here)
 from .retry import RetryPolicy, remaining, sleep_for
 from .transport import get_transport_cls, supports_librabbitmq
 from .utils.collections import HashedSeq
-from .utils.functional import dictfilter, lazy, shufflecycle
+from .utils.functional import shufflecycle
 from .utils.objects import cached_property
-from .utils.url import as_url, maybe_sanitize_url, parse_url, quote, safequote, urlparse
+from .utils.url import as_url, quote, safequote
 
 ssl_available = True
 
@@ -53,14 +53,6 @@ failover_strategies = {
 
 _log_channel = os.environ.get('KOMBU_LOG_CHANNEL', False)
 
-# Keyword arguments of Connection._init_params; a URL's other query options
-# are transport options.
-_PARAM_KEYS = ('hostname', 'userid', 'password', 'virtual_host', 'port', 'insist',
-               'ssl', 'transport', 'connect_timeout', 'login_method', 'heartbeat',
-               'credential_provider')
-_URL_COERCE: dict[str, Callable[[Any], Any]] = {
-    'connect_timeout': float, 'heartbeat': float,
-}
 @lru_cache(maxsize=128)
 def _cached_policy(*args: Any) -> RetryPolicy:
     return RetryPolicy(*args)
@@ -72,64 +64,6 @@ def _policy(*args: Any) -> RetryPolicy:
         return _cached_policy(*args)
     except TypeError:  # unhashable argument
         return RetryPolicy(*args)
-
-
-def _check_url_transport(name: str) -> str:
-    # A transport name taken from a URL must not be an import path: otherwise
-    # the URL alone would choose which module gets imported.
-    if '.' in name or ':' in name:
-        raise ValueError(f'Invalid transport scheme: {name!r}')
-    return name
-
-
-def _coerce_query_value(value: Any) -> Any:
-    # URL query values are strings; give transports the obvious types.
-    if not isinstance(value, str):
-        return value
-    lowered = value.lower()
-    if lowered in ('true', 'yes', 'on'):
-        return True
-    if lowered in ('false', 'no', 'off'):
-        return False
-    for convert in (int, float):
-        try:
-            return convert(value)
-        except ValueError:
-            pass
-    return value
-
-
-_USERINFO = re.compile(r'(?P<head>://[^/@:]*):(?P<password>[^/@]*)@')
-
-
-def _mask_url(url: Any, mask: str = '**') -> Any:
-    """``url`` with its password replaced by ``mask`` (never raises)."""
-    try:
-        return maybe_sanitize_url(url, mask)
-    except ValueError:  # e.g. several host:port pairs, which urllib rejects
-        return _USERINFO.sub(lambda m: f"{m.group('head')}:{mask}@", url)
-
-
-# Schemes of Kombu transports that take the URL whole (can_parse_url), for
-# when the transport's client library is not installed.
-_WHOLE_URL_SCHEMES = frozenset(['mongodb', 'sqla', 'sqlalchemy', 'azureservicebus', 'gcpubsub'])
-
-
-def _transport_parses_url(transport: Any) -> bool:
-    try:
-        return bool(get_transport_cls(transport).can_parse_url)
-    except ImportError as exc:
-        if isinstance(exc, KeyError):  # unknown transport name: say so now
-            raise
-        # client library missing: the error surfaces when connecting
-        return isinstance(transport, str) and transport in _WHOLE_URL_SCHEMES
-
-
-def _format_host(hostname: str) -> str:
-    # IPv6 literals need brackets in a URL.
-    if ':' in hostname and not hostname.startswith('['):
-        return f'[{hostname}]'
-    return hostname
 
 
 class Connection:
@@ -196,7 +130,6 @@ class Connection:
                  heartbeat: float = 0, failover_strategy: Any = 'round-robin',
                  alternates: list[str] | None = None, credential_provider: Any = None,
                  **kwargs: Any) -> None:
-        alt = list(alternates or ())
         params = self._initial_params = {
             'hostname': hostname, 'userid': userid, 'password': password,
             'virtual_host': virtual_host, 'port': port, 'insist': insist,
@@ -204,24 +137,15 @@ class Connection:
             'login_method': login_method, 'heartbeat': heartbeat,
             'credential_provider': credential_provider,
         }
+        hostname, alt = split_alternates(hostname, alternates)
         url_options: dict[str, Any] = {}
-        if hostname and not isinstance(hostname, str):
-            alt = list(hostname) + [url for url in alt if url not in hostname]
-            hostname = alt[0] if alt else 'localhost'
         if hostname:
-            if ';' in hostname:
-                urls = [url.strip() for url in hostname.split(';') if url.strip()]
-                alt = urls + [url for url in alt if url not in urls]
-                hostname = alt[0]
-            elif alt and '://' in hostname and hostname not in alt:
-                alt.insert(0, hostname)  # the primary is tried first
-            params['hostname'] = hostname
-            url_options = self._parse_hostname(hostname, transport, params)
+            url = from_url(hostname, transport)
+            params.update(url.params)
+            url_options = url.options
+            if url.uri_prefix:
+                self.uri_prefix = url.uri_prefix
         self._init_params(**params)
-
-        for alt_url in alt:  # fail now, not in the middle of a failover
-            if isinstance(alt_url, str) and '://' in alt_url:
-                _check_url_transport(urlparse(alt_url).scheme.split('+', 1)[0])
         self.alt = alt
         # the text form is kept for info() (a callable can't be cloned by name)
         self._failover_strategy = failover_strategy or 'round-robin'
@@ -240,59 +164,15 @@ class Connection:
             self.uri_prefix = uri_prefix
         self.declared_entities = set()
 
-    def _parse_hostname(self, hostname: str, transport: Any,
-                        params: dict[str, Any]) -> dict[str, Any]:
-        """Fill ``params`` from a URL; return its query options for the transport."""
-        if '://' not in hostname:
-            return {}
-        scheme = hostname[:hostname.index('://')]
-        if '+' in scheme:
-            # e.g. sqla+postgresql://..., redis+socket://...: the transport
-            # gets the rest of the URL whole.
-            params['transport'], params['hostname'] = hostname.split('+', 1)
-            self.uri_prefix = _check_url_transport(params['transport'])
-            return {}
-        if not transport:
-            transport = _check_url_transport(scheme)
-        params['transport'] = transport
-        if _transport_parses_url(transport):
-            return {}
-        url_params = parse_url(hostname)
-        options = {}
-        for key, value in dictfilter(url_params).items():
-            if key == 'transport':
-                continue
-            if key not in _PARAM_KEYS:
-                options[key] = _coerce_query_value(value)
-            elif key in _URL_COERCE:
-                params[key] = _URL_COERCE[key](value)
-            elif key in ('insist', 'ssl'):
-                params[key] = _coerce_query_value(value)
-            else:
-                params[key] = value
-        params['hostname'] = url_params['hostname']
-        return options
-
     def switch(self, conn_str: str) -> None:
         """Switch to another URL or host name (does not reconnect)."""
         self.close()
         self.declared_entities.clear()
         self._closed = False
-        conn_params = parse_url(conn_str) if '://' in conn_str else {'hostname': conn_str}
-        scheme = conn_params.get('transport')
-        explicit = self._initial_params.get('transport')
-        if scheme and '+' in scheme:
-            prefix, rest = conn_str.split('+', 1)
-            conn_params = {'transport': _check_url_transport(prefix), 'hostname': rest}
-            self.uri_prefix = prefix
-        elif scheme:
-            # as in __init__, a transport given explicitly wins over the scheme
-            transport = explicit or _check_url_transport(scheme)
-            conn_params['transport'] = transport
-            if _transport_parses_url(transport):
-                conn_params = {'transport': transport, 'hostname': conn_str}
-        params = dict(self._initial_params)
-        params.update({k: v for k, v in conn_params.items() if k in _PARAM_KEYS})
+        url = from_url(conn_str, self._initial_params.get('transport'))
+        if url.uri_prefix:
+            self.uri_prefix = url.uri_prefix
+        params = dict(self._initial_params, **url.params)
         self._init_params(**params)
         logger.info('Switched to broker %s', self._safe_uri())
 
@@ -721,8 +601,8 @@ class Connection:
         if info['password']:
             info['password'] = mask
         if isinstance(info['hostname'], str):
-            info['hostname'] = _mask_url(info['hostname'], mask)
-        info['alternates'] = [_mask_url(url, mask) for url in info['alternates']]
+            info['hostname'] = mask_url(info['hostname'], mask)
+        info['alternates'] = [mask_url(url, mask) for url in info['alternates']]
         return info
 
     def __eqhash__(self) -> HashedSeq:
@@ -738,24 +618,24 @@ class Connection:
         transport = self._transport_or_none()
         if transport is None:  # client library missing: format what we know
             if not self.uri_prefix and '://' in hostname:
-                return hostname if include_password else _mask_url(hostname, mask)
+                return hostname if include_password else mask_url(hostname, mask)
         if transport is not None and transport.can_parse_url:
             try:
                 return transport.as_uri(self.hostname, include_password, mask)
             except NotImplementedError:
                 pass
             uri = f'{self.uri_prefix}+{hostname}' if self.uri_prefix else hostname
-            return uri if include_password else _mask_url(uri, mask)
+            return uri if include_password else mask_url(uri, mask)
         if self.uri_prefix:
             uri = f'{self.uri_prefix}+{hostname}'
-            return uri if include_password else _mask_url(uri, mask)
+            return uri if include_password else mask_url(uri, mask)
         port, userid, password, vhost, transport = getfields(dict(self._info()))
         if callable(password):
             password = password() if include_password else mask
         url = as_url(transport, hostname, port, userid, password, quote(vhost or ''),
                      sanitize=not include_password, mask=mask)
         if ':' in hostname:
-            url = url.replace(safequote(hostname), _format_host(hostname), 1)
+            url = url.replace(safequote(hostname), format_host(hostname), 1)
         return url
 
     def _transport_or_none(self) -> Any:
@@ -773,9 +653,9 @@ class Connection:
         except Exception:
             pass
         if self.uri_prefix:
-            return _mask_url(f'{self.uri_prefix}+{self.hostname}')
+            return mask_url(f'{self.uri_prefix}+{self.hostname}')
         if isinstance(self.hostname, str) and '://' in self.hostname:
-            return _mask_url(self.hostname)
+            return mask_url(self.hostname)
         try:
             return as_url(str(self.transport_cls), self.hostname, self.port, self.userid,
                           self.password, quote(self.virtual_host or ''), sanitize=True)
@@ -954,71 +834,6 @@ class PooledConnection(Connection):
         if exc_type is not None and self._pool.limit:
             self._pool.replace(self)
         return super().__exit__(exc_type, exc_val, exc_tb)
-
-
-class ConnectionPool(Resource):
-    """Pool of connections."""
-
-    LimitExceeded = exceptions.ConnectionLimitExceeded
-    close_after_fork = True
-
-    def __init__(self, connection: Connection, limit: int | None = None,
-                 **kwargs: Any) -> None:
-        self.connection = connection
-        super().__init__(limit=limit)
-
-    def new(self) -> PooledConnection:
-        return PooledConnection(self, **dict(self.connection._info(resolve=False)))
-
-    def release_resource(self, resource: Any) -> None:
-        if isinstance(resource, Connection):
-            resource._debug('released')
-
-    def close_resource(self, resource: Any) -> None:
-        if isinstance(resource, Connection):
-            resource._close()
-
-    def collect_resource(self, resource: Any, socket_timeout: float = 0.1) -> None:
-        if not isinstance(resource, lazy):
-            return resource.collect(socket_timeout)
-
-    @contextmanager
-    def acquire_channel(self, block: bool = False) -> Iterator[tuple[Connection, Any]]:
-        with self.acquire(block=block) as connection:
-            yield connection, connection.default_channel
-
-    def setup(self) -> None:
-        for _ in range(self.free_slots()):
-            self._resource.put_nowait(lazy(self.new))
-
-    def prepare(self, resource: Any) -> Any:
-        if callable(resource):
-            resource = resource()
-        resource._debug('acquired')
-        return resource
-
-
-class ChannelPool(Resource):
-    """Pool of channels."""
-
-    LimitExceeded = exceptions.ChannelLimitExceeded
-
-    def __init__(self, connection: Connection, limit: int | None = None,
-                 **kwargs: Any) -> None:
-        self.connection = connection
-        super().__init__(limit=limit)
-
-    def new(self) -> lazy:
-        return lazy(self.connection.channel)
-
-    def setup(self) -> None:
-        for _ in range(self.free_slots()):
-            self._resource.put_nowait(self.new())
-
-    def prepare(self, channel: Any) -> Any:
-        if callable(channel):
-            channel = channel()
-        return channel
 
 
 def maybe_channel(channel: Any) -> Any:

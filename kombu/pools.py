@@ -13,8 +13,8 @@ import threading
 from itertools import chain
 from typing import Any, Iterator
 
-from .connection import Resource
 from .messaging import Producer
+from .resource import Resource
 from .utils.collections import EqualityDict, eqhash
 from .utils.compat import register_after_fork
 from .utils.functional import lazy

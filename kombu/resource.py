@@ -1,4 +1,4 @@
-"""Generic, thread-safe pool of reusable resources (connections, channels, producers).
+"""Generic, thread-safe pool of reusable resources, and the connection and channel pools.
 
 A pool with a ``limit`` keeps at most ``limit`` resources alive: the idle ones
 wait in a LIFO stack (the most recently used, i.e. the one most likely still
@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from functools import partial
 from queue import LifoQueue
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from . import exceptions
 from .utils.compat import register_after_fork
+from .utils.functional import lazy
 
-__all__ = ('Resource',)
+if TYPE_CHECKING:
+    from .connection import Connection, PooledConnection
+
+__all__ = ('Resource', 'ConnectionPool', 'ChannelPool')
 
 
 def _after_fork_cleanup_resource(resource: Resource) -> None:
@@ -271,3 +275,69 @@ class Resource:
         if not self._closed:
             with self._cond:
                 self.setup()
+
+
+class ConnectionPool(Resource):
+    """Pool of connections."""
+
+    LimitExceeded = exceptions.ConnectionLimitExceeded
+    close_after_fork = True
+
+    def __init__(self, connection: Connection, limit: int | None = None,
+                 **kwargs: Any) -> None:
+        self.connection = connection
+        super().__init__(limit=limit)
+
+    def new(self) -> PooledConnection:
+        from .connection import PooledConnection
+        return PooledConnection(self, **dict(self.connection._info(resolve=False)))
+
+    def release_resource(self, resource: Any) -> None:
+        if not isinstance(resource, lazy):
+            resource._debug('released')
+
+    def close_resource(self, resource: Any) -> None:
+        if not isinstance(resource, lazy):
+            resource._close()
+
+    def collect_resource(self, resource: Any, socket_timeout: float = 0.1) -> None:
+        if not isinstance(resource, lazy):
+            return resource.collect(socket_timeout)
+
+    @contextmanager
+    def acquire_channel(self, block: bool = False) -> Iterator[tuple[Connection, Any]]:
+        with self.acquire(block=block) as connection:
+            yield connection, connection.default_channel
+
+    def setup(self) -> None:
+        for _ in range(self.free_slots()):
+            self._resource.put_nowait(lazy(self.new))
+
+    def prepare(self, resource: Any) -> Any:
+        if callable(resource):
+            resource = resource()
+        resource._debug('acquired')
+        return resource
+
+
+class ChannelPool(Resource):
+    """Pool of channels."""
+
+    LimitExceeded = exceptions.ChannelLimitExceeded
+
+    def __init__(self, connection: Connection, limit: int | None = None,
+                 **kwargs: Any) -> None:
+        self.connection = connection
+        super().__init__(limit=limit)
+
+    def new(self) -> lazy:
+        return lazy(self.connection.channel)
+
+    def setup(self) -> None:
+        for _ in range(self.free_slots()):
+            self._resource.put_nowait(self.new())
+
+    def prepare(self, channel: Any) -> Any:
+        if callable(channel):
+            channel = channel()
+        return channel
