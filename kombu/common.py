@@ -98,9 +98,13 @@ def declaration_cached(entity: Any, channel: Any) -> bool:
 def _channel_for(entity: Any, channel: Any) -> Any:
     if channel is not None:
         channel = _maybe_channel(channel)
-        # a closed channel is no use if the entity has a live one
-        if channel.connection or not entity.is_bound:
+        if not entity.is_bound:
             return channel
+        if channel.connection:
+            if not entity.channel.connection:
+                entity.revive(channel)  # its channel died: move it to the live one
+            return channel
+        # a closed channel is no use if the entity has a live one
     if not entity.is_bound:
         raise ChannelError(f'Cannot declare {entity!r}: no channel given and not bound')
     return entity.channel
@@ -183,8 +187,12 @@ def drain_consumer(consumer: Any, limit: int = 1, timeout: Optional[float] = Non
     with consumer:
         client = consumer.channel.connection.client
         for _ in eventloop(client, limit=limit, timeout=timeout, ignore_timeouts=True):
-            while acc:
-                yield acc.popleft()
+            while True:
+                try:
+                    item = acc.popleft()
+                except IndexError:
+                    break
+                yield item
 
 
 def itermessages(conn: Any, channel: Any, queue: Any, limit: int = 1,
@@ -231,15 +239,17 @@ def _ensure_errback(exc: BaseException, interval: float) -> None:
     logger.error('Connection error: %r. Retry in %ss\n', exc, interval, exc_info=True)
 
 
-@contextmanager
-def _ignore_errors(conn: Any) -> Iterator[None]:
+def _ignorable(conn: Any) -> Tuple[type, ...]:
     errors = tuple(conn.connection_errors) + tuple(conn.channel_errors)
     gevent_error = get_gevent_concurrent_error()
-    if gevent_error is not None:
-        errors += (gevent_error,)
+    return errors + (gevent_error,) if gevent_error is not None else errors
+
+
+@contextmanager
+def _ignore_errors(conn: Any) -> Iterator[None]:
     try:
         yield
-    except errors:
+    except _ignorable(conn):  # evaluated only when something was raised
         pass
 
 

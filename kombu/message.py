@@ -14,9 +14,6 @@ __all__ = ('Message',)
 ACK_STATES = frozenset({'ACK', 'REJECTED', 'REQUEUED'})
 IS_PYPY = hasattr(sys, 'pypy_version_info')
 
-# Marks "not decoded yet", so that falsy payloads (0, '', {}) are cached too.
-_UNDECODED: Any = object()
-
 ErrorTypes = Union[Type[BaseException], Tuple[Type[BaseException], ...]]
 
 
@@ -57,7 +54,7 @@ class Message:
         self.delivery_info = delivery_info or {}
         self.headers = headers or {}
         self.properties = properties or {}
-        self._decoded_cache = _UNDECODED
+        self._decoded_cache = None
         self._state = 'RECEIVED'
         self.accept = accept
 
@@ -149,7 +146,9 @@ class Message:
 
     def decode(self) -> Any:
         """Deserialize the body (once; the result is cached)."""
-        if self._decoded_cache is _UNDECODED:
+        # ``None`` means "not decoded yet" (Kombu's convention); falsy
+        # payloads such as 0 or {} are cached too.
+        if self._decoded_cache is None:
             self._decoded_cache = self._decode()
         return self._decoded_cache
 
@@ -166,7 +165,7 @@ class Message:
     def payload(self) -> Any:
         """The decoded body."""
         cached = self._decoded_cache
-        return self.decode() if cached is _UNDECODED else cached
+        return self.decode() if cached is None else cached
 
     def __repr__(self) -> str:
         details = {

@@ -133,7 +133,11 @@ class Producer:
             exchange or self.exchange, delivery_mode)
         if expiration is not None:
             properties['expiration'] = str(int(expiration * 1000))
-        body, content_type, content_encoding, headers = self._prepare(
+        if headers is None:
+            headers = {}
+        elif compression:
+            headers = dict(headers)  # the compression header must not leak to the caller
+        body, content_type, content_encoding = self._prepare(
             body, serializer, content_type, content_encoding, compression, headers)
         entities = self._entities_to_declare(declare)
         retry_policy = retry_policy or {}
@@ -181,18 +185,21 @@ class Producer:
             declared = channel.connection.client.declared_entities
         except AttributeError:
             declared = None
+        if not isinstance(declared, (set, frozenset, dict)):
+            declared = None  # e.g. a mock: let maybe_declare decide
         for entity in entities:
             if (declared is not None and entity.can_cache_declaration
                     and hash(entity) in declared):
                 continue
-            maybe_declare(entity, channel, retry, **retry_policy)
+            self.maybe_declare(entity, retry=retry, **retry_policy)
 
     def _prepare(self, body: Any, serializer: Optional[str] = None,
                  content_type: Optional[str] = None,
                  content_encoding: Optional[str] = None,
                  compression: Optional[str] = None,
                  headers: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[Any, Optional[str], Optional[str], Dict[str, Any]]:
+                 ) -> Tuple[Any, Optional[str], Optional[str]]:
+        """Serialize (and compress) ``body``; the compression goes in ``headers``."""
         if not content_type:
             content_type, content_encoding, body = dumps(
                 body, serializer=serializer or self.serializer)
@@ -202,12 +209,10 @@ class Producer:
         elif not content_encoding:
             content_encoding = 'binary'  # bytes of unknown meaning
         if compression:
-            # copy: the caller's headers dict must not change under it
-            headers = dict(headers) if headers else {}
-            body, headers['compression'] = compress(body, compression)
-        elif headers is None:
-            headers = {}
-        return body, content_type, content_encoding, headers
+            body, compression_type = compress(body, compression)
+            if headers is not None:
+                headers['compression'] = compression_type
+        return body, content_type, content_encoding
 
     def _get_channel(self) -> Any:
         channel = self._channel
@@ -318,12 +323,12 @@ class _BatchSession:
                 return None
             current = self.transport_batch = create(max_size=self.max_size)
         elif current.channel is not channel:
-            raise RuntimeError('The producer changed channels inside a publish batch')
+            raise RuntimeError('The producer channel changed during a publish batch')
         return current
 
     def publish(self, channel: Any, message: Any, **kwargs: Any) -> Any:
         if self.aborted:
-            raise RuntimeError('This publish batch was aborted')
+            raise RuntimeError('Cannot publish through an aborted batch')
         transport_batch = self._batch_for(channel)
         if transport_batch is None:
             return channel.basic_publish(message, **kwargs)
@@ -331,7 +336,7 @@ class _BatchSession:
 
     def flush(self) -> None:
         if self.aborted:
-            raise RuntimeError('This publish batch was aborted')
+            raise RuntimeError('Cannot flush an aborted batch')
         if self.transport_batch is not None:
             self.transport_batch.flush()
 
@@ -359,7 +364,7 @@ class _PublishBatch:
 
     def __enter__(self) -> _PublishBatch:
         if self.used:
-            raise RuntimeError('A publish batch block cannot be entered twice')
+            raise RuntimeError('A publish batch block cannot be re-entered')
         self.used = self.active = True
         local = self.producer._batch_local
         session = getattr(local, 'current', None)
@@ -383,7 +388,8 @@ class _PublishBatch:
             if self.outermost:
                 if exc_type is None and not session.aborted:
                     error = _capture(session.flush)
-                error = error or _capture(session.close)
+                close_error = _capture(session.close)  # always, even after errors
+                error = error or close_error
         finally:
             self.active = False
         if exc_type is None and error is not None:
@@ -453,7 +459,7 @@ class Consumer:
         self.on_message = on_message
         self.tag_prefix = tag_prefix
         self._active_tags: Dict[str, str] = {}
-        self._consuming_no_ack: Dict[str, Optional[bool]] = {}
+        self._active_queue_no_ack: Dict[str, Optional[bool]] = {}
         if auto_declare is not None:
             self.auto_declare = auto_declare
         if on_decode_error is not None:
@@ -477,9 +483,9 @@ class Consumer:
         Queues are rebound (and redeclared with ``auto_declare``), QoS is set
         again, and consuming resumes on the queues that were being consumed.
         """
-        was_consuming = dict(self._consuming_no_ack)
+        was_consuming = dict(self._active_queue_no_ack)
         self._active_tags.clear()
-        self._consuming_no_ack.clear()
+        self._active_queue_no_ack.clear()
         channel = self.channel = _maybe_channel(channel)
         for name, queue in list(self._queues.items()):
             self._queues.pop(name, None)
@@ -551,14 +557,14 @@ class Consumer:
         for name, tag in list(self._active_tags.items()):
             cancel(tag)
             self._active_tags.pop(name, None)
-            self._consuming_no_ack.pop(name, None)
+            self._active_queue_no_ack.pop(name, None)
 
     close = cancel
 
     def cancel_by_queue(self, queue: Any) -> None:
         """Stop consuming from ``queue`` (a Queue or a name) and forget it."""
         name = queue.name if isinstance(queue, Queue) else queue
-        self._consuming_no_ack.pop(name, None)
+        self._active_queue_no_ack.pop(name, None)
         try:
             tag = self._active_tags.pop(name)
         except KeyError:
@@ -604,7 +610,7 @@ class Consumer:
         if tag is None:
             tag = self._add_tag(queue, consumer_tag)
             queue.consume(tag, self._receive_callback, no_ack=no_ack, nowait=nowait)
-            self._consuming_no_ack[queue.name] = no_ack
+            self._active_queue_no_ack[queue.name] = no_ack
         return tag
 
     def _add_tag(self, queue: Queue, consumer_tag: Optional[str] = None) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
+from kombu.utils.compat import _detect_environment
+
 __all__ = (
     'TRANSPORT_ALIASES', 'TransportRegistry', 'UnknownTransport', 'registry',
     'get_transport_cls', 'resolve_transport', 'supports_librabbitmq',
@@ -27,7 +29,6 @@ AliasTarget = Union[str, Callable[[], str]]
 
 def supports_librabbitmq() -> Optional[bool]:
     """True if librabbitmq is installed and usable (not under eventlet/gevent)."""
-    from kombu.utils.compat import _detect_environment
     if _detect_environment() == 'default':
         try:
             import librabbitmq  # noqa: F401
