@@ -8,7 +8,7 @@ from collections import deque
 from contextlib import contextmanager
 from functools import partial
 from itertools import count
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
 from uuid import NAMESPACE_OID, uuid3, uuid4, uuid5
 
 from amqp import ChannelError, RecoverableConnectionError
@@ -239,7 +239,7 @@ def _ensure_errback(exc: BaseException, interval: float) -> None:
     logger.error('Connection error: %r. Retry in %ss\n', exc, interval, exc_info=True)
 
 
-def _ignorable(conn: Any) -> Tuple[type, ...]:
+def _ignorable(conn: Any) -> Tuple[Type[BaseException], ...]:
     errors = tuple(conn.connection_errors) + tuple(conn.channel_errors)
     gevent_error = get_gevent_concurrent_error()
     return errors + (gevent_error,) if gevent_error is not None else errors
