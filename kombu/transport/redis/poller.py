@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import selectors
+import time
 from queue import Empty
 from time import monotonic
 from typing import Any, Callable
@@ -34,6 +35,8 @@ class _Selector:
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         if not self._sel.get_map():
+            # nothing to wait on (no consumer yet): sleep rather than spin
+            time.sleep(1.0 if timeout is None else min(timeout, 1.0))
             return []
         return [(key.fd, READ) for key, _ in self._sel.select(timeout)]
 
