@@ -293,6 +293,7 @@ def test_delayed_delivery_no_earlier_than_asked(url, uname):
         assert arrived[1] < arrived[2]
 
 
+@pytest.mark.slow
 def test_heartbeats_keep_idle_connection_alive(url, uname):
     # the Hub ticks heartbeats (registered by the transport); nothing else happens
     # on the connection for three heartbeat intervals
@@ -316,6 +317,7 @@ def test_heartbeats_keep_idle_connection_alive(url, uname):
     hub.close()
 
 
+@pytest.mark.slow
 def test_idle_connection_without_heartbeat_ticks_is_dropped(url):
     # the control for the test above: with no ticks the server gives up on us
     with Connection(url, heartbeat=1) as conn:
@@ -323,3 +325,46 @@ def test_idle_connection_without_heartbeat_ticks_is_dropped(url):
         time.sleep(3.5)
         with pytest.raises(conn.connection_errors):
             conn.drain_events(timeout=1)
+
+
+def test_consume_through_the_hub(url, uname):
+    # Celery's worker path: the socket registered with the Hub, frames read by
+    # on_readable when it is readable, no drain_events call from the test
+    hub = Hub()
+    with Connection(url) as conn:
+        conn.connect()
+        queue = Queue(uname('hub'))
+        got = []
+
+        def on_message(body, message):
+            got.append(body)
+            message.ack()
+        with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=10):
+            conn.transport.register_with_event_loop(conn.connection, hub)
+            producer = Producer(conn)
+            for i in range(50):
+                producer.publish(i, routing_key=queue.name, declare=[queue])
+            deadline = time.monotonic() + 10
+            while len(got) < 50 and time.monotonic() < deadline:
+                hub.run_once()
+            conn.transport.unregister_from_event_loop(conn.connection, hub)
+        assert got == list(range(50))
+        queue(conn.default_channel).delete()
+    hub.close()
+
+
+@pytest.mark.parametrize('scheme', ['pyamqp', 'librabbitmq'])
+def test_url_aliases(vhost, scheme, uname):
+    url = amqp_url(vhost).replace('amqp://', f'{scheme}://', 1)
+    with Connection(url) as conn:
+        assert conn.transport.driver_type == 'amqp'
+        queue = Queue(uname(scheme))
+        Producer(conn).publish('via ' + scheme, routing_key=queue.name, declare=[queue])
+        assert queue(conn.default_channel).get(no_ack=True).payload == 'via ' + scheme
+        queue(conn.default_channel).delete()
+
+
+def test_amqplain_login(url):
+    with Connection(url, login_method='AMQPLAIN') as conn:
+        conn.connect()
+        assert conn.connected
