@@ -401,6 +401,11 @@ class Connection:
         deadline = policy.deadline()
         max_retries = policy.max_retries
         with self._reraise_as_library_errors():
+            if not self.connected:
+                # Connect under the caller's policy: otherwise fun's first
+                # access to default_channel would retry under the transport
+                # options instead (Kombu #1024).
+                self._connect_with(policy, errback, deadline=deadline)
             for retries in count(0):
                 try:
                     return fun(*args, **kwargs)

@@ -684,3 +684,42 @@ def test_manager_and_transport_helpers():
     assert conn.transport.client is conn
     conn.close()
     assert conn._transport is None  # the transport is dropped on close
+
+
+@pytest.mark.parametrize('policy, bound', [
+    ({'max_retries': 2, 'interval_start': 0.1, 'interval_step': 0.1}, 2.0),
+    ({'max_retries': None, 'interval_start': 0.1, 'timeout': 0.5}, 2.0),
+])
+def test_publish_retry_to_dead_broker_follows_the_retry_policy(policy, bound, uname):
+    # connect_timeout and the transport options would allow far longer: the
+    # caller's retry policy is what must govern (Kombu #902, #1024)
+    conn = Connection(f'amqp://guest:guest@127.0.0.1:{free_port()}//', connect_timeout=30,
+                      transport_options={'max_retries': None})
+    producer = conn.Producer()
+    errors = []
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        producer.publish({'x': 1}, routing_key=uname('dead'), retry=True,
+                         retry_policy=dict(policy, errback=lambda exc, i: errors.append(exc)))
+    assert time.monotonic() - started < bound
+    assert errors
+
+
+def test_register_with_event_loop_and_collect(scripted):
+    calls = []
+
+    class Loop:
+        pass
+
+    class Evented(scripted):
+        def register_with_event_loop(self, connection, loop):
+            calls.append((connection, loop))
+
+    conn = Connection('scripted://a', transport=Evented)
+    loop = Loop()
+    conn.register_with_event_loop(loop)
+    assert calls == [(conn._connection, loop)]
+    raw = conn._connection
+    conn.collect()
+    assert conn._connection is None and conn._transport is None
+    assert raw['open'] is False  # no _collect on this transport: closed instead
