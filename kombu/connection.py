@@ -217,9 +217,12 @@ class Connection:
         return self._ensure_connection(max_retries=1, reraise_as_library_errors=False)
 
     def channel(self) -> Any:
-        """Create and return a new channel."""
+        """Create and return a new channel (reconnecting a closed connection)."""
         self._debug('create channel')
-        chan = self.transport.create_channel(self.connection)
+        connection = self.connection
+        if connection is None:  # closed: Kombu would pass None to the transport
+            connection = self._ensure_connection(max_retries=1, reraise_as_library_errors=False)
+        chan = self.transport.create_channel(connection)
         if _log_channel:  # pragma: no cover
             from .utils.debug import Logwrapped
             return Logwrapped(chan, 'kombu.channel', '[Kombu channel:{0.channel_id}] ')
@@ -424,9 +427,9 @@ class Connection:
                     self.collect()
                     if errback:
                         errback(exc, 0)
-                    remaining = None if max_retries is None else max(max_retries - retries, 1)
+                    retries_left = None if max_retries is None else max(max_retries - retries, 1)
                     self._connect_with(
-                        _policy(remaining, policy.interval_start, policy.interval_step,
+                        _policy(retries_left, policy.interval_start, policy.interval_step,
                                 policy.interval_max, policy.timeout),
                         errback, deadline=deadline)
                     channel = self.default_channel

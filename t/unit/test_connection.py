@@ -723,3 +723,12 @@ def test_register_with_event_loop_and_collect(scripted):
     conn.collect()
     assert conn._connection is None and conn._transport is None
     assert raw['open'] is False  # no _collect on this transport: closed instead
+
+
+def test_channel_after_close_reconnects(scripted):
+    conn = Connection('scripted://a', transport=scripted)
+    conn.connect()
+    conn.close()
+    assert conn.channel() is not None
+    assert conn.connected
+    conn.close()
