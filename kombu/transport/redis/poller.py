@@ -143,7 +143,7 @@ class MultiChannelPoller:
 
     def on_poll_start(self) -> None:
         for channel in list(self._channels):
-            channel.qos.flush_acks()
+            getattr(channel.qos, "flush_acks", _noop)()
             if channel.active_queues and channel.qos.can_consume():
                 self._register_BRPOP(channel)
             if channel.active_fanout_queues:
@@ -260,3 +260,7 @@ class MultiChannelPoller:
     @property
     def fds(self) -> dict[int, tuple[Any, str]]:
         return self._fd_to_chan
+
+
+def _noop() -> None:
+    """Stands in for ``flush_acks`` when ack emulation is off."""
