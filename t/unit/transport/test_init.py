@@ -149,3 +149,21 @@ def test_editing_transport_aliases_is_seen_by_resolve(thirdparty, monkeypatch):
 def test_supports_librabbitmq_false_without_library(monkeypatch):
     monkeypatch.setitem(sys.modules, 'librabbitmq', None)
     assert not supports_librabbitmq()
+
+
+def test_entry_point_from_an_installed_distribution(tmp_path, monkeypatch):
+    (tmp_path / 't_ep_transport_mod.py').write_text(
+        'from kombu.transport.base import Transport\n'
+        'class EPTransport(Transport):\n'
+        '    driver_type = "ep"\n')
+    info = tmp_path / 't_ep_transport-1.0.dist-info'
+    info.mkdir()
+    (info / 'METADATA').write_text(
+        'Metadata-Version: 2.1\nName: t-ep-transport\nVersion: 1.0\n')
+    (info / 'entry_points.txt').write_text(
+        '[kombu.transports]\nepq = t_ep_transport_mod:EPTransport\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = TransportRegistry(dict(TRANSPORT_ALIASES))
+    cls = reg.get('epq')
+    assert cls.__name__ == 'EPTransport' and cls.driver_type == 'ep'
+    assert 'epq' in reg.known()
