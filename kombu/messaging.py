@@ -65,6 +65,8 @@ class Producer:
             exchange = Exchange('')
         elif isinstance(exchange, str):
             exchange = Exchange(exchange)
+        elif not callable(exchange):  # an Exchange binds by being called
+            raise TypeError(f'exchange must be an Exchange or a name, not {exchange!r}')
         self.exchange = exchange
         self.routing_key = routing_key or self.routing_key
         self.serializer = serializer or self.serializer
@@ -654,4 +656,7 @@ def _as_list(queues: Any) -> List[Queue]:
         return []
     if isinstance(queues, Queue):
         return [queues]
+    if isinstance(queues, str):
+        raise TypeError(f'queues must be Queue objects, not the name {queues!r} '
+                        f'(use Queue({queues!r}))')
     return list(queues)

@@ -574,3 +574,13 @@ def test_e2e_server_named_reply_queue(conn):
         Producer(conn).publish('pong', routing_key=name)
         drain(conn, 1)
     assert got == ['pong']
+
+
+def test_bad_arguments_give_clear_type_errors(chan):
+    with pytest.raises(TypeError, match='exchange must be an Exchange or a name'):
+        Producer(chan, exchange=42)
+    with pytest.raises(TypeError, match=r"use Queue\('tasks'\)"):
+        Consumer(chan, 'tasks')
+    with pytest.raises(KeyError, match='unknown delivery mode'):
+        Producer(chan).publish(1, delivery_mode='forever')
+    assert published(chan) == []
