@@ -177,3 +177,47 @@ def test_ensure_connection_timeout_against_silent_server(silent_server):
     elapsed = time.monotonic() - started
     report('ensure_connection(timeout=1.0), server accepts but never answers', elapsed)
     assert elapsed < 4
+
+
+def test_consumer_resumes_after_broker_restart(broker, uname):
+    """A consuming loop notices the restart (no silent stall) and resumes."""
+    name = uname('resume')
+    queue = Queue(name, Exchange(name, 'direct'), name)
+    got, errors = [], []
+
+    def publish(n):
+        with Connection(broker.url()) as pconn:
+            pconn.Producer().publish({'n': n}, exchange=queue.exchange, routing_key=name,
+                                     declare=[queue], retry=True,
+                                     retry_policy={'max_retries': 50, 'interval_start': 0.1,
+                                                   'interval_step': 0.1, 'timeout': 10})
+
+    conn = Connection(broker.url())
+    consumer = conn.Consumer(queue, callbacks=[lambda body, m: (got.append(body['n']), m.ack())])
+    consumer.consume()
+    publish(0)
+    deadline = time.monotonic() + 20
+    restarted = False
+    started = None
+    while len(got) < 2 and time.monotonic() < deadline:
+        try:
+            conn.drain_events(timeout=0.5)
+        except socket.timeout:
+            pass
+        except conn.recoverable_connection_errors as exc:
+            errors.append(exc)
+            conn.collect()  # drop the dead connection without talking to it
+            conn.ensure_connection(interval_start=0.1, interval_step=0.1, timeout=10)
+            consumer.revive(conn.default_channel)
+            consumer.consume()
+            if restarted:
+                publish(1)
+        if got == [0] and not restarted:
+            broker.stop()
+            started = time.monotonic()
+            broker.restart_later(0.5)
+            restarted = True
+    conn.close()
+    assert errors, 'the consumer did not notice the broker going away'
+    assert got == [0, 1]
+    report('consumer resumed after restart', time.monotonic() - started)
