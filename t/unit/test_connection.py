@@ -732,3 +732,43 @@ def test_channel_after_close_reconnects(scripted):
     assert conn.channel() is not None
     assert conn.connected
     conn.close()
+
+
+# -- same parameters as upstream Kombu -------------------------------------------------
+
+UPSTREAM_URLS = [
+    'amqp://user:pass@host:5673/vhost', 'amqp://', 'amqps://u:p@h//', 'pyamqp://u:p@h:1//',
+    'amqp://u:p@h//?heartbeat=10', 'redis://:pw@redishost:6380/3', 'redis://u:p%40x@h/2',
+    'rediss://:pw@h:6380/1?ssl_cert_reqs=required', 'redis+socket:///tmp/redis.sock',
+    'sentinel://:pw@s1:26379;sentinel://:pw@s2:26379', 'memory://', 'amqp://a;amqp://b',
+]
+FIELDS = ('transport_cls', 'hostname', 'port', 'userid', 'password', 'virtual_host',
+          'uri_prefix', 'heartbeat', 'alt')
+
+
+def describe(conn):
+    values = [getattr(conn, field) for field in FIELDS]
+    ssl_opts = conn.ssl
+    values.append(sorted((k, int(v)) for k, v in ssl_opts.items())
+                  if isinstance(ssl_opts, dict) else ssl_opts)
+    return repr(values)
+
+
+@pytest.mark.integration
+def test_connection_parameters_match_upstream():
+    from t.upstream import run_upstream
+    script = f'''
+        from kombu import Connection
+        FIELDS = {FIELDS!r}
+        def describe(conn):
+            values = [getattr(conn, field) for field in FIELDS]
+            ssl_opts = conn.ssl
+            values.append(sorted((k, int(v)) for k, v in ssl_opts.items())
+                          if isinstance(ssl_opts, dict) else ssl_opts)
+            return repr(values)
+        for url in {UPSTREAM_URLS!r}:
+            print(describe(Connection(url)))
+    '''
+    theirs = run_upstream(script).splitlines()
+    ours = [describe(Connection(url)) for url in UPSTREAM_URLS]
+    assert ours == theirs
