@@ -137,16 +137,17 @@ class Resource:
         replaced, or dropped after a fork or resize), does nothing: the pool
         never hands the same resource to two users.
         """
-        if not self.limit:
-            self.close_resource(resource)
-            return
         with self._cond:
-            if resource not in self._dirty:
-                return
+            known = resource in self._dirty
             self._dirty.discard(resource)
-            self._resource.put_nowait(resource)
-            self._cond.notify()
-        self.release_resource(resource)
+            pooled = bool(self.limit) and known
+            if pooled:
+                self._resource.put_nowait(resource)
+                self._cond.notify()
+        if pooled:
+            self.release_resource(resource)
+        elif not self.limit:
+            self.close_resource(resource)
 
     def replace(self, resource: Any) -> None:
         """Close a defective ``resource``; a fresh one is created when needed."""
