@@ -13,7 +13,6 @@ import os
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from functools import lru_cache
 from itertools import count, cycle
 from operator import itemgetter
 from ssl import CERT_NONE
@@ -24,6 +23,7 @@ from . import exceptions
 from .brokerurl import format_host, from_url, mask_url, split_alternates
 from .resource import ChannelPool, ConnectionPool, Resource  # noqa: F401 (Kombu exports it here)
 from .retry import RetryPolicy, remaining, sleep_for
+from .retry import policy_of as _policy
 from .transport import get_transport_cls, supports_librabbitmq
 from .utils.collections import HashedSeq
 from .utils.functional import shufflecycle
@@ -52,19 +52,6 @@ failover_strategies = {
 }
 
 _log_channel = os.environ.get('KOMBU_LOG_CHANNEL', False)
-
-@lru_cache(maxsize=128)
-def _cached_policy(*args: Any) -> RetryPolicy:
-    return RetryPolicy(*args)
-
-
-def _policy(*args: Any) -> RetryPolicy:
-    # ensure() runs per publish with retry=True: don't build a policy each time
-    try:
-        return _cached_policy(*args)
-    except TypeError:  # unhashable argument
-        return RetryPolicy(*args)
-
 
 class Connection:
     """A connection to the broker.

@@ -11,11 +11,12 @@ import random
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from itertools import count
 from time import monotonic, sleep
 from typing import Any, Callable
 
-__all__ = ('RetryPolicy',)
+__all__ = ('RetryPolicy', 'policy_of')
 
 # ensure()/ensure_connection() arguments a retry_policy dict may carry that
 # are not part of the policy value itself.
@@ -110,3 +111,20 @@ def sleep_for(seconds: float, callback: Callable[[], Any] | None) -> None:
         if callback:
             callback()
         sleep(min(left, 1.0))
+
+
+@lru_cache(maxsize=128)
+def _cached_policy(*args: Any) -> RetryPolicy:
+    return RetryPolicy(*args)
+
+
+def policy_of(*args: Any) -> RetryPolicy:
+    """``RetryPolicy(*args)``, shared between calls with the same arguments.
+
+    ``Connection.ensure()`` runs for every publish with ``retry=True``: this
+    keeps it from building a new policy each time.
+    """
+    try:
+        return _cached_policy(*args)
+    except TypeError:  # an unhashable argument
+        return RetryPolicy(*args)
