@@ -23,7 +23,6 @@ from kombu.connection import (
     roundrobin_failover,
 )
 from kombu.exceptions import ChannelLimitExceeded, ConnectionLimitExceeded, OperationalError
-from kombu.retry import RetryPolicy
 from kombu.transport import base
 from t.servers import free_port
 
@@ -600,23 +599,6 @@ def test_pooled_connection_replaced_after_error():
         pass
     assert again is fresh
     assert pool.acquire() is fresh
-
-
-def test_retry_policy_value():
-    policy = RetryPolicy.from_dict({'max_retries': 3, 'interval_start': 0,
-                                    'interval_step': 0.2, 'interval_max': 0.5,
-                                    'errback': print})
-    assert policy.max_retries == 3
-    waits = policy.intervals()
-    assert [round(next(waits), 2) for _ in range(5)] == [0, 0.2, 0.4, 0.5, 0.5]
-    with pytest.warns(UserWarning, match='interval_maxx'):
-        RetryPolicy.from_dict({'interval_maxx': 1})
-    with pytest.raises(ValueError):
-        RetryPolicy(max_retries=-1)
-    with pytest.raises(Exception):
-        policy.max_retries = 5  # frozen
-    assert RetryPolicy.from_dict(policy) is policy
-    assert RetryPolicy(timeout=0).deadline() is None
 
 
 def test_default_channel_retries_as_transport_options_say(scripted):
