@@ -4,6 +4,7 @@ from __future__ import annotations
 from copy import copy
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
+from .connection import maybe_channel
 from .exceptions import NotBoundError
 from .utils.functional import ChannelPromise
 
@@ -22,13 +23,7 @@ def unpickle_dict(cls: type, kwargs: Dict[str, Any]) -> Any:
 
 def _maybe_channel(channel: Any) -> Any:
     """Return the default channel when given a :class:`~kombu.Connection`."""
-    try:
-        from .connection import Connection
-    except ImportError:
-        return channel
-    if isinstance(channel, Connection):
-        return channel.default_channel
-    return channel
+    return maybe_channel(channel)
 
 
 class Object:

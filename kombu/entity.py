@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
 from .abstract import AttrSpec, MaybeChannelBound, Object
 from .exceptions import ContentDisallowed
+from .serialization import prepare_accept_content
 
 __all__ = ('Exchange', 'Queue', 'binding', 'maybe_delivery_mode')
 
@@ -412,7 +413,6 @@ class Queue(MaybeChannelBound):
 
     def get(self, no_ack: Optional[bool] = None, accept: Any = None) -> Any:
         """Fetch one message synchronously, or ``None`` if the queue is empty."""
-        from .serialization import prepare_accept_content
         no_ack = self.no_ack if no_ack is None else no_ack
         channel = self.channel
         message = channel.basic_get(queue=self.name, no_ack=no_ack)

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Type, Union
 from .compression import decompress
 from .exceptions import MessageStateError, reraise
 from .serialization import loads
+from .utils.functional import dictfilter
 
 __all__ = ('Message',)
 
@@ -173,16 +174,12 @@ class Message:
             'content_type': self.content_type,
             'delivery_tag': self.delivery_tag,
             'body_length': len(self.body) if self.body is not None else None,
-            'properties': _present(
+            'properties': dictfilter(
                 correlation_id=self.properties.get('correlation_id'),
                 type=self.properties.get('type')),
-            'delivery_info': _present(
+            'delivery_info': dictfilter(
                 exchange=self.delivery_info.get('exchange'),
                 routing_key=self.delivery_info.get('routing_key')),
         }
         return (f'<{type(self).__name__} object at {id(self):#x} '
-                f'with details {_present(**details)!r}>')
-
-
-def _present(**fields: Any) -> Dict[str, Any]:
-    return {k: v for k, v in fields.items() if v is not None}
+                f'with details {dictfilter(details)!r}>')

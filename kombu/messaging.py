@@ -1,31 +1,23 @@
 """Sending and receiving messages: Producer and Consumer."""
 from __future__ import annotations
 
-import threading
 from itertools import count
+from threading import local
 from types import TracebackType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
-from .abstract import _maybe_channel
 from .common import maybe_declare
 from .compression import compress
+from .connection import PooledConnection, is_connection, maybe_channel
 from .entity import Exchange, Queue, maybe_delivery_mode
 from .exceptions import ContentDisallowed
 from .serialization import dumps, prepare_accept_content
-from .utils.functional import ChannelPromise
+from .utils.functional import ChannelPromise, maybe_list
 
 __all__ = ('Exchange', 'Queue', 'Producer', 'Consumer')
 
 #: Messages buffered by :meth:`Producer.batch` before they are sent.
 DEFAULT_BATCH_SIZE = 1000
-
-
-def _is_connection(obj: Any) -> bool:
-    try:
-        from .connection import Connection
-    except ImportError:
-        return False
-    return isinstance(obj, Connection)
 
 
 class Producer:
@@ -72,7 +64,7 @@ class Producer:
         self.serializer = serializer or self.serializer
         self.compression = compression or self.compression
         self.on_return = on_return or self.on_return
-        self._batch_local = threading.local()
+        self._batch_local = local()
         if auto_declare is not None:
             self.auto_declare = auto_declare
         if self._channel:
@@ -232,7 +224,7 @@ class Producer:
 
     def revive(self, channel: Any) -> None:
         """Use ``channel`` (or a connection's default channel) from now on."""
-        if _is_connection(channel):
+        if is_connection(channel):
             connection = channel
             self.__connection__ = connection
             channel = ChannelPromise(lambda: connection.default_channel)
@@ -249,10 +241,8 @@ class Producer:
                  exc_tb: Optional[TracebackType]) -> None:
         # A pooled connection that failed is replaced rather than reused.
         conn = self.__connection__
-        if conn is not None and exc_type is not None:
-            pool = getattr(conn, '_pool', None)
-            if pool is not None:
-                pool.replace(conn)
+        if exc_type is not None and isinstance(conn, PooledConnection):
+            conn._pool.replace(conn)
         self.release()
 
     def release(self) -> None:
@@ -488,7 +478,7 @@ class Consumer:
         was_consuming = dict(self._active_queue_no_ack)
         self._active_tags.clear()
         self._active_queue_no_ack.clear()
-        channel = self.channel = _maybe_channel(channel)
+        channel = self.channel = maybe_channel(channel)
         for name, queue in list(self._queues.items()):
             self._queues.pop(name, None)
             queue = queue(channel)
@@ -659,4 +649,4 @@ def _as_list(queues: Any) -> List[Queue]:
     if isinstance(queues, str):
         raise TypeError(f'queues must be Queue objects, not the name {queues!r} '
                         f'(use Queue({queues!r}))')
-    return list(queues)
+    return maybe_list(queues)

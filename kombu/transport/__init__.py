@@ -16,6 +16,7 @@ import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 from kombu.utils.compat import _detect_environment
+from kombu.utils.imports import symbol_by_name
 
 __all__ = (
     'TRANSPORT_ALIASES', 'TransportRegistry', 'UnknownTransport', 'registry',
@@ -154,7 +155,6 @@ class TransportRegistry:
         """Return the transport class for a name, path or class (not cached)."""
         if not isinstance(transport, str):
             return transport
-        from kombu.utils.imports import symbol_by_name
         return symbol_by_name(self._target(transport))
 
     def get(self, transport: Any = None) -> Any:

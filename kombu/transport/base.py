@@ -9,21 +9,19 @@ from amqp.exceptions import RecoverableConnectionError
 
 from kombu.exceptions import ChannelError, ConnectionError
 from kombu.message import Message
+from kombu.utils.functional import dictfilter
+from kombu.utils.objects import cached_property
+from kombu.utils.time import maybe_s_to_ms
 
 __all__ = ('Message', 'StdChannel', 'Management', 'Transport')
 
 ErrorTuple = Tuple[Type[BaseException], ...]
 
 
-def _ms(value: Any) -> Optional[int]:
-    # seconds -> whole milliseconds, as RabbitMQ wants them
-    return None if value is None else int(value * 1000.0)
-
-
 #: Kombu queue option -> (RabbitMQ queue argument, converter).
 RABBITMQ_QUEUE_ARGUMENTS: Dict[str, Tuple[str, Optional[Callable[[Any], Any]]]] = {
-    'expires': ('x-expires', _ms),
-    'message_ttl': ('x-message-ttl', _ms),
+    'expires': ('x-expires', maybe_s_to_ms),
+    'message_ttl': ('x-message-ttl', maybe_s_to_ms),
     'max_length': ('x-max-length', int),
     'max_length_bytes': ('x-max-length-bytes', int),
     'max_priority': ('x-max-priority', int),
@@ -42,14 +40,13 @@ def to_rabbitmq_queue_arguments(arguments: Mapping[str, Any], **options: Any) ->
     """
     prepared = {}
     for key, value in options.items():
-        if value is None:
-            continue
         try:
             name, convert = RABBITMQ_QUEUE_ARGUMENTS[key]
         except KeyError:
             raise TypeError(f'unknown queue option {key!r}: expected one of '
                             f'{sorted(RABBITMQ_QUEUE_ARGUMENTS)}') from None
-        prepared[name] = convert(value) if convert else value
+        prepared[name] = convert(value) if convert and value is not None else value
+    prepared = dictfilter(prepared)
     return dict(arguments, **prepared) if prepared else arguments
 
 
@@ -254,12 +251,9 @@ class Transport:
     def get_manager(self, *args: Any, **kwargs: Any) -> _Management:
         return self.Management(self)
 
-    @property
+    @cached_property
     def manager(self) -> _Management:
-        manager = self.__dict__.get('_manager')
-        if manager is None:
-            manager = self.__dict__['_manager'] = self.get_manager()
-        return manager
+        return self.get_manager()
 
     @property
     def supports_heartbeats(self) -> bool:

@@ -218,23 +218,20 @@ def test_publish_retry_goes_through_connection_ensure(chan):
     assert len(published(chan)) == 1
 
 
-def test_producer_context_manager_replaces_failed_pooled_connection(chan):
-    class Pool:
-        replaced = []
-
-        def replace(self, conn):
-            self.replaced.append(conn)
-
-    class PooledLike:
-        _pool = Pool()
-    p = Producer(chan)
-    p.__connection__ = PooledLike()
+def test_producer_context_manager_replaces_failed_pooled_connection(conn, monkeypatch):
+    pool = conn.Pool(limit=2)
+    replaced = []
+    monkeypatch.setattr(pool, 'replace', replaced.append)
+    pooled = pool.acquire()
+    p = Producer(pooled)
     with pytest.raises(KeyError), p:
         raise KeyError('boom')
-    assert Pool.replaced == [p.__connection__]
+    assert replaced == [pooled]
     with p:
         pass
-    assert len(Pool.replaced) == 1
+    assert replaced == [pooled]
+    Producer(conn).__exit__(KeyError, KeyError(), None)  # not pooled: nothing to do
+    pooled.release()
 
 
 # -- Producer: batches ----------------------------------------------------------------
