@@ -69,10 +69,9 @@ class MaybeChannelBound(Object):
     _channel: Any = None
     _is_bound = False
 
-    @property
-    def can_cache_declaration(self) -> bool:
-        """Whether :func:`kombu.common.maybe_declare` may remember the declaration."""
-        return False
+    #: Whether :func:`kombu.common.maybe_declare` may remember the declaration
+    #: (a plain attribute here; Exchange and Queue compute it).
+    can_cache_declaration = False
 
     def __call__(self: _T, channel: Any) -> _T:
         """Same as :meth:`bind`: a copy bound to ``channel``."""

@@ -188,7 +188,7 @@ class Exchange(MaybeChannelBound):
         return f"Exchange {_reprstr(self.name) or repr('')}({self.type})"
 
     @property
-    def can_cache_declaration(self) -> bool:
+    def can_cache_declaration(self) -> bool:  # type: ignore[override]
         return not self.auto_delete
 
 
@@ -492,7 +492,7 @@ class Queue(MaybeChannelBound):
             f'{_reprstr(self.routing_key)}')
 
     @property
-    def can_cache_declaration(self) -> bool:
+    def can_cache_declaration(self) -> bool:  # type: ignore[override]
         # A queue that may disappear by itself must be declared again.
         expiring = bool(self.queue_arguments and 'x-expires' in self.queue_arguments)
         return not (expiring or self.expires is not None or self.auto_delete)
