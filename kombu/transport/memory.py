@@ -23,14 +23,17 @@ waiting consumer wakes up at once instead of polling.
 from __future__ import annotations
 
 import heapq
+import socket
 import threading
 from collections import defaultdict, deque
 from itertools import count
 from queue import Empty
+from time import monotonic
 from typing import Any
 
 from . import base, virtual
 from .virtual.state import QueuePolicy
+from .virtual.ttl import EXPIRES_AT
 
 
 class _Activity:
@@ -48,8 +51,11 @@ class _Activity:
     def notify(self) -> None:
         self.generation += 1
         if self.waiters:  # only pay for the lock when someone sleeps
-            with self.cond:
-                self.cond.notify_all()
+            self.wake()
+
+    def wake(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
 
     def wait(self, timeout: float, token: int) -> None:
         with self.cond:
@@ -135,6 +141,7 @@ class Channel(virtual.Channel):
     supports_fanout = True
 
     _create_lock = threading.Lock()
+    _queue_pos = 0
 
     def _store(self, queue: str) -> Any:
         try:
@@ -174,7 +181,10 @@ class Channel(virtual.Channel):
             self.queues[queue].put(message)
         except KeyError:
             self._store(queue).put(message)
-        activity.notify()
+        # activity.notify(), inlined (hot path)
+        activity.generation += 1
+        if activity.waiters:
+            activity.wake()
 
     def _put_front(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         self._store(queue).put_front(message)
@@ -201,9 +211,33 @@ class Channel(virtual.Channel):
         return tag
 
     def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        self.qos.ack(delivery_tag)
-        if self.qos.prefetch_count:
+        qos = self.qos
+        qos.ack(delivery_tag)
+        if qos.prefetch_count and activity.waiters:
             activity.notify()  # the prefetch window may have opened
+
+    def _deliver_one(self, callbacks: dict[str, Any]) -> bool:
+        """Deliver one ready message of the consumed queues (round robin)."""
+        queues = self._active_queues
+        n = len(queues)
+        stores = self.queues
+        pos = self._queue_pos
+        for i in range(n):
+            index = (pos + i) % n
+            queue = queues[index]
+            store = stores.get(queue)
+            callback = callbacks.get(queue)
+            while store and callback is not None:
+                try:
+                    raw = store.get()
+                except IndexError:
+                    break
+                if EXPIRES_AT in raw['properties'] and self._expired(queue, raw):
+                    continue
+                self._queue_pos = index + 1
+                callback(raw)
+                return True
+        return False
 
     def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
         super().basic_reject(delivery_tag, requeue=requeue)
@@ -236,6 +270,46 @@ class Transport(virtual.Transport):
     def __init__(self, client: Any, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
         self.state = self.global_state
+
+    _channel_pos = 0
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+        """Deliver one message; raise ``socket.timeout`` after ``timeout`` seconds.
+
+        Same contract as the virtual transport's, with the channel and queue
+        cycles done here directly: the store is local, so no poll can block.
+        """
+        if self._deliver_ready():
+            return
+        deadline = None if timeout is None else monotonic() + timeout
+        while True:
+            token = activity.generation
+            if self._deliver_ready():
+                return
+            wait = self.polling_interval or 1.0
+            if deadline is not None:
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    raise socket.timeout()
+                wait = min(wait, remaining)
+            activity.wait(wait, token)
+
+    def _deliver_ready(self) -> bool:
+        channels = self.channels or ()
+        n = len(channels)
+        start = self._channel_pos
+        callbacks = self._callbacks
+        for i in range(n):
+            index = (start + i) % n
+            try:
+                channel = channels[index]
+            except IndexError:  # a callback closed a channel
+                return False
+            if channel._consumers and channel.qos.can_consume() \
+                    and channel._deliver_one(callbacks):
+                self._channel_pos = index + 1
+                return True
+        return False
 
     def _wakeup_token(self) -> int:
         return activity.generation

@@ -8,12 +8,12 @@ dead-lettering and priorities are implemented here, once.
 """
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import socket
 import warnings
 from array import array
+from binascii import a2b_base64, b2a_base64
 from itertools import count
 from queue import Empty
 from time import monotonic, sleep
@@ -62,41 +62,40 @@ EXPIRES_AT = ttl.EXPIRES_AT
 _RESTORE_FMT = (RESTORING_FMT, RESTORE_PANIC_FMT)  # re-exported names
 
 
-class _TagSource:
+def _tag_source() -> tuple[Callable[[], str], Callable[[], None]]:
     """Unique delivery tags, cheaper than one ``uuid4()`` per message.
 
     A tag keeps the UUID text format: a random per-process prefix followed by
     a counter in the last 12 hex digits.  The prefix is renewed in a forked child.
     """
+    state: list[Any] = []
 
-    def __init__(self) -> None:
-        self.reset()
+    def reset() -> None:
+        state[:] = [str(uuid4())[:24], count(1).__next__]
 
-    def reset(self) -> None:
-        self.prefix = str(uuid4())[:24]
-        self.counter = count(1)
+    def next_tag() -> str:
+        prefix, counter = state
+        return f'{prefix}{counter():012x}'
 
-    def __call__(self) -> str:
-        return f'{self.prefix}{next(self.counter):012x}'
+    reset()
+    return next_tag, reset
 
 
-next_delivery_tag = _TagSource()
+next_delivery_tag, _reset_delivery_tags = _tag_source()
 if hasattr(os, 'register_at_fork'):  # pragma: no branch
-    os.register_at_fork(after_in_child=next_delivery_tag.reset)
+    os.register_at_fork(after_in_child=_reset_delivery_tags)
 
 
 class Base64:
     """Base64 body codec."""
 
     def encode(self, s: str | bytes) -> str:
-        if isinstance(s, str):
-            s = s.encode()
-        return base64.b64encode(s).decode('ascii')
+        if s.__class__ is str:
+            s = s.encode()  # type: ignore[union-attr]
+        return b2a_base64(s, newline=False).decode('ascii')
 
     def decode(self, s: str | bytes) -> bytes:
-        if isinstance(s, str):
-            s = s.encode()
-        return base64.b64decode(s)
+        return a2b_base64(s)
 
 
 class NotEquivalentError(Exception):
@@ -115,7 +114,11 @@ class Message(base.Message):
         properties = payload['properties']
         body = payload.get('body')
         if body:
-            body = channel.decode_body(body, properties.get('body_encoding'))
+            encoding = properties.get('body_encoding')
+            if encoding == 'base64' and channel._plain_base64:
+                body = a2b_base64(body)  # what decode_body does, minus two calls
+            else:
+                body = channel.decode_body(body, encoding)
         super().__init__(
             body=body,
             channel=channel,
@@ -253,6 +256,15 @@ class Channel(AbstractChannel, base.StdChannel):
         self._cache_routes = cache
         self._has_get_many = hasattr(self, '_get_many')
         self._codec_cache: dict[Any, Any] = {}
+        self._publish_codec: tuple[Any, Any] = (object(), None)
+        cls = type(self)
+        self._plain_base64 = (cls.decode_body is Channel.decode_body
+                              and type(self.codecs.get('base64')) is Base64)
+        # Exchange types routing by key alone (deliver not overridden): the
+        # publish path calls _lookup for them directly.
+        self._keyed_types = frozenset(
+            typ for typ in self.exchange_types.values()
+            if type(typ).deliver is ExchangeType.deliver)
 
     # -- exchanges -----------------------------------------------------------
 
@@ -518,11 +530,29 @@ class Channel(AbstractChannel, base.StdChannel):
     def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str,
                       **kwargs: Any) -> None:
         """Publish an envelope made by :meth:`prepare_message`."""
-        self._inplace_augment_message(message, exchange, routing_key)
-        if exchange:
-            return self.typeof(exchange).deliver(message, exchange, routing_key, **kwargs)
-        # default exchange: the routing key is the destination queue
-        return self._put_message(routing_key, message, **kwargs)
+        # Same work as _inplace_augment_message, inlined: this is the hot path.
+        encoding = self.body_encoding
+        cached_encoding, codec = self._publish_codec
+        if encoding is not cached_encoding:
+            codec = self._codec(encoding)
+            self._publish_codec = (encoding, codec)
+        if codec is not None:
+            message['body'] = codec.encode(message['body'])
+        props = message['properties']
+        props['body_encoding'] = encoding
+        props['delivery_tag'] = next_delivery_tag()
+        delivery_info = props['delivery_info']
+        delivery_info['exchange'] = exchange
+        delivery_info['routing_key'] = routing_key
+        if not exchange:  # default exchange: the routing key is the destination queue
+            return self._put_message(routing_key, message, **kwargs)
+        typ = self.typeof(exchange)
+        if typ in self._keyed_types:
+            queues = self._lookup(exchange, routing_key)
+            if len(queues) == 1:
+                return self._put_message(queues[0], message, **kwargs)
+            return self._put_routed(queues, message, **kwargs)
+        return typ.deliver(message, exchange, routing_key, **kwargs)
 
     def _inplace_augment_message(self, message: dict[str, Any], exchange: str,
                                  routing_key: str) -> None:
@@ -546,12 +576,12 @@ class Channel(AbstractChannel, base.StdChannel):
 
     @staticmethod
     def _copy_message(message: dict[str, Any]) -> dict[str, Any]:
+        # Own properties (delivery tag, expiry stamp); the rest is shared and
+        # never mutated once published (see _restore).
         props = dict(message['properties'])
-        props['delivery_info'] = dict(props.get('delivery_info') or {})
         props['delivery_tag'] = next_delivery_tag()
         copy = dict(message)
         copy['properties'] = props
-        copy['headers'] = dict(message.get('headers') or {})
         return copy
 
     def _put_message(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
@@ -760,8 +790,11 @@ class Channel(AbstractChannel, base.StdChannel):
         raw = getattr(message, '_raw', None)
         if raw is None:
             raw = message.serializable()
+        # Copies: fanout copies of one publish share their inner dicts.
+        raw = dict(raw)
         raw['redelivered'] = True
-        delivery_info = raw['properties'].setdefault('delivery_info', {})
+        props = raw['properties'] = dict(raw['properties'])
+        delivery_info = props['delivery_info'] = dict(props.get('delivery_info') or {})
         delivery_info['redelivered'] = True
         queue = getattr(message, '_source_queue', None)
         if queue is not None:
