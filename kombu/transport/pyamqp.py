@@ -22,13 +22,15 @@ Transport options (``Connection(transport_options=...)``) are parsed once into
 ``connection_name``
     shown by RabbitMQ (management UI, ``rabbitmqctl list_connections``).
 ``global_qos``
-    ``None`` (default): detect.  RabbitMQ 4 deprecates channel-wide
-    ("global") prefetch and quorum queues/streams refuse to be consumed from
-    a channel that has one, which kills the whole connection with
-    ``540 NOT_IMPLEMENTED``.  When the server is RabbitMQ 4+, or when a
-    quorum/stream queue this connection declared is consumed, a global
-    ``basic_qos`` is applied per consumer instead.  ``True``/``False`` forces
-    global prefetch on or off.
+    ``None`` (default): detect.  Channel-wide ("global") prefetch is a
+    deprecated RabbitMQ feature: permitted by default up to 4.2, denied by
+    default from 4.3 (the broker then closes the connection), and quorum
+    queues/streams refuse to be consumed from a channel that has one (``540
+    NOT_IMPLEMENTED``, also fatal to the connection).  So on RabbitMQ 4.3+,
+    and when a quorum/stream queue this connection declared is consumed, a
+    global ``basic_qos`` is applied per consumer instead.  ``False`` always
+    does that (for brokers configured to deny the feature); ``True`` always
+    sends global prefetch.
 """
 from __future__ import annotations
 
@@ -324,7 +326,7 @@ class Connection(amqp.Connection):
             if self.global_qos is not None:
                 allowed = self.global_qos
             else:
-                allowed = not (self.is_rabbitmq and self.server_version() >= (4,))
+                allowed = not (self.is_rabbitmq and self.server_version() >= (4, 3))
             self._global_qos_allowed = allowed
         return allowed
 

@@ -197,8 +197,9 @@ def test_global_qos_allowed_detection():
         c._global_qos_allowed = None
         return c
     assert fake('3.13.1').global_qos_allowed() is True
-    assert fake('4.0.2').global_qos_allowed() is False
-    assert fake('4.0.2', override=True).global_qos_allowed() is True
+    assert fake('4.2.1').global_qos_allowed() is True  # deprecated, still permitted
+    assert fake('4.3.0').global_qos_allowed() is False  # denied by default
+    assert fake('4.3.0', override=True).global_qos_allowed() is True
     assert fake('3.13.1', override=False).global_qos_allowed() is False
 
 
