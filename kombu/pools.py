@@ -45,10 +45,21 @@ class ProducerPool(Resource):
     def __init__(self, connections: Any, *args: Any, **kwargs: Any) -> None:
         self.connections = connections
         self.Producer = kwargs.pop('Producer', None) or self.Producer
+        self._local = threading.local()
         super().__init__(*args, **kwargs)
 
+    def acquire(self, block: bool = False, timeout: float | None = None) -> Any:
+        # The wait for a connection honours the same timeout as the wait for
+        # a producer (Kombu waits for the connection forever).
+        self._local.timeout = timeout
+        try:
+            return super().acquire(block, timeout)
+        finally:
+            self._local.timeout = None
+
     def _acquire_connection(self) -> Any:
-        return self.connections.acquire(block=True)
+        return self.connections.acquire(
+            block=True, timeout=getattr(self._local, 'timeout', None))
 
     def create_producer(self) -> Any:
         conn = self._acquire_connection()

@@ -151,7 +151,7 @@ def test_pool_group_needs_create():
     with pytest.raises(NotImplementedError):
         group[Connection('memory://')]
     assert pools.register_group(group) is group
-    pools._groups.remove(group)
+    pools._groups[:] = [g for g in pools._groups if g is not group]  # not remove(): == is dict equality
 
 
 def test_module_names():
@@ -189,3 +189,25 @@ def test_pools_are_fresh_in_forked_child():
     assert pools.connections[conn] is pool
     assert held.connected
     held.release()
+
+
+def test_producer_waits_for_a_connection_no_longer_than_its_timeout():
+    pools.set_limit(1)
+    conn = Connection('memory://')
+    hog = pools.connections[conn].acquire()  # the only connection
+    ppool = pools.producers[conn]
+    with pytest.raises(ConnectionLimitExceeded):
+        ppool.acquire(block=True, timeout=0.1)
+    hog.release()
+    with ppool.acquire(block=True, timeout=1) as producer:
+        assert producer.connection is hog
+
+
+def test_declared_entities_forgotten_on_reconnect(uname):
+    name = uname('declared')
+    queue = Queue(name, Exchange(name), name)
+    conn = Connection('memory://')
+    conn.Producer().publish({}, exchange=queue.exchange, routing_key=name, declare=[queue])
+    assert conn.declared_entities
+    conn.close()
+    assert not conn.declared_entities
