@@ -151,7 +151,8 @@ def test_pool_group_needs_create():
     with pytest.raises(NotImplementedError):
         group[Connection('memory://')]
     assert pools.register_group(group) is group
-    pools._groups[:] = [g for g in pools._groups if g is not group]  # not remove(): == is dict equality
+    # not remove(): groups are dicts, == would match any empty group
+    pools._groups[:] = [g for g in pools._groups if g is not group]
 
 
 def test_module_names():
