@@ -231,12 +231,16 @@ class Resource:
                     return self.new()
                 remaining = None if deadline is None else deadline - monotonic()
                 if not block or (remaining is not None and remaining <= 0):
-                    raise self.LimitExceeded(self._limit_message())
+                    raise self._limit_exceeded()
                 self._cond.wait(remaining)
 
-    def _limit_message(self) -> str:
-        # Kombu puts the bare limit in the message; name the pool as well.
-        return f'{self.limit} ({type(self).__name__}: all {self.limit} in use)'
+    def _limit_exceeded(self) -> Exception:
+        # args stay (limit,) as in Kombu; the note (shown in tracebacks) says which pool.
+        exc = self.LimitExceeded(self.limit)
+        if hasattr(exc, 'add_note'):  # Python 3.11+
+            exc.add_note(f'{type(self).__name__}: all {self.limit} resources are in use; '
+                         f'release one or raise the limit')
+        return exc
 
     def _in_use(self) -> int:
         return len(self._dirty) + self._pending
