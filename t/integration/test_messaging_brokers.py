@@ -135,3 +135,46 @@ def test_rabbitmq_server_named_queue_and_exchange_to_exchange(conn, uname, clean
         while len(got) < 2:
             conn.drain_events(timeout=5)
     assert sorted(got) == ['direct', 'hello']
+
+
+@pytest.mark.slow
+def test_rabbitmq_declare_and_publish_retry_after_server_closed_connection(uname):
+    from t.integration.rabbitmq.broker import (
+        close_connections_named,
+        connection_pids,
+        require_rabbitmq,
+        wait_for,
+    )
+    require_rabbitmq()
+    name = uname('h2-retry')
+    url = BROKERS['amqp'][2]
+    policy = {'max_retries': 5, 'interval_start': 0, 'interval_step': 0.1,
+              'interval_max': 0.2}
+    with Connection(url, transport_options={'connection_name': name}) as conn:
+        q = Queue(uname('q'), durable=False, auto_delete=False)
+        conn.default_channel  # connect
+        first = conn.connection
+        assert wait_for(lambda: connection_pids(name))
+        assert close_connections_named(name) >= 1
+        # the channel is dead: both calls reconnect and carry on
+        assert maybe_declare(q, conn.default_channel, retry=True, **policy) is True
+        second = conn.connection
+        assert second is not first  # it did reconnect
+        assert wait_for(lambda: connection_pids(name))
+        assert close_connections_named(name) >= 1
+        producer = Producer(conn)
+        producer.publish('after-drop', routing_key=q.name, declare=[q], retry=True,
+                         retry_policy=policy)
+        assert conn.connection is not second
+        try:
+            bound = q.bind(conn.default_channel)
+            got = []
+
+            def fetch():
+                message = bound.get(no_ack=True)
+                if message is not None:
+                    got.append(message.payload)
+                return bool(got)
+            assert wait_for(fetch) and got == ['after-drop']
+        finally:
+            q.bind(conn.default_channel).delete()
