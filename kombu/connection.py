@@ -566,8 +566,9 @@ class Connection:
         D = transport.default_connection_params if transport is not None else {}
         hostname = self.hostname
         if not hostname and D.get('hostname'):
-            logger.warning("No hostname was supplied. Reverting to default '%s'",
-                           D.get('hostname'))
+            # debug, not warning: this runs for every repr() and pooled copy
+            logger.debug("No hostname was supplied. Reverting to default '%s'",
+                         D.get('hostname'))
             hostname = D.get('hostname')
         if self.uri_prefix:
             hostname = f'{self.uri_prefix}+{hostname}'
