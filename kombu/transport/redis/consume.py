@@ -125,19 +125,46 @@ class ConsumeMixin:
         buffering = hasattr(qos, '_buffer_acks')
         if buffering:
             qos._buffer_acks += 1
+        recorded = getattr(qos, '_recorded', None)
+        done = 0
         try:
             deliver = self.connection._deliver
             for queue, payload in items:
+                done += 1
                 self._queue_cycle.rotate(queue)
                 if EXPIRES_AT in payload['properties'] and self._expired(queue, payload):
                     continue  # dead-lettered; its unacked entry goes below
-                if self.ack_emulation and queue not in self._no_ack_queues:
+                if recorded is not None and self.ack_emulation \
+                        and queue not in self._no_ack_queues:
                     self._mark_recorded(payload)
                 deliver(payload, queue)
+        except BaseException:
+            # a callback failed: messages popped but not handed out go back
+            # to the head of their queues instead of being lost
+            self._give_back(items[done:])
+            flush = getattr(qos, 'flush_acks', None)
+            if flush is not None:
+                flush()
+            raise
         finally:
             if buffering:
                 qos._buffer_acks -= 1
             self._drop_unclaimed()
+
+    def _give_back(self, items: list[tuple[str, dict]]) -> None:
+        if not items:
+            return
+        commands: list[tuple] = []
+        tags = []
+        for queue, payload in reversed(items):  # the first ends up at the head
+            tag = (payload.get('properties') or {}).get('delivery_tag')
+            if tag is not None:
+                tags.append(tag)
+            commands.append(('RPUSH', self._qkey(
+                queue, self._get_message_priority(payload, reverse=False)), K.dumps(payload)))
+        if tags and self.ack_emulation:
+            commands += [('HDEL', self._unacked, *tags), ('ZREM', self._unacked_index, *tags)]
+        self._run(commands)
 
     # -- BRPOP -------------------------------------------------------------------------
 

@@ -283,3 +283,28 @@ def test_publish_batch(redis_url, uname):
         batch.flush()
         assert channel._size(name) == 25
         batch.close()
+
+
+def test_failing_callback_loses_nothing_of_the_batch(redis_url, uname, rclient):
+    name = uname('boom')
+    queue = Queue(name, Exchange(name), name)
+    with Connection(redis_url) as conn:
+        producer = Producer(conn.channel())
+        queue(producer.channel).declare()
+        for i in range(5):
+            producer.publish(i, exchange=queue.exchange, routing_key=name)
+        seen = []
+
+        def on_message(body, message):
+            seen.append(body)
+            if body == 1:
+                raise RuntimeError('callback failed')
+            message.ack()
+        with Consumer(conn.channel(), [queue], callbacks=[on_message], prefetch_count=10):
+            with pytest.raises(RuntimeError):
+                conn.drain_events(timeout=2)
+            # 0 acked, 1 held unacked, 2..4 back at the head in order
+            assert seen == [0, 1] and rclient.llen(name) == 3
+            assert rclient.hlen('unacked') == 1
+            drain(conn, lambda: len(seen) < 5)
+        assert seen == [0, 1, 2, 3, 4]
