@@ -1,6 +1,7 @@
 """The received message: payload decoding and acknowledgement."""
 from __future__ import annotations
 
+import logging
 import sys
 from logging import Logger
 from typing import Any, Callable, Dict, Optional, Tuple, Type, Union
@@ -16,6 +17,64 @@ ACK_STATES = frozenset({'ACK', 'REJECTED', 'REQUEUED'})
 IS_PYPY = hasattr(sys, 'pypy_version_info')
 
 ErrorTypes = Union[Type[BaseException], Tuple[Type[BaseException], ...]]
+
+logger = logging.getLogger(__name__)
+
+
+class MessagingHooks:
+    """Observability callbacks (tracing, metrics), called by Kombu itself.
+
+    Not part of upstream Kombu. Each event is a list of callables, empty by
+    default, so unused hooks cost one truthiness check. A hook that raises is
+    logged and skipped: observability never breaks message flow.
+
+    ``before_publish(producer, headers, properties, exchange, routing_key)``
+        before the message is built; ``headers`` is this message's own dict,
+        so a hook may add trace context to it.
+    ``after_publish(producer, headers, properties, exchange, routing_key)``
+        after the transport accepted the message.
+    ``on_message(consumer, message)``
+        when a consumer receives a message, before it is decoded.
+    ``on_ack(message)``, ``on_reject(message, requeue)``
+        after a message was acked / rejected or requeued.
+    """
+
+    EVENTS = ('before_publish', 'after_publish', 'on_message', 'on_ack', 'on_reject')
+
+    def __init__(self) -> None:
+        self.before_publish: list = []
+        self.after_publish: list = []
+        self.on_message: list = []
+        self.on_ack: list = []
+        self.on_reject: list = []
+
+    def _event(self, event: str) -> list:
+        if event not in self.EVENTS:
+            raise ValueError(f'unknown hook event {event!r}: use one of {self.EVENTS}')
+        hooks: list = getattr(self, event)
+        return hooks
+
+    def register(self, event: str, fun: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``fun`` on ``event``; returns ``fun``."""
+        self._event(event).append(fun)
+        return fun
+
+    def unregister(self, event: str, fun: Callable[..., Any]) -> None:
+        hooks = self._event(event)
+        if fun in hooks:
+            hooks.remove(fun)
+
+    @staticmethod
+    def run(hooks: list, *args: Any) -> None:
+        for fun in tuple(hooks):
+            try:
+                fun(*args)
+            except Exception:
+                logger.exception('messaging hook %r failed', fun)
+
+
+#: The process-wide hook registry.
+hooks = MessagingHooks()
 
 
 class Message:
@@ -110,6 +169,8 @@ class Message:
         self._check_can_settle()
         self.channel.basic_ack(self.delivery_tag, multiple=multiple)
         self._state = 'ACK'
+        if hooks.on_ack:
+            hooks.run(hooks.on_ack, self)
 
     def ack_log_error(self, logger: Logger, errors: ErrorTypes,
                       multiple: bool = False) -> None:
@@ -138,12 +199,16 @@ class Message:
         self._check_can_settle()
         self.channel.basic_reject(self.delivery_tag, requeue=requeue)
         self._state = 'REJECTED'
+        if hooks.on_reject:
+            hooks.run(hooks.on_reject, self, requeue)
 
     def requeue(self) -> None:
         """Reject the message and put it back on the queue."""
         self._check_can_settle()
         self.channel.basic_reject(self.delivery_tag, requeue=True)
         self._state = 'REQUEUED'
+        if hooks.on_reject:
+            hooks.run(hooks.on_reject, self, True)
 
     def decode(self) -> Any:
         """Deserialize the body (once; the result is cached)."""

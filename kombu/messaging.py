@@ -11,6 +11,7 @@ from .compression import compress
 from .connection import PooledConnection, is_connection, maybe_channel
 from .entity import Exchange, Queue, maybe_delivery_mode
 from .exceptions import ContentDisallowed
+from .message import hooks
 from .serialization import dumps, prepare_accept_content
 from .utils.functional import ChannelPromise, maybe_list
 
@@ -129,8 +130,11 @@ class Producer:
             properties['expiration'] = str(int(expiration * 1000))
         if headers is None:
             headers = {}
-        elif compression:
-            headers = dict(headers)  # the compression header must not leak to the caller
+        elif compression or hooks.before_publish:
+            headers = dict(headers)  # what we add must not leak to the caller's dict
+        if hooks.before_publish:
+            hooks.run(hooks.before_publish, self, headers, properties,
+                      exchange_name, routing_key)
         body, content_type, content_encoding = self._prepare(
             body, serializer, content_type, content_encoding, compression, headers)
         entities = self._entities_to_declare(declare)
@@ -138,9 +142,13 @@ class Producer:
         publish = self._publish
         if retry:
             publish = self.connection.ensure(self, publish, **retry_policy)
-        return publish(body, priority, content_type, content_encoding, headers,
-                       properties, routing_key, mandatory, immediate, exchange_name,
-                       entities, timeout, confirm_timeout, retry, retry_policy)
+        result = publish(body, priority, content_type, content_encoding, headers,
+                         properties, routing_key, mandatory, immediate, exchange_name,
+                         entities, timeout, confirm_timeout, retry, retry_policy)
+        if hooks.after_publish:
+            hooks.run(hooks.after_publish, self, headers, properties,
+                      exchange_name, routing_key)
+        return result
 
     def _entities_to_declare(self, declare: Optional[Sequence[Any]]) -> Sequence[Any]:
         if self.auto_declare and self.exchange.name:
@@ -619,6 +627,8 @@ class Consumer:
                 message = m2p(message)
             if accept is not None:
                 message.accept = accept
+            if hooks.on_message:
+                hooks.run(hooks.on_message, self, message)
             if message.errors:
                 return message._reraise_error(self.on_decode_error)
             decoded = None if on_m else message.decode()

@@ -581,3 +581,61 @@ def test_bad_arguments_give_clear_type_errors(chan):
     with pytest.raises(KeyError, match='unknown delivery mode'):
         Producer(chan).publish(1, delivery_mode='forever')
     assert published(chan) == []
+
+
+# -- observability hooks (not in upstream Kombu) ---------------------------------------
+
+@pytest.fixture
+def hooks():
+    from kombu.message import hooks as registry
+    saved = {event: list(getattr(registry, event)) for event in registry.EVENTS}
+    yield registry
+    for event, funs in saved.items():
+        getattr(registry, event)[:] = funs
+
+
+def test_hooks_propagate_trace_context_end_to_end(conn, uname, hooks, caplog):
+    q = Queue(uname('q'))
+    events = []
+
+    def inject(producer, headers, properties, exchange, routing_key):
+        headers['traceparent'] = f'trace-{properties["correlation_id"]}'
+
+    def broken(*args):
+        raise RuntimeError('hook bug')
+    hooks.register('before_publish', inject)
+    hooks.register('before_publish', broken)
+    hooks.register('after_publish', lambda p, h, props, ex, rk: events.append(('sent', rk)))
+    hooks.register('on_message',
+                   lambda consumer, m: events.append(('got', m.headers['traceparent'])))
+    hooks.register('on_ack', lambda m: events.append(('ack', m.headers['traceparent'])))
+    hooks.register('on_reject', lambda m, requeue: events.append(('reject', requeue)))
+    caller_headers = {'mine': 1}
+    producer = Producer(conn)
+    producer.publish(1, routing_key=q.name, declare=[q], headers=caller_headers,
+                     correlation_id='a')
+    producer.publish(2, routing_key=q.name, correlation_id='b')
+    assert caller_headers == {'mine': 1}
+    seen = []
+
+    def on_message(body, message):
+        seen.append(body)
+        message.ack() if body == 1 else message.reject()
+    with Consumer(conn, q, callbacks=[on_message]):
+        conn.drain_events(timeout=1)
+        conn.drain_events(timeout=1)
+    assert seen == [1, 2]
+    assert events == [('sent', q.name), ('sent', q.name), ('got', 'trace-a'),
+                      ('ack', 'trace-a'), ('got', 'trace-b'), ('reject', False)]
+    assert 'hook bug' in caplog.text
+
+
+def test_hooks_registry_validation(hooks):
+    def fun(*args):
+        pass
+    with pytest.raises(ValueError, match='unknown hook event'):
+        hooks.register('before_everything', fun)
+    assert hooks.register('on_ack', fun) is fun
+    hooks.unregister('on_ack', fun)
+    hooks.unregister('on_ack', fun)  # not registered: nothing happens
+    assert fun not in hooks.on_ack
