@@ -32,8 +32,9 @@ def claim_db() -> tuple[int, IO[Any]]:
     raise RuntimeError('no free Redis test database (5-14)')
 
 
-def wait_ping(port: int, timeout: float = 10.0) -> None:
-    client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+def wait_ping(port: int, timeout: float = 10.0, **tls: Any) -> None:
+    client = redis.Redis(host='127.0.0.1', port=port, socket_timeout=1,
+                         socket_connect_timeout=1, **tls)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -50,10 +51,11 @@ class RedisProcess:
     """A redis-server on a spare port (``sentinel=True``: a sentinel)."""
 
     def __init__(self, port: int | None = None, args: tuple[str, ...] = (),
-                 conf: str | None = None) -> None:
+                 conf: str | None = None, tls: bool = False) -> None:
         self.port = port or free_port()
         self.args = args
         self.conf = conf
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix='kombu-redis-')
         self.proc: subprocess.Popen | None = None
 
@@ -64,11 +66,34 @@ class RedisProcess:
                 f.write(self.conf.format(port=self.port, dir=self.dir))
             cmd = ['redis-server', path, '--sentinel']
         else:
-            cmd = ['redis-server', '--bind', '127.0.0.1', '--port', str(self.port),
+            port_args = ['--port', str(self.port)]
+            if self.tls:
+                self._make_cert()
+                port_args = ['--port', '0', '--tls-port', str(self.port),
+                             '--tls-cert-file', self.cert, '--tls-key-file', self.key,
+                             '--tls-ca-cert-file', self.cert, '--tls-auth-clients', 'no']
+            cmd = ['redis-server', '--bind', '127.0.0.1', *port_args,
                    '--dir', self.dir, '--save', '', '--appendonly', 'no', *self.args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ping(self.port)
+        tls = {'ssl': True, 'ssl_ca_certs': self.cert} if self.tls else {}
+        wait_ping(self.port, **tls)
         return self
+
+    @property
+    def cert(self) -> str:
+        return os.path.join(self.dir, 'cert.pem')
+
+    @property
+    def key(self) -> str:
+        return os.path.join(self.dir, 'key.pem')
+
+    def _make_cert(self) -> None:
+        """A self-signed certificate for 127.0.0.1 (needs the openssl CLI)."""
+        subprocess.run(
+            ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', self.key,
+             '-out', self.cert, '-days', '1', '-subj', '/CN=127.0.0.1',
+             '-addext', 'subjectAltName=IP:127.0.0.1'],
+            check=True, capture_output=True, timeout=60)
 
     def kill(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
