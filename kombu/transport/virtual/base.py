@@ -442,7 +442,7 @@ class Channel(AbstractChannel, base.StdChannel):
 
     def _queue_policy(self, queue: str) -> QueuePolicy | None:
         """Return the TTL/DLX/priority policy of ``queue`` (stores may share it)."""
-        return self.state.policies.get(queue)
+        return self.connection.state.policies.get(queue)
 
     def _declare_policy(self, queue: str, arguments: Mapping[str, Any] | None) -> None:
         policy = QueuePolicy.from_arguments(arguments)
@@ -568,16 +568,28 @@ class Channel(AbstractChannel, base.StdChannel):
                     **kwargs: Any) -> None:
         """Put ``message`` on each of ``queues``, each queue getting its own copy."""
         if len(queues) == 1:
-            self._put_message(queues[0], message, **kwargs)
-            return
-        copies = [message] + [self._copy_message(message) for _ in queues[1:]]
-        for queue, copy in zip(queues, copies):
-            self._put_message(queue, copy, **kwargs)
+            return self._put_message(queues[0], message, **kwargs)
+        props = message['properties']
+        has_expiration = 'expiration' in props
+        queue_policy, put = self._queue_policy, self._put
+        copy = message
+        for queue in queues:
+            if copy is None:
+                # Own properties (tag, expiry stamp); the inner dicts are
+                # shared and never mutated once published (see _restore).
+                copy_props = dict(props)
+                copy_props['delivery_tag'] = next_delivery_tag()
+                copy = dict(message)
+                copy['properties'] = copy_props
+            policy = queue_policy(queue)
+            if policy is not None or has_expiration:
+                self._stamp_expiry(copy['properties'], policy)
+            put(queue, copy, **kwargs)
+            copy = None
+        return None
 
     @staticmethod
     def _copy_message(message: dict[str, Any]) -> dict[str, Any]:
-        # Own properties (delivery tag, expiry stamp); the rest is shared and
-        # never mutated once published (see _restore).
         props = dict(message['properties'])
         props['delivery_tag'] = next_delivery_tag()
         copy = dict(message)
@@ -586,15 +598,19 @@ class Channel(AbstractChannel, base.StdChannel):
 
     def _put_message(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """Put one routed message: stamp its expiry, then call the ``_put`` hook."""
-        policy = self._queue_policy(queue)
         props = message['properties']
+        policy = self._queue_policy(queue)
         if policy is not None or 'expiration' in props:
-            deadline = ttl.expiry_deadline(props, policy, ttl.clock())
-            if deadline is None:
-                props.pop(EXPIRES_AT, None)
-            else:
-                props[EXPIRES_AT] = deadline
+            self._stamp_expiry(props, policy)
         self._put(queue, message, **kwargs)
+
+    @staticmethod
+    def _stamp_expiry(props: dict[str, Any], policy: QueuePolicy | None) -> None:
+        deadline = ttl.expiry_deadline(props, policy, ttl.clock())
+        if deadline is None:
+            props.pop(EXPIRES_AT, None)
+        else:
+            props[EXPIRES_AT] = deadline
 
     def _route(self, message: dict[str, Any], exchange: str, routing_key: str) -> None:
         """Route an already encoded envelope (dead-lettering) as a new message."""
