@@ -308,3 +308,28 @@ def test_failing_callback_loses_nothing_of_the_batch(redis_url, uname, rclient):
             assert rclient.hlen('unacked') == 1
             drain(conn, lambda: len(seen) < 5)
         assert seen == [0, 1, 2, 3, 4]
+
+
+def test_global_keyprefix_fanout_and_topic(redis_url, uname, rclient):
+    name = uname('pfxfan')
+    options = {'global_keyprefix': 'app1:'}
+    fan = Exchange(name + '.fan', 'fanout')
+    topic = Exchange(name + '.topic', 'topic')
+    tq = Queue(name + '.tq', topic, 'a.#')
+    got = []
+    with Connection(redis_url, transport_options=options) as conn, \
+            Connection(redis_url, transport_options=options) as pub:
+        channel = conn.channel()
+        with Consumer(channel, [Queue(name + '.fq', fan), tq],
+                      callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            with pytest.raises(socket.timeout):
+                conn.drain_events(timeout=0.2)
+            producer = Producer(pub.channel())
+            # exchange types live in each process: declare before publishing
+            producer.publish('f', exchange=fan, declare=[fan])
+            producer.publish('t', exchange=topic, routing_key='a.b', declare=[topic])
+            drain(conn, lambda: len(got) < 2)
+    assert sorted(got) == ['f', 't']
+    assert rclient.exists(f'app1:_kombu.binding.{topic.name}')
+    assert not rclient.exists(f'_kombu.binding.{topic.name}')
+    assert rclient.hlen('app1:unacked') == 0
