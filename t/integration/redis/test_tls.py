@@ -1,9 +1,10 @@
-"""rediss:// against a private TLS redis-server with a self-signed certificate."""
+"""rediss:// (private TLS redis-server, self-signed certificate) and redis+socket://."""
 from __future__ import annotations
 
 import shutil
 
 import pytest
+import redis
 
 from kombu import Connection
 from kombu.exceptions import OperationalError
@@ -40,3 +41,22 @@ def test_rediss_refuses_unknown_certificate(tls_redis):
     with pytest.raises((OperationalError, *conn.connection_errors), match='CERTIFICATE'):
         conn.ensure_connection(max_retries=1)
     conn.release()
+
+
+def test_unix_socket_url(uname):
+    server = RedisProcess()
+    path = f'{server.dir}/redis.sock'
+    server.args = ('--unixsocket', path, '--unixsocketperm', '700')
+    server.start()
+    try:
+        name = uname('unix')
+        with Connection(f'redis+socket://{path}?virtual_host=3') as conn:
+            queue = conn.SimpleQueue(name)
+            queue.put('over a unix socket')
+            message = queue.get(timeout=5)
+            assert message.payload == 'over a unix socket'
+            message.ack()
+            queue.close()
+        assert redis.Redis(unix_socket_path=path, db=3).exists(f'_kombu.binding.{name}')
+    finally:
+        server.stop()
