@@ -368,3 +368,30 @@ def test_amqplain_login(url):
     with Connection(url, login_method='AMQPLAIN') as conn:
         conn.connect()
         assert conn.connected
+
+
+def test_consumer_cancel_notification(conn, url, uname):
+    queue = Queue(uname('cancel'))
+    bound = queue(conn.default_channel)
+    bound.declare()
+    cancelled = []
+    tag = uname('tag')
+    bound.consume(tag, callback=lambda raw: None, on_cancel=cancelled.append)
+    with Connection(url) as other:
+        queue(other.default_channel).delete()  # the server cancels our consumer
+    assert wait_for(lambda: _drain_once(conn) or cancelled, timeout=5)
+    assert cancelled == [tag]
+
+
+def test_consumer_cancelled_without_handler_is_a_connection_error(conn, url, uname):
+    # Kombu's Consumer sets no on_cancel: the cancel surfaces from drain_events as
+    # a (recoverable) connection error, so Celery/ConsumerMixin reconnect and re-consume
+    queue = Queue(uname('cancel2'))
+    with Consumer(conn, [queue], callbacks=[lambda body, message: None]):
+        with Connection(url) as other:
+            queue(other.default_channel).delete()
+        with pytest.raises(amqp.exceptions.ConsumerCancelled) as info:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                _drain_once(conn)
+        assert isinstance(info.value, conn.connection_errors)
