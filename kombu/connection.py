@@ -411,18 +411,7 @@ class Connection:
                     if policy.gives_up(retries, deadline):
                         raise
                     self._debug('ensure connection error: %r', exc, exc_info=1)
-                    self.collect()
-                    if errback:
-                        errback(exc, 0)
-                    retries_left = None if max_retries is None else max(max_retries - retries, 1)
-                    self._connect_with(
-                        _policy(retries_left, policy.interval_start, policy.interval_step,
-                                policy.interval_max, policy.timeout),
-                        errback, deadline=deadline)
-                    channel = self.default_channel
-                    obj.revive(channel)
-                    if on_revive:
-                        on_revive(channel)
+                    self._revive_after(exc, obj, policy, retries, deadline, errback, on_revive)
                     got_connection += 1
                 except chan_errors as exc:
                     if max_retries is not None and retries > max_retries:
@@ -433,6 +422,25 @@ class Connection:
                     if errback:
                         errback(exc, 0)
         raise AssertionError('unreachable')  # pragma: no cover
+
+    def _revive_after(self, exc: Exception, obj: Any, policy: RetryPolicy, retries: int,
+                      deadline: float | None,
+                      errback: Callable[[Exception, float], Any] | None,
+                      on_revive: Callable[[Any], Any] | None) -> None:
+        """Reconnect within what is left of the budget, then revive ``obj``."""
+        self.collect()
+        if errback:
+            errback(exc, 0)
+        max_retries = policy.max_retries
+        retries_left = None if max_retries is None else max(max_retries - retries, 1)
+        self._connect_with(
+            _policy(retries_left, policy.interval_start, policy.interval_step,
+                    policy.interval_max, policy.timeout),
+            errback, deadline=deadline)
+        channel = self.default_channel
+        obj.revive(channel)
+        if on_revive:
+            on_revive(channel)
 
     def autoretry(self, fun: Callable[..., Any], channel: Any = None,
                   **ensure_options: Any) -> Callable[..., Any]:
