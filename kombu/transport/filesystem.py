@@ -58,9 +58,9 @@ from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 if os.name == 'nt':  # pragma: no cover - needs pywin32
-    import pywintypes
-    import win32con
-    import win32file
+    import pywintypes  # type: ignore[import-untyped]
+    import win32con  # type: ignore[import-untyped]
+    import win32file  # type: ignore[import-untyped]
 
     LOCK_EX = win32con.LOCKFILE_EXCLUSIVE_LOCK
     LOCK_SH = 0

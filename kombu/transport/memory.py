@@ -273,7 +273,8 @@ class Transport(virtual.Transport):
 
     _channel_pos = 0
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    def drain_events(self, connection: Any,  # type: ignore[override]
+                     timeout: float | None = None) -> None:
         """Deliver one message; raise ``socket.timeout`` after ``timeout`` seconds.
 
         Same contract as the virtual transport's, with the channel and queue
@@ -306,7 +307,7 @@ class Transport(virtual.Transport):
             except IndexError:  # a callback closed a channel
                 return False
             if channel._consumers and channel.qos.can_consume() \
-                    and channel._deliver_one(callbacks):
+                    and channel._deliver_one(callbacks):  # type: ignore[attr-defined]
                 self._channel_pos = index + 1
                 return True
         return False

@@ -20,7 +20,7 @@ from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from uuid import uuid4
 
-from amqp.protocol import queue_declare_ok_t
+from amqp.protocol import queue_declare_ok_t  # type: ignore[import-untyped]
 
 from kombu.exceptions import ChannelError, DecodeError, EncodeError, ResourceError
 from kombu.transport import base
@@ -90,9 +90,8 @@ class Base64:
     """Base64 body codec."""
 
     def encode(self, s: str | bytes) -> str:
-        if s.__class__ is str:
-            s = s.encode()  # type: ignore[union-attr]
-        return b2a_base64(s, newline=False).decode('ascii')
+        data = s.encode() if isinstance(s, str) else s
+        return b2a_base64(data, newline=False).decode('ascii')
 
     def decode(self, s: str | bytes) -> bytes:
         return a2b_base64(s)
@@ -144,6 +143,10 @@ class Message(base.Message):
             'content-encoding': self.content_encoding,
             'headers': headers,
         }
+
+
+_VMessage = Message
+_VQoS = QoS
 
 
 class AbstractChannel:
@@ -203,7 +206,7 @@ class Channel(AbstractChannel, base.StdChannel):
     do_restore = True
 
     #: exchange type name -> class (instantiated per channel).
-    exchange_types: dict[str, type[ExchangeType]] = dict(STANDARD_EXCHANGE_TYPES)
+    exchange_types: dict[str, Any] = dict(STANDARD_EXCHANGE_TYPES)
 
     #: set if the store shares fanout tables between clients.
     supports_fanout = False
@@ -238,7 +241,7 @@ class Channel(AbstractChannel, base.StdChannel):
         self._cycle: FairCycle | None = None
         self._tag_to_queue: dict[str, str] = {}
         self._active_queues: list[str] = []
-        self._qos: QoS | None = None
+        self._qos: _VQoS | None = None
         self.closed = False
         self.exchange_types = {
             typ: cls(self) for typ, cls in self.exchange_types.items()
@@ -461,7 +464,9 @@ class Channel(AbstractChannel, base.StdChannel):
         if not exchange:  # the default exchange: the routing key names the queue
             if default is None:
                 default = self.deadletter_queue
-            return [routing_key or default] if (routing_key or default) else []
+            target = routing_key or default
+            return [target] if target else []
+        queues: Sequence[str]
         if self._cache_routes:
             routes = self.state.routes
             try:
@@ -481,7 +486,7 @@ class Channel(AbstractChannel, base.StdChannel):
         except KeyError:
             return ()
 
-    def _lookup_and_remember(self, routes: dict[str, dict[str, tuple[str, ...]]],
+    def _lookup_and_remember(self, routes: dict[str, dict[str, Sequence[str]]],
                              exchange: str, routing_key: str) -> Sequence[str]:
         # Take the memo dict *before* reading the table: if a binding changes
         # meanwhile, the dict is dropped and our stale result with it.
@@ -572,7 +577,7 @@ class Channel(AbstractChannel, base.StdChannel):
         props = message['properties']
         has_expiration = 'expiration' in props
         queue_policy, put = self._queue_policy, self._put
-        copy = message
+        copy: dict[str, Any] | None = message
         for queue in queues:
             if copy is None:
                 # Own properties (tag, expiry stamp); the inner dicts are
@@ -705,9 +710,9 @@ class Channel(AbstractChannel, base.StdChannel):
                 message = self._get(queue)
         callback(message, queue)
 
-    def _make_message(self, raw: dict[str, Any], queue: str) -> Message:
+    def _make_message(self, raw: dict[str, Any], queue: str) -> _VMessage:
         message = self.Message(raw, channel=self)
-        message._source_queue = queue
+        message._source_queue = queue  # type: ignore[attr-defined]
         return message
 
     def basic_consume(self, queue: str, no_ack: bool, callback: Callable[..., Any],
@@ -721,7 +726,7 @@ class Channel(AbstractChannel, base.StdChannel):
 
         def _callback(raw_message: dict[str, Any]) -> Any:
             message = make_message(raw_message, channel=self)
-            message._source_queue = queue
+            message._source_queue = queue  # type: ignore[attr-defined]
             if not no_ack:
                 append(message, message.delivery_tag)
             return callback(message)
@@ -738,7 +743,7 @@ class Channel(AbstractChannel, base.StdChannel):
         self._consumers.discard(consumer_tag)
         queue = self._tag_to_queue.pop(consumer_tag, None)
         try:
-            self._active_queues.remove(queue)
+            self._active_queues.remove(queue)  # type: ignore[arg-type]
         except ValueError:
             pass
         self._reset_cycle()
@@ -751,7 +756,8 @@ class Channel(AbstractChannel, base.StdChannel):
         if queue not in self._active_queues:
             self.connection._callbacks.pop(queue, None)
 
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Message | None:
+    def basic_get(self, queue: str, no_ack: bool = False,
+                  **kwargs: Any) -> _VMessage | None:
         """Get one message from ``queue`` (None if it is empty)."""
         self._sweep_expired_queues()
         self._touch_queue(queue)
@@ -789,11 +795,12 @@ class Channel(AbstractChannel, base.StdChannel):
         callback = callback or self.connection._deliver
         if self._consumers and self.qos.can_consume():
             if self._has_get_many:
-                return self._get_many(self._active_queues, timeout=timeout)
+                return self._get_many(  # type: ignore[attr-defined]
+                    self._active_queues, timeout=timeout)
             return self._poll(self.cycle, callback, timeout=timeout)
         raise Empty()
 
-    def message_to_python(self, raw_message: Any) -> Message:
+    def message_to_python(self, raw_message: Any) -> _VMessage:
         """Return a :class:`Message` for an envelope."""
         if not isinstance(raw_message, self.Message):
             return self.Message(payload=raw_message, channel=self)
@@ -816,8 +823,8 @@ class Channel(AbstractChannel, base.StdChannel):
         if queue is not None:
             self._put_front(queue, raw)
             return
-        for queue in self._lookup(delivery_info.get('exchange'),
-                                  delivery_info.get('routing_key')):
+        for queue in self._lookup(delivery_info.get('exchange') or '',
+                                  delivery_info.get('routing_key') or ''):
             self._put(queue, raw)
 
     def _restore_at_beginning(self, message: Any) -> None:
@@ -888,7 +895,7 @@ class Channel(AbstractChannel, base.StdChannel):
         return self.connection.state
 
     @property
-    def qos(self) -> QoS:
+    def qos(self) -> _VQoS:
         """:class:`QoS` of this channel."""
         if self._qos is None:
             self._qos = self.QoS(self)
@@ -919,6 +926,9 @@ class Channel(AbstractChannel, base.StdChannel):
             f'channel_max={self.connection.channel_max}', (20, 10))
 
 
+_VChannel = Channel
+
+
 class Management(base.Management):
     """Management API of a virtual transport: lists bindings."""
 
@@ -943,7 +953,7 @@ class Transport(base.Transport):
 
     Channel = Channel
     Cycle = FairCycle
-    Management = Management
+    Management = Management  # type: ignore[assignment]
 
     #: fair cycle over the channels (set by the constructor).
     cycle: Any = None
@@ -951,7 +961,7 @@ class Transport(base.Transport):
     default_port: int | None = None
 
     #: active channels.
-    channels: list[Channel] | None = None
+    channels: list[_VChannel] | None = None
 
     #: queue -> consumer callback.
     _callbacks: dict[str, Callable[..., Any]] | None = None
@@ -972,7 +982,7 @@ class Transport(base.Transport):
         self.client = client
         self.state = BrokerState()
         self.channels = []
-        self._avail_channels: list[Channel] = []
+        self._avail_channels: list[_VChannel] = []
         self._callbacks = {}
         self.cycle = self.Cycle(self._drain_channel, self.channels, Empty)
         polling_interval = client.transport_options.get('polling_interval')
@@ -980,7 +990,7 @@ class Transport(base.Transport):
             self.polling_interval = polling_interval
         self._used_channel_ids = array(ARRAY_TYPE_H)
 
-    def create_channel(self, connection: Any) -> Channel:
+    def create_channel(self, connection: Any) -> _VChannel:
         try:
             return self._avail_channels.pop()
         except IndexError:
@@ -988,7 +998,7 @@ class Transport(base.Transport):
             self.channels.append(channel)  # type: ignore[union-attr]
             return channel
 
-    def close_channel(self, channel: Channel) -> None:
+    def close_channel(self, channel: _VChannel) -> None:  # type: ignore[override]
         try:
             try:
                 self._used_channel_ids.remove(channel.channel_id)
@@ -1017,7 +1027,8 @@ class Transport(base.Transport):
                 else:
                     channel.close()
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    def drain_events(self, connection: Any,  # type: ignore[override]
+                     timeout: float | None = None) -> None:
         """Deliver one message; raise ``socket.timeout`` after ``timeout`` seconds."""
         get, deliver = self.cycle.get, self._deliver
         deadline = None
@@ -1069,12 +1080,13 @@ class Transport(base.Transport):
                 channel.basic_reject(message.delivery_tag, requeue=True)
                 return
 
-    def on_message_ready(self, channel: Channel, message: dict[str, Any], queue: str) -> None:
+    def on_message_ready(self, channel: _VChannel, message: dict[str, Any],
+                         queue: str) -> None:
         if not queue or queue not in self._callbacks:  # type: ignore[operator]
             raise KeyError(f'Message for queue {queue!r} without consumers: {message}')
         self._callbacks[queue](message)  # type: ignore[index]
 
-    def _drain_channel(self, channel: Channel, callback: Callable[..., Any],
+    def _drain_channel(self, channel: _VChannel, callback: Callable[..., Any],
                        timeout: float | None = None) -> Any:
         return channel.drain_events(callback=callback, timeout=timeout)
 

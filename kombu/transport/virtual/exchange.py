@@ -192,11 +192,11 @@ class HeadersExchange(ExchangeType):
                 **kwargs: Any) -> None:
         channel = self.channel
         try:
-            table = channel.get_table(exchange)
+            table: Table = channel.get_table(exchange)
         except KeyError:
             table = ()
-        queues = self.lookup(table, exchange, routing_key, None,
-                             headers=message.get('headers'))
+        queues: Sequence[str] = self.lookup(table, exchange, routing_key, None,
+                                            headers=message.get('headers'))
         if not queues:
             queues = channel._lookup_default(exchange, routing_key)
         channel._put_routed(queues, message, **kwargs)

@@ -76,7 +76,7 @@ class BrokerState:
         self.exchanges = {} if exchanges is None else exchanges
         self.bindings = {}
         self.queue_index = defaultdict(set)
-        self.routes: dict[str, dict[str, tuple[str, ...]]] = {}
+        self.routes: dict[str, dict[str, Any]] = {}
         self.policies: dict[str, QueuePolicy] = {}
         #: queue -> number of consumers in this process.
         self.consumers: defaultdict[str, int] = defaultdict(int)
