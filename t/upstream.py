@@ -20,7 +20,7 @@ from t.servers import IN_CI
 UPSTREAM_VERSION = os.environ.get('KOMBU_UPSTREAM_VERSION', '5.7.0')
 VENV_DIR = Path(os.environ.get(
     'KOMBU_UPSTREAM_VENV', f'/tmp/kombu-upstream-venv-{UPSTREAM_VERSION}'))
-PACKAGES = [f'kombu=={UPSTREAM_VERSION}', 'redis']
+PACKAGES = [f'kombu=={UPSTREAM_VERSION}', 'redis', 'packaging']
 
 
 def upstream_python() -> Path:
