@@ -124,8 +124,9 @@ def bind_queue_to_native_delayed_delivery_exchange(
         for exchange, routing_key in entries:
             name = exchange if isinstance(exchange, str) else exchange.name
             if getattr(exchange, 'type', None) == 'direct':
+                # Upstream's wording, word for word: Celery's tests match this text.
                 logger.warning(
-                    'Exchange %s is a direct exchange and native delayed delivery does not '
+                    'Exchange %s is a direct exchange and native delayed delivery do not '
                     'support direct exchanges.\nETA tasks published to this exchange will '
                     'block the worker until the ETA arrives.', name)
                 continue
