@@ -75,6 +75,7 @@ class _FifoQueue(deque):
     """A queue without priorities."""
 
     prioritized = False
+    retired = False
     put = deque.append
     put_front = deque.appendleft
     get = deque.popleft
@@ -84,6 +85,7 @@ class _PriorityQueue:
     """A queue with ``x-max-priority``: higher priority first, FIFO within one."""
 
     prioritized = True
+    retired = False
 
     def __init__(self, max_priority: int) -> None:
         self.max_priority = max_priority
@@ -160,15 +162,22 @@ class Channel(virtual.Channel):
         store = self._store(queue)
         policy = self._queue_policy(queue)
         if policy is not None and policy.max_priority and not store.prioritized:
-            # Redeclared with priorities: move the waiting messages over.
+            # Redeclared with priorities: a new store takes over.  A put racing
+            # with us may still append to the old one; it sees ``retired`` and
+            # moves its message over itself (see _rescue).
             with self._create_lock:
-                new = _new_store(policy)
-                while True:
-                    try:
-                        new.put(store.get())
-                    except IndexError:
-                        break
-                self.queues[queue] = new
+                store.retired = True
+                self.queues[queue] = _new_store(policy)
+            self._rescue(store, queue)
+
+    def _rescue(self, old: Any, queue: str) -> None:
+        """Move the messages of a retired store to the queue's current store."""
+        new = self._store(queue)
+        while True:
+            try:
+                new.put(old.get())
+            except IndexError:
+                return
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         try:
@@ -178,16 +187,22 @@ class Channel(virtual.Channel):
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         try:
-            self.queues[queue].put(message)
+            store = self.queues[queue]
         except KeyError:
-            self._store(queue).put(message)
+            store = self._store(queue)
+        store.put(message)
+        if store.retired:
+            self._rescue(store, queue)
         # activity.notify(), inlined (hot path)
         activity.generation += 1
         if activity.waiters:
             activity.wake()
 
     def _put_front(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        self._store(queue).put_front(message)
+        store = self._store(queue)
+        store.put_front(message)
+        if store.retired:
+            self._rescue(store, queue)
         activity.notify()
 
     def _size(self, queue: str) -> int:

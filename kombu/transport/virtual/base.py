@@ -286,14 +286,16 @@ class Channel(AbstractChannel, base.StdChannel):
         if type not in self.exchange_types:
             raise ChannelError(f'exchange type {type!r} not supported by this transport '
                                f'(supported: {sorted(self.exchange_types)})')
-        prev = exchanges.get(exchange)
-        if prev is None:
-            exchanges[exchange] = {
-                'type': type, 'durable': durable, 'auto_delete': auto_delete,
-                'arguments': arguments or {}, 'table': [],
-            }
-            self.state.invalidate_routes(exchange)
-        elif not self.typeof(exchange).equivalent(prev, exchange, type, durable,
+        with self.state.lock:
+            prev = exchanges.get(exchange)
+            if prev is None:
+                exchanges[exchange] = {
+                    'type': type, 'durable': durable, 'auto_delete': auto_delete,
+                    'arguments': arguments or {}, 'table': [],
+                }
+                self.state.invalidate_routes(exchange)
+                return
+        if not self.typeof(exchange).equivalent(prev, exchange, type, durable,
                                                   auto_delete, arguments):
             raise NotEquivalentError(NOT_EQUIVALENT_FMT.format(exchange, self._vhost))
 
@@ -379,13 +381,14 @@ class Channel(AbstractChannel, base.StdChannel):
         """Bind ``queue`` to ``exchange`` with ``routing_key``."""
         exchange = exchange or 'amq.direct'
         state = self.state
-        if state.has_binding(queue, exchange, routing_key):
-            return
-        state.binding_declare(queue, exchange, routing_key, arguments)
-        meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
-        if exchange in state.exchanges:
-            state.exchanges[exchange].setdefault('table', []).append(meta)
-        state.invalidate_routes(exchange)  # again: after the table changed
+        with state.lock:
+            if state.has_binding(queue, exchange, routing_key):
+                return
+            state.binding_declare(queue, exchange, routing_key, arguments)
+            meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+            if exchange in state.exchanges:
+                state.exchanges[exchange].setdefault('table', []).append(meta)
+            state.invalidate_routes(exchange)  # again: after the table changed
         if self.supports_fanout:
             self._queue_bind(exchange, *meta)
 
@@ -403,11 +406,12 @@ class Channel(AbstractChannel, base.StdChannel):
 
     def _remove_from_table(self, exchange: str, meta: Sequence[Any]) -> None:
         state = self.state
-        decl = state.exchanges.get(exchange)
-        if decl is not None:
-            table = decl.get('table', [])
-            table[:] = [m for m in table if tuple(m) != tuple(meta)]
-        state.invalidate_routes(exchange)
+        with state.lock:
+            decl = state.exchanges.get(exchange)
+            if decl is not None:
+                table = decl.get('table', [])
+                table[:] = [m for m in table if tuple(m) != tuple(meta)]
+            state.invalidate_routes(exchange)
 
     def list_bindings(self) -> Iterable[tuple[str, str, str]]:
         return ((queue, exchange, rkey)

@@ -1,6 +1,7 @@
 """Broker state of the virtual transports: exchanges, bindings, queue policies."""
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from typing import Any, Iterator, Mapping, NamedTuple
 
@@ -82,6 +83,8 @@ class BrokerState:
         self.consumers: defaultdict[str, int] = defaultdict(int)
         #: queue -> last time used, for queues declared with ``x-expires``.
         self.last_used: dict[str, float] = {}
+        #: serializes changes of exchanges and bindings (threads share a state).
+        self.lock = threading.RLock()
 
     def clear(self) -> None:
         self.exchanges.clear()
