@@ -47,17 +47,17 @@ class cached_property(_cached_property):
                 cache[self.attrname] = value
             return value
 
-    def __set__(self, instance: Any, value: Any) -> None:
+    def __set__(self, instance: Any, value: Any) -> Any:
         if instance is None:
-            return
+            return self     # as upstream (Celery's tests check it)
         with self.lock:
             if self.__set is not None:
                 value = self.__set(instance, value)
             instance.__dict__[self.attrname] = value
 
-    def __delete__(self, instance: Any) -> None:
+    def __delete__(self, instance: Any) -> Any:
         if instance is None:
-            return
+            return self
         with self.lock:
             value = instance.__dict__.pop(self.attrname, _NOT_FOUND)
             if self.__del is not None and value is not _NOT_FOUND:
