@@ -201,6 +201,8 @@ CONSUMER = textwrap.dedent('''
     got = []
     with Connection('filesystem://', transport_options=opts) as conn:
         queue = conn.SimpleQueue('race')
+        print('ready', flush=True)
+        sys.stdin.readline()  # both processes start together
         while True:
             try:
                 message = queue.get(timeout=1.0)
@@ -215,7 +217,7 @@ CONSUMER = textwrap.dedent('''
 
 def test_two_consumer_processes_race(tmp_path):
     """Two real processes drain one queue: every message exactly once."""
-    count = 300
+    count = 1000
     opts = options(tmp_path)
 
     from kombu import Connection
@@ -226,13 +228,24 @@ def test_two_consumer_processes_race(tmp_path):
         queue.close()
     env = dict(os.environ, PYTHONPATH=ROOT)
     procs = [subprocess.Popen([sys.executable, '-c', CONSUMER, json.dumps(opts)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-                              env=env, text=True) for _ in range(2)]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=90)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out))
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=ROOT, env=env, text=True)
+             for _ in range(2)]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == 'ready'
+        for proc in procs:
+            proc.stdin.write('go\n')
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=90)
+            assert proc.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
     merged = results[0] + results[1]
     assert len(merged) == count
     assert sorted(merged) == list(range(count))
