@@ -118,17 +118,23 @@ class Message(base.Message):
                 body = a2b_base64(body)  # what decode_body does, minus two calls
             else:
                 body = channel.decode_body(body, encoding)
-        super().__init__(
-            body=body,
-            channel=channel,
-            delivery_tag=properties['delivery_tag'],
-            content_type=payload.get('content-type'),
-            content_encoding=payload.get('content-encoding'),
-            headers=payload.get('headers'),
-            properties=properties,
-            delivery_info=properties.get('delivery_info'),
-            postencode='utf-8',
-            **kwargs)
+        if kwargs:
+            super().__init__(
+                body=body,
+                channel=channel,
+                delivery_tag=properties['delivery_tag'],
+                content_type=payload.get('content-type'),
+                content_encoding=payload.get('content-encoding'),
+                headers=payload.get('headers'),
+                properties=properties,
+                delivery_info=properties.get('delivery_info'),
+                postencode='utf-8',
+                **kwargs)
+        else:  # the common case, positionally (Kombu's argument order): cheaper
+            super().__init__(
+                body, properties['delivery_tag'], payload.get('content-type'),
+                payload.get('content-encoding'), properties.get('delivery_info'),
+                properties, payload.get('headers'), 'utf-8', None, channel)
 
     def serializable(self) -> dict[str, Any]:
         """Return the envelope of this message (body encoded again)."""
