@@ -264,7 +264,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
     def _execute(self, *args: Any) -> Any:
         conn = self._hot_conn()
         try:
-            conn.send_command(*args)
+            conn.send_packed_command([K.pack_command(*args)])
             return conn.read_response()
         except (rexc.ConnectionError, rexc.TimeoutError, OSError):
             conn.disconnect()
@@ -295,7 +295,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         """Pipeline ``commands`` in one round trip; error replies are returned."""
         conn = self._hot_conn()
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
+            conn.send_packed_command([b''.join(K.pack_command(*c) for c in commands)])
             replies = []
             for _ in commands:
                 try:

@@ -57,3 +57,9 @@ def test_binding_epoch_moves():
     before = K.binding_epoch[0]
     K.bump_binding_epoch()
     assert K.binding_epoch[0] != before
+
+
+def test_pack_command_matches_redis_py():
+    import redis
+    args = ('EVALSHA', 'a' * 40, 2, 'k1', b'k2', 1.5, 'ünï', 100)
+    assert K.pack_command(*args) == b''.join(redis.Connection().pack_command(*args))
