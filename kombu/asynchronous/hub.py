@@ -40,6 +40,9 @@ _current_loop: Hub | None = None
 
 W_UNKNOWN_EVENT = 'Received unknown event %r for fd %r, please contact support!'
 
+_READ_ERR = READ | ERR
+_ANY = READ | WRITE | ERR
+
 class Stop(BaseException):
     """Raised inside the loop to stop :meth:`Hub.run_forever`."""
 
@@ -485,19 +488,19 @@ class Hub:
     def _run_ready(self) -> None:
         # Only what is queued now: callbacks queueing more wait a turn, so
         # readers and writers are not starved.
-        todo = self._pop_ready()
-        while todo:
-            item = todo.pop()
-            if item is None:
-                continue
-            try:
-                item()
-            except BaseException:
-                with self._ready_lock:
-                    self._ready.update(todo)  # keep what did not run yet
-                raise
+        pending = iter(self._pop_ready())
+        try:
+            for item in pending:
+                if item is not None:
+                    item()
+        except BaseException:
+            rest = list(pending)  # what did not run yet runs next turn
+            with self._ready_lock:
+                self._ready.update(rest)
+            raise
 
     def _dispatch(self, events: Any, generator: type, waker: _Waker) -> None:
+        # Hot path: plain reader callbacks are called inline.
         readers, writers = self.readers, self.writers
         waker_fd = waker.fileno()
         to_consolidate = []
@@ -505,25 +508,38 @@ class Hub:
             if fd == waker_fd:
                 self._on_wakeup(waker)
                 continue
-            if not event & (READ | WRITE | ERR):
+            if not event & _ANY:
                 logger.info(W_UNKNOWN_EVENT, event, fd)
                 event = ERR
-            called = False
-            if event & (READ | ERR):
-                reader = readers.get(fd)
-                if reader is not None:
-                    called = True
-                    self._handle(fd, reader, generator)
-            if event & WRITE or (event & ERR and not called):
-                if fd in writers:  # looked up again: the reader may remove it
-                    writer = writers[fd]
-                    called = True
-                    if writer is None:
-                        if fd in self.consolidate:
-                            to_consolidate.append(fd)
+            reader = readers.get(fd) if event & _READ_ERR else None
+            if reader is not None:
+                cb, args = reader
+                if isinstance(cb, generator):
+                    self._advance(fd, cb)
+                else:
+                    try:
+                        cb(*args)
+                    except Empty:
+                        pass
+                if not event & WRITE:
+                    continue
+            # Writers: also on ERR when no reader took it.  Looked up only
+            # now, since the reader may have removed the fd.
+            if fd in writers and (event & WRITE or reader is None):
+                writer = writers[fd]
+                if writer is None:
+                    if fd in self.consolidate:
+                        to_consolidate.append(fd)
+                else:
+                    cb, args = writer
+                    if isinstance(cb, generator):
+                        self._advance(fd, cb)
                     else:
-                        self._handle(fd, writer, generator)
-            if not called:
+                        try:
+                            cb(*args)
+                        except Empty:
+                            pass
+            elif reader is None:
                 self._forget_stale(fd)
         if to_consolidate and self.consolidate_callback is not None:
             self.consolidate_callback(to_consolidate)
@@ -536,25 +552,18 @@ class Hub:
         else:
             self._remove_from_loop(fd)
 
-    def _handle(self, fd: int, handler: Any, generator: type) -> None:
-        cb, args = handler
-        if isinstance(cb, generator):
-            try:
-                next(cb)
-            except OSError as exc:
-                if exc.errno != errno.EBADF:
-                    raise
-                self.remove(fd)
-            except StopIteration:
-                pass
-            except Exception:
-                self.remove(fd)
+    def _advance(self, fd: int, gen: Any) -> None:
+        try:
+            next(gen)
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
                 raise
-        else:
-            try:
-                cb(*args)
-            except Empty:
-                pass
+            self.remove(fd)
+        except StopIteration:
+            pass
+        except Exception:
+            self.remove(fd)
+            raise
 
     # -- debugging ---------------------------------------------------------
 

@@ -9,11 +9,6 @@ from typing import Any
 __all__ = ('TokenBucket',)
 
 
-def _now() -> float:
-    # Module-level lookup so tests can replace ``limits.monotonic``.
-    return monotonic()
-
-
 class TokenBucket:
     """Token bucket: ``fill_rate`` tokens a second, at most ``capacity``.
 
@@ -34,7 +29,7 @@ class TokenBucket:
         self.capacity = float(capacity)
         self._tokens = self.capacity
         self.fill_rate = float(fill_rate)
-        self.timestamp = _now()
+        self.timestamp = monotonic()
         self.contents: deque[Any] = deque()
 
     def add(self, item: Any) -> None:
@@ -63,7 +58,7 @@ class TokenBucket:
         return missing / self.fill_rate if self.fill_rate > 0 else float('inf')
 
     def _get_tokens(self) -> float:
-        now = _now()
+        now = monotonic()  # the module global: tests replace it
         if self._tokens < self.capacity:
             delta = self.fill_rate * (now - self.timestamp)
             self._tokens = min(self.capacity, self._tokens + delta)
