@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from kombu import Connection
 from t.integration.rabbitmq.broker import amqp_url, private_vhost, rabbitmqctl_json
 from t.integration.test_celery_worker import ROOT, celery_python, stop_worker
 
@@ -38,7 +39,7 @@ CLIENT = '''
 import json, sys, time
 from h7app import stamp
 sent = time.time()
-stamp.apply_async(args=[sys.argv[1]], countdown=2)
+stamp.apply_async(args=[sys.argv[1]], countdown=4)
 print(json.dumps({'sent': sent}))
 '''
 
@@ -74,15 +75,21 @@ def test_countdown_waits_in_the_broker_then_runs(tmp_path, uname):
                 env=env, capture_output=True, text=True, timeout=60)
             assert client.returncode == 0, client.stderr
             sent = json.loads(client.stdout.strip().splitlines()[-1])['sent']
-            # 2 s = binary 10: the message waits in the level-1 queue
-            waiting = _delayed_depths(vhost)
-            assert waiting.get('celery_delayed_1') == 1, waiting
+            # 4 s = binary 100: the message waits in the level-2 queue
+            seen = []
+            with Connection(amqp_url(vhost)) as conn:
+                chan = conn.default_channel
+                while time.time() < sent + 3.5 and 1 not in seen:
+                    seen.append(chan.queue_declare('celery_delayed_2', passive=True)
+                                .message_count)
+                    time.sleep(0.05)
+            assert 1 in seen, seen
             deadline = time.monotonic() + 20
             while not stamps.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert stamps.exists(), (tmp_path / 'worker.log').read_text()
             ran = float(stamps.read_text().split()[0])
-            assert 2.0 - 0.05 <= ran - sent < 10, ran - sent
+            assert 4.0 - 0.05 <= ran - sent < 12, ran - sent
         finally:
             stop_worker(worker)
             log.close()
