@@ -139,6 +139,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._tables: dict[str, tuple[int, float, list]] = {}
         self._routes: dict[tuple[str, str], tuple[int, float, list]] = {}
         self._hot: Any = None
+        self._key_cache: dict[tuple[str, int], str] = {}
+        self._keys_cache: dict[tuple[str, ...], list[str]] = {}
         self.handlers = {'BRPOP': self._brpop_read, 'LISTEN': self._receive}
         self.brpop_timeout = self.connection.brpop_timeout
         if self.fanout_prefix:
@@ -335,7 +337,26 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
 
     def _qkey(self, queue: str, pri: int) -> str:
         """Full (prefixed) list key for ``queue`` at priority ``pri``."""
-        return self.global_keyprefix + K.queue_key(queue, self.priority(pri), self.sep)
+        try:
+            return self._key_cache[queue, pri]
+        except KeyError:
+            if len(self._key_cache) > 10000:
+                self._key_cache.clear()
+            key = self._key_cache[queue, pri] = (
+                self.global_keyprefix + K.queue_key(queue, self.priority(pri), self.sep))
+            return key
+
+    def _consume_keys(self, queues: list[str]) -> list[str]:
+        """List keys to pop from: by priority step, then queue (cycle order)."""
+        ident = tuple(queues)
+        try:
+            return self._keys_cache[ident]
+        except KeyError:
+            if len(self._keys_cache) > 1000:
+                self._keys_cache.clear()
+            keys = self._keys_cache[ident] = [
+                self._qkey(q, step) for step in self.priority_steps for q in queues]
+            return keys
 
     def _all_qkeys(self, queue: str) -> list[str]:
         return [self._qkey(queue, step) for step in self.priority_steps]

@@ -76,8 +76,7 @@ class ConsumeMixin:
     def _pop(self, queues: list[str], budget: int, record: list[bool],
              acks: list[str] | None = None) -> list[tuple[str, dict]]:
         """Atomically pop up to ``budget`` messages (priority, then round robin)."""
-        keys = [self._unacked, self._unacked_index]
-        keys += [self._qkey(q, step) for step in self.priority_steps for q in queues]
+        keys = [self._unacked, self._unacked_index, *self._consume_keys(queues)]
         args: list[Any] = [repr(time()), budget, len(queues)]
         args += ['1' if r else '0' for r in record]
         if acks:
@@ -174,7 +173,7 @@ class ConsumeMixin:
         queues = self._queue_cycle.consume(len(self.active_queues))
         if not queues:
             return
-        keys = [self._qkey(q, step) for step in self.priority_steps for q in queues]
+        keys = self._consume_keys(queues)
         conn = self.client.connection
         self._in_poll = conn
         self._brpop_sent_at = monotonic()
@@ -221,8 +220,7 @@ class ConsumeMixin:
         if extra > 0:
             queues = list(self._queue_cycle.consume(len(self.active_queues)))
         if queues:
-            keys = [self._unacked, self._unacked_index]
-            keys += [self._qkey(q, step) for step in self.priority_steps for q in queues]
+            keys = [self._unacked, self._unacked_index, *self._consume_keys(queues)]
             flags = ['1' if self.ack_emulation and q not in self._no_ack_queues else '0'
                      for q in queues]
             commands.append(self._script_cmd(
