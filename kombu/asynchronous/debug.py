@@ -65,4 +65,4 @@ def callback_for(h: Any, fd: int, flag: int, *default: Any) -> Any:
         if default:
             return default[0]
         raise
-    return default[0] if default else None
+    return None  # neither READ nor WRITE (an error-only event)

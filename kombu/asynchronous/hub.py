@@ -280,14 +280,14 @@ class Hub:
         with self._ready_lock:
             self._wake_pending = False
 
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Entry:
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Entry | None:
         return self.timer.call_after(delay, callback, args)
 
-    def call_at(self, when: Any, callback: Callable[..., Any], *args: Any) -> Entry:
+    def call_at(self, when: Any, callback: Callable[..., Any], *args: Any) -> Entry | None:
         return self.timer.call_at(when, callback, args)
 
     def call_repeatedly(self, delay: float, callback: Callable[..., Any],
-                        *args: Any) -> Entry:
+                        *args: Any) -> Entry | None:
         return self.timer.call_repeatedly(delay, callback, args)
 
     # -- file descriptors --------------------------------------------------

@@ -85,7 +85,7 @@ class Entry:
 
     def cancel(self) -> None:
         try:
-            self.tref.canceled = True
+            self.tref.canceled = True  # type: ignore[attr-defined]
         except ReferenceError:  # pragma: no cover
             pass
 
@@ -113,6 +113,10 @@ class Entry:
         return self._seq < other._seq
 
 
+#: For annotations inside Timer, whose ``Entry`` attribute shadows the class.
+_Entry = Entry
+
+
 class Timer:
     """Schedule of :class:`Entry` objects kept in a heap."""
 
@@ -135,16 +139,16 @@ class Timer:
         self.stop()
 
     def call_at(self, eta: Any, fun: Callable[..., Any], args: Sequence[Any] = (),
-                kwargs: Mapping[str, Any] | None = None, priority: int = 0) -> Entry:
+                kwargs: Mapping[str, Any] | None = None, priority: int = 0) -> _Entry | None:
         return self.enter_at(self.Entry(fun, args, kwargs or {}), eta, priority)
 
     def call_after(self, secs: float, fun: Callable[..., Any], args: Sequence[Any] = (),
-                   kwargs: Mapping[str, Any] | None = None, priority: int = 0) -> Entry:
+                   kwargs: Mapping[str, Any] | None = None, priority: int = 0) -> _Entry | None:
         return self.enter_after(secs, self.Entry(fun, args, kwargs or {}), priority)
 
     def call_repeatedly(self, secs: float, fun: Callable[..., Any],
                         args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None,
-                        priority: int = 0) -> Entry:
+                        priority: int = 0) -> _Entry | None:
         """Call ``fun`` every ``secs`` seconds until the entry is cancelled."""
         tref = self.Entry(fun, args, kwargs or {})
 
@@ -167,8 +171,8 @@ class Timer:
         tref._last_run = None
         return self.enter_after(secs, tref, priority)
 
-    def enter_at(self, entry: Entry, eta: Any = None, priority: int = 0,
-                 time: Callable[[], float] | None = None) -> Entry | None:
+    def enter_at(self, entry: _Entry, eta: Any = None, priority: int = 0,
+                 time: Callable[[], float] | None = None) -> _Entry | None:
         """Schedule ``entry`` at ``eta`` (monotonic timestamp or datetime)."""
         if eta is None:
             eta = (time or _now)()
@@ -181,15 +185,15 @@ class Timer:
                 return None
         return self._enter(eta, priority, entry)
 
-    def enter_after(self, secs: float, entry: Entry, priority: int = 0,
-                    time: Callable[[], float] | None = None) -> Entry | None:
+    def enter_after(self, secs: float, entry: _Entry, priority: int = 0,
+                    time: Callable[[], float] | None = None) -> _Entry | None:
         return self.enter_at(entry, (time or _now)() + float(secs), priority)
 
-    def _enter(self, eta: float, priority: int, entry: Entry) -> Entry:
+    def _enter(self, eta: float, priority: int, entry: _Entry) -> _Entry:
         heapq.heappush(self._queue, scheduled(eta, priority, entry))
         return entry
 
-    def apply_entry(self, entry: Entry) -> None:
+    def apply_entry(self, entry: _Entry) -> None:
         try:
             entry()
         except Exception as exc:
@@ -205,10 +209,10 @@ class Timer:
     def stop(self) -> None:
         pass
 
-    def __iter__(self) -> Iterator[tuple[float | None, Entry | None]]:
+    def __iter__(self) -> Iterator[tuple[float | None, _Entry | None]]:
         return self._iterate()
 
-    def _iterate(self) -> Iterator[tuple[float | None, Entry | None]]:
+    def _iterate(self) -> Iterator[tuple[float | None, _Entry | None]]:
         queue, pop, push = self._queue, heapq.heappop, heapq.heappush
         while 1:
             if not queue:
@@ -229,7 +233,7 @@ class Timer:
     def clear(self) -> None:
         self._queue[:] = []  # in place: the hub holds a reference to the list
 
-    def cancel(self, tref: Entry) -> None:
+    def cancel(self, tref: _Entry) -> None:
         tref.cancel()
 
     def __len__(self) -> int:

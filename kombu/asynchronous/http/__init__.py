@@ -33,7 +33,7 @@ def get_client(hub: Hub | None = None, **kwargs: Any) -> BaseClient:
             _loopless_client = Client(None, **kwargs)
         return _loopless_client
     try:
-        return hub._current_http_client  # type: ignore[union-attr]
+        return hub._current_http_client  # type: ignore[attr-defined]
     except AttributeError:
-        client = hub._current_http_client = Client(hub, **kwargs)  # type: ignore[union-attr]
+        client = hub._current_http_client = Client(hub, **kwargs)  # type: ignore[attr-defined]
         return client

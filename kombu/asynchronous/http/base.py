@@ -184,6 +184,11 @@ def header_parser(keyt: Callable[[str], str] = normalize_header) -> Generator[No
         headers[key] = value.strip()
 
 
+#: For annotations inside BaseClient, whose attributes shadow the classes.
+_Request = Request
+_Headers = Headers
+
+
 class BaseClient:
     """Base class of the HTTP clients driven by a :class:`~kombu.asynchronous.Hub`."""
 
@@ -206,7 +211,7 @@ class BaseClient:
                 req = self.Request(req, **kwargs)
             self.add_request(req)
 
-    def add_request(self, request: Request) -> Any:
+    def add_request(self, request: _Request) -> Any:
         raise NotImplementedError('must implement add_request')
 
     def close(self) -> None:
@@ -226,7 +231,7 @@ class BaseClient:
         self._detach_from_hub()
         self.close()
 
-    def on_header(self, headers: Headers, line: Any) -> None:
+    def on_header(self, headers: _Headers, line: Any) -> None:
         """Feed one raw header line into ``headers``."""
         try:
             self._header_parser.send((bytes_to_str(line), headers))

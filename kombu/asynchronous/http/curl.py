@@ -18,13 +18,13 @@ from kombu.utils.encoding import bytes_to_str
 
 from .base import BaseClient, Headers, Request
 
+METH_TO_CURL: dict[str, Any]
 try:
     import pycurl
 except ImportError:  # pragma: no cover
-    pycurl = Curl = METH_TO_CURL = None
+    pycurl = None
+    METH_TO_CURL = {}
 else:
-    from pycurl import Curl
-
     METH_TO_CURL = {
         'GET': pycurl.HTTPGET,
         'POST': pycurl.POST,
@@ -43,7 +43,7 @@ EXTRA_METHODS = frozenset(['DELETE', 'OPTIONS', 'PATCH'])
 class CurlClient(BaseClient):
     """HTTP client running up to ``max_clients`` curl transfers at once."""
 
-    Curl = Curl
+    Curl: Any = pycurl.Curl if pycurl is not None else None
 
     def __init__(self, hub: Hub | None = None, max_clients: int = 10) -> None:
         if pycurl is None:

@@ -21,7 +21,7 @@ try:
     from urllib3.exceptions import MaxRetryError
     from urllib3.exceptions import TimeoutError as _Urllib3Timeout
 except ImportError:  # pragma: no cover
-    urllib3 = None
+    urllib3 = None  # type: ignore[assignment]
 
 from kombu.asynchronous.hub import Hub, get_event_loop
 from kombu.exceptions import HttpError
