@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any, Callable, Mapping
 
-import amqp
-import amqp.transport
-from amqp import spec
+import amqp  # type: ignore[import-untyped]
+import amqp.transport  # type: ignore[import-untyped]
+from amqp import spec  # type: ignore[import-untyped]
 
 from kombu.utils.amq_manager import get_manager
 
@@ -146,6 +146,9 @@ class Message(base.Message):
             **kwargs)
 
 
+KombuMessage = Message  # ``Message`` is shadowed in Channel
+
+
 class Channel(amqp.Channel, base.StdChannel):
     """py-amqp channel with Kombu's channel interface."""
 
@@ -210,9 +213,9 @@ class Channel(amqp.Channel, base.StdChannel):
                 pass
 
     def prepare_queue_arguments(self, arguments: dict | None, **kwargs: Any) -> dict:
-        return to_rabbitmq_queue_arguments(arguments, **kwargs)
+        return to_rabbitmq_queue_arguments(arguments or {}, **kwargs)
 
-    def message_to_python(self, raw_message: amqp.Message) -> Message:
+    def message_to_python(self, raw_message: amqp.Message) -> KombuMessage:
         return self.Message(raw_message, channel=self)
 
     # -- QoS: keep global prefetch away from queues/servers that refuse it.
@@ -274,6 +277,8 @@ class Channel(amqp.Channel, base.StdChannel):
 class _ContextSSLTransport(amqp.transport.SSLTransport):
     """TLS with a caller-built :class:`ssl.SSLContext` (py-amqp only takes dicts)."""
 
+    sock: Any  # set by py-amqp's transport
+
     def __init__(self, host: str, context: _ssl.SSLContext, **kwargs: Any) -> None:
         self.ssl_context = context
         super().__init__(host, ssl=None, **kwargs)
@@ -302,6 +307,8 @@ class Connection(amqp.Connection):
 
     #: set by the transport; ``None`` means "detect from the server".
     global_qos: bool | None = None
+    #: the hub timer ticking heartbeats (see Transport.register_with_event_loop).
+    _kombu_heartbeat_timer: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -329,6 +336,9 @@ class Connection(amqp.Connection):
                 allowed = not (self.is_rabbitmq and self.server_version() >= (4, 3))
             self._global_qos_allowed = allowed
         return allowed
+
+
+AMQPConnection = Connection  # the name ``Connection`` is shadowed in Transport
 
 
 class Transport(base.Transport):
@@ -371,17 +381,17 @@ class Transport(base.Transport):
     def driver_version(self) -> str:
         return amqp.__version__
 
-    def create_channel(self, connection: Connection) -> Channel:
+    def create_channel(self, connection: AMQPConnection) -> Channel:
         return connection.channel()
 
-    def drain_events(self, connection: Connection, **kwargs: Any) -> Any:
+    def drain_events(self, connection: AMQPConnection, **kwargs: Any) -> Any:
         return connection.drain_events(**kwargs)
 
-    def _collect(self, connection: Connection | None) -> None:
+    def _collect(self, connection: AMQPConnection | None) -> None:
         if connection is not None:
             connection.collect()
 
-    def establish_connection(self) -> Connection:
+    def establish_connection(self) -> AMQPConnection:
         """Open a connection to the broker described by ``self.client``."""
         conninfo = self.client
         for name, default in self.default_connection_params.items():
@@ -418,22 +428,22 @@ class Transport(base.Transport):
             return value
         return True
 
-    def verify_connection(self, connection: Connection) -> bool:
+    def verify_connection(self, connection: AMQPConnection) -> bool:
         return bool(connection.connected)
 
-    def close_connection(self, connection: Connection) -> None:
+    def close_connection(self, connection: AMQPConnection) -> None:
         connection.client = None
         connection.close()
 
-    def get_heartbeat_interval(self, connection: Connection) -> float:
+    def get_heartbeat_interval(self, connection: AMQPConnection) -> float:
         return connection.heartbeat
 
-    def heartbeat_check(self, connection: Connection, rate: int = 2) -> None:
+    def heartbeat_check(self, connection: AMQPConnection, rate: int = 2) -> None:
         return connection.heartbeat_tick(rate=rate)
 
     # -- event loop (Celery's worker hub)
 
-    def register_with_event_loop(self, connection: Connection, loop: Any) -> None:
+    def register_with_event_loop(self, connection: AMQPConnection, loop: Any) -> None:
         connection.transport.raise_on_initial_eintr = True
         loop.add_reader(connection.sock, self.on_readable, connection, loop)
         interval = connection.heartbeat
@@ -442,11 +452,11 @@ class Transport(base.Transport):
             connection._kombu_heartbeat_timer = loop.call_repeatedly(
                 interval / 4.0, self._heartbeat_tick_from_loop, connection)
 
-    def _heartbeat_tick_from_loop(self, connection: Connection) -> None:
+    def _heartbeat_tick_from_loop(self, connection: AMQPConnection) -> None:
         if connection.connected:
             connection.heartbeat_tick(rate=2)
 
-    def unregister_from_event_loop(self, connection: Connection, loop: Any) -> None:
+    def unregister_from_event_loop(self, connection: AMQPConnection, loop: Any) -> None:
         timer = getattr(connection, '_kombu_heartbeat_timer', None)
         if timer is not None:
             timer.cancel()
@@ -455,13 +465,13 @@ class Transport(base.Transport):
         if sock is not None and hasattr(loop, 'remove_reader'):
             loop.remove_reader(sock)
 
-    def on_readable(self, connection: Connection, loop: Any) -> None:
+    def on_readable(self, connection: AMQPConnection, loop: Any) -> None:
         cached = self._connection_reader
         if cached is None or cached[0] is not connection:
             cached = self._connection_reader = (connection, self._make_reader(connection))
         cached[1](loop)
 
-    def _make_reader(self, connection: Connection) -> Callable[[Any], None]:
+    def _make_reader(self, connection: AMQPConnection) -> Callable[[Any], None]:
         drain_events = connection.drain_events
         retry = (errno.EAGAIN, errno.EINTR)
 
@@ -482,7 +492,7 @@ class Transport(base.Transport):
 
     # -- capabilities
 
-    def qos_semantics_matches_spec(self, connection: Connection) -> bool:
+    def qos_semantics_matches_spec(self, connection: AMQPConnection) -> bool:
         """False where ``global=False`` means per consumer (RabbitMQ 3.3 and later)."""
         props = connection.server_properties or {}
         if props.get('product') != 'RabbitMQ':
