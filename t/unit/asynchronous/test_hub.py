@@ -548,3 +548,24 @@ def test_pop_ready_and_close_clears_current_loop():
     set_event_loop(h)
     h.close()
     assert get_event_loop() is None
+
+
+def test_fd_closed_without_remove_then_reused(hub):
+    import socket
+    a, b = socket.socketpair()
+    hub.add_reader(a, lambda: None)
+    fd = a.fileno()
+    a.close()  # owner forgot hub.remove(); epoll drops it silently
+    b.close()
+    c, d = socket.socketpair()
+    try:
+        if c.fileno() != fd:
+            pytest.skip('fd number not reused')
+        got = []
+        hub.add_reader(c, lambda: got.append(c.recv(10)))
+        d.send(b'new')
+        idle_turn(hub, 3)
+        assert got == [b'new']
+    finally:
+        c.close()
+        d.close()
