@@ -17,6 +17,9 @@ Guarantees
   a consumer never sees a half-written message.
 * A consumer claims a message by renaming it into ``.claimed/`` of the data
   folder: when several processes race for one message, exactly one wins.
+  The claimed file is removed only once the message is acked (or rejected,
+  or restored); the claims of a process that died are put back in the queue
+  by the next channel opened on the folder.
 * Files are named ``<key>_<uuid>.<queue>.msg`` where ``key`` sorts in
   priority then time order, so queues are FIFO (per priority level).
 * Exchange tables live in ``control_folder`` (``<exchange>.exchange``, JSON,
@@ -40,6 +43,7 @@ Transport Options
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -88,6 +92,8 @@ elif os.name == 'posix':
         fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 else:  # pragma: no cover
     raise RuntimeError('Filesystem plugin only defined for NT and POSIX platforms')
+
+logger = logging.getLogger(__name__)
 
 VERSION = (2, 0, 0)
 __version__ = '.'.join(map(str, VERSION))
@@ -146,8 +152,46 @@ def _valid_name(name: Any) -> bool:
     return name.partition('.')[0].upper() not in WIN_RESERVED_NAMES
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by another user
+    return True
+
+
+class QoS(virtual.QoS):
+    """Settles a message's claimed file once it is acked, rejected or restored."""
+
+    channel: Channel
+
+    def ack(self, delivery_tag: Any) -> None:
+        super().ack(delivery_tag)
+        self.channel._settle(delivery_tag)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        super().reject(delivery_tag, requeue=requeue)
+        self.channel._settle(delivery_tag)
+
+    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
+        self._flush()
+        tags = list(self._delivered)
+        errors = super().restore_unacked()
+        failed = {getattr(message, 'delivery_tag', None) for _, message in errors}
+        for tag in tags:
+            if tag not in failed:  # a failed one stays claimed: recovered later
+                self.channel._settle(tag)
+        return errors
+
+
 class Channel(virtual.Channel):
     """File-system channel."""
+
+    QoS = QoS
 
     supports_fanout = True
 
@@ -157,9 +201,12 @@ class Channel(virtual.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._listing: dict[str, list[str]] = {}
+        self._claims: dict[Any, str] = {}
+        self._fresh_claims: list[Any] = []
         for folder in (self.data_folder_in, self.data_folder_out, self.control_folder):
             os.makedirs(folder, exist_ok=True)
         os.makedirs(os.path.join(self.data_folder_in, CLAIMED), exist_ok=True)
+        self._recover_orphans()
 
     # -- control folder: exchange tables and queue arguments -----------------
 
@@ -335,25 +382,79 @@ class Channel(virtual.Channel):
         return None
 
     def _claim(self, filename: str) -> dict[str, Any] | None:
+        """Take ``filename`` by renaming it into ``.claimed/``; None if taken already.
+
+        The claimed file stays until the message is settled (acked, rejected,
+        restored, or delivered without ack), so that the messages of a process
+        that dies are put back by the next consumer (see ``_recover_orphans``).
+        """
         folder = self.data_folder_in
         claimed = os.path.join(folder, CLAIMED, f'{os.getpid()}-{filename}')
         try:
             os.rename(os.path.join(folder, filename), claimed)
-        except FileNotFoundError:
-            return None  # another consumer won it
         except OSError:
-            return None
+            return None  # another consumer won it
         try:
             with open(claimed, 'rb') as f_obj:
-                data = f_obj.read()
-        except OSError as exc:
+                payload = loads(f_obj.read())
+        except (OSError, ValueError) as exc:
             raise ChannelError(f'Cannot read file {filename!r} from queue.') from exc
-        if self.store_processed:
-            os.makedirs(self.processed_folder, exist_ok=True)
-            shutil.move(claimed, os.path.join(self.processed_folder, filename))
-        else:
-            os.remove(claimed)
-        return loads(data)
+        tag = (payload.get('properties') or {}).get('delivery_tag')
+        self._claims[tag] = claimed
+        self._fresh_claims.append(tag)
+        return payload
+
+    def _settle(self, tag: Any) -> None:
+        """The message ``tag`` is done with: drop (or keep as processed) its file."""
+        claimed = self._claims.pop(tag, None)
+        if claimed is None:
+            return
+        try:
+            if self.store_processed:
+                os.makedirs(self.processed_folder, exist_ok=True)
+                name = os.path.basename(claimed).partition('-')[2]
+                shutil.move(claimed, os.path.join(self.processed_folder, name))
+            else:
+                os.remove(claimed)
+        except FileNotFoundError:
+            pass
+
+    def _settle_fresh(self) -> None:
+        # Messages claimed by this delivery that no QoS tracks (no_ack, expired,
+        # dead-lettered) are done with now.
+        fresh, self._fresh_claims = self._fresh_claims, []
+        delivered = self.qos._delivered
+        for tag in fresh:
+            if tag not in delivered:
+                self._settle(tag)
+
+    def _get_and_deliver(self, queue: str, callback: Any) -> None:
+        try:
+            super()._get_and_deliver(queue, callback)
+        finally:
+            if self._fresh_claims:
+                self._settle_fresh()
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        try:
+            return super().basic_get(queue, no_ack=no_ack, **kwargs)
+        finally:
+            if self._fresh_claims:
+                self._settle_fresh()
+
+    def _recover_orphans(self) -> None:
+        """Put back the messages claimed by processes that no longer exist."""
+        folder = self.data_folder_in
+        claimed_dir = os.path.join(folder, CLAIMED)
+        for name in os.listdir(claimed_dir):
+            pid, _, original = name.partition('-')
+            if not pid.isdigit() or not original or _alive(int(pid)):
+                continue
+            try:
+                os.rename(os.path.join(claimed_dir, name), os.path.join(folder, original))
+            except OSError:
+                continue  # recovered by another process meanwhile
+            logger.info('Recovered message %s of dead process %s', original, pid)
 
     def _purge(self, queue: str) -> int:
         count = 0

@@ -299,3 +299,73 @@ def test_fanout_across_processes(tmp_path):
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
+
+
+def claimed_files(tmp_path):
+    return os.listdir(tmp_path / 'data' / '.claimed')
+
+
+def test_claim_kept_until_ack(channel, tmp_path):
+    publish(channel, 'a', routing_key='q')
+    publish(channel, 'b', routing_key='q')
+    message = channel.basic_get('q')
+    assert len(claimed_files(tmp_path)) == 1
+    message.ack()
+    assert claimed_files(tmp_path) == []
+    channel.basic_get('q', no_ack=True)
+    assert claimed_files(tmp_path) == []
+
+
+def test_claim_settled_on_reject_and_close(tmp_path):
+    t = make_transport(tmp_path)
+    channel = t.create_channel(t)
+    for body in 'abc':
+        publish(channel, body, routing_key='q')
+    channel.basic_get('q').reject(requeue=True)
+    channel.basic_get('q').reject(requeue=False)
+    channel.basic_get('q')
+    assert len(claimed_files(tmp_path)) == 1
+    channel.close()
+    assert claimed_files(tmp_path) == []
+    assert bodies(t.create_channel(t), 'q') == [b'b', b'c']  # 'a' requeued, then dropped
+
+
+def test_claim_settled_for_consumer_without_ack(tmp_path):
+    t = make_transport(tmp_path)
+    channel = t.create_channel(t)
+    got = []
+    channel.basic_consume('q', True, lambda m: got.append(m.body), 'tag')
+    publish(channel, 'a', routing_key='q')
+    t.drain_events(t, timeout=1)
+    assert got == [b'a'] and claimed_files(tmp_path) == []
+
+
+CRASHER = textwrap.dedent('''
+    import json, os, sys
+    from kombu import Connection
+    opts = json.loads(sys.argv[1])
+    with Connection('filesystem://', transport_options=opts) as conn:
+        queue = conn.SimpleQueue('crash')
+        message = queue.get(timeout=5)
+        print(message.payload, flush=True)
+        os._exit(1)  # dies holding the message unacked
+''')
+
+
+def test_messages_of_a_dead_consumer_are_recovered(tmp_path):
+    opts = options(tmp_path)
+    from kombu import Connection
+    with Connection('filesystem://', transport_options=opts) as conn:
+        queue = conn.SimpleQueue('crash')
+        queue.put('precious')
+        queue.put('second')
+        queue.close()
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, '-c', CRASHER, json.dumps(opts)],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert proc.returncode == 1 and proc.stdout.strip() == 'precious', proc.stderr
+    with Connection('filesystem://', transport_options=opts) as conn:
+        queue = conn.SimpleQueue('crash')
+        got = [queue.get(timeout=2).payload for _ in range(2)]
+        queue.close()
+    assert sorted(got) == ['precious', 'second']
