@@ -453,14 +453,26 @@ class Transport(base.Transport):
                 interval / 4.0, self._heartbeat_tick_from_loop, connection)
 
     def _heartbeat_tick_from_loop(self, connection: AMQPConnection) -> None:
+        # a connection that is gone (or whose heartbeats stopped) stops its own
+        # timer, so reconnects that skip unregister_from_event_loop leak nothing
         if connection.connected:
-            connection.heartbeat_tick(rate=2)
+            try:
+                connection.heartbeat_tick(rate=2)
+                return
+            except Exception:
+                self._cancel_heartbeat_timer(connection)
+                raise  # the hub logs it once; the next read fails the connection
+        self._cancel_heartbeat_timer(connection)
 
-    def unregister_from_event_loop(self, connection: AMQPConnection, loop: Any) -> None:
-        timer = getattr(connection, '_kombu_heartbeat_timer', None)
+    @staticmethod
+    def _cancel_heartbeat_timer(connection: AMQPConnection) -> None:
+        timer = connection._kombu_heartbeat_timer
         if timer is not None:
             timer.cancel()
             connection._kombu_heartbeat_timer = None
+
+    def unregister_from_event_loop(self, connection: AMQPConnection, loop: Any) -> None:
+        self._cancel_heartbeat_timer(connection)
         sock = connection.sock
         if sock is not None and hasattr(loop, 'remove_reader'):
             loop.remove_reader(sock)

@@ -541,6 +541,35 @@ def test_event_loop_reads_deliveries(rabbit):
         t.close_connection(conn)
 
 
+def test_hub_heartbeat_timer_stops_itself_when_connection_is_gone(rabbit):
+    t = pyamqp.Transport(ConnInfo(heartbeat=8))
+    conn = t.establish_connection()
+    loop = SelectLoop()
+    t.register_with_event_loop(conn, loop)
+    (entry,) = loop.repeating
+    t.close_connection(conn)  # a reconnect that never unregisters
+    entry.callback(*entry.args)
+    assert entry.cancelled and conn._kombu_heartbeat_timer is None
+
+
+def test_hub_heartbeat_timer_stops_after_missed_heartbeats(rabbit, monkeypatch):
+    t = pyamqp.Transport(ConnInfo(heartbeat=8))
+    conn = t.establish_connection()
+    try:
+        loop = SelectLoop()
+        t.register_with_event_loop(conn, loop)
+        (entry,) = loop.repeating
+
+        def missed(rate=2):
+            raise amqp.exceptions.ConnectionForced('Too many heartbeats missed')
+        monkeypatch.setattr(conn, 'heartbeat_tick', missed)
+        with pytest.raises(amqp.exceptions.ConnectionForced):
+            entry.callback(*entry.args)
+        assert entry.cancelled  # raised once, not on every tick
+    finally:
+        t.close_connection(conn)
+
+
 def test_on_readable_raises_when_disconnected(transport, conn):
     transport.close_connection(conn)
     with pytest.raises(amqp.RecoverableConnectionError):
