@@ -215,3 +215,45 @@ def test_after_reply_message_received_keeps_queue(channel):
     channel.queue_declare('reply')
     channel.after_reply_message_received('reply')
     assert channel._has_queue('reply')
+
+
+def test_connections_in_two_threads(uname):
+    """Public API: a producer thread and a consumer thread, each with a Connection."""
+    from kombu import Connection, Exchange, Queue
+    count = 3000
+    exchange = Exchange(uname('x'), 'topic')
+    queue = Queue(uname('q'), exchange, routing_key='work.#')
+    received = []
+    ready = threading.Event()
+
+    def consume():
+        with Connection('memory://') as conn:
+            with conn.Consumer([queue], callbacks=[lambda b, m: (received.append(b), m.ack())],
+                               prefetch_count=50):
+                ready.set()
+                deadline = time.monotonic() + 30
+                while len(received) < count and time.monotonic() < deadline:
+                    try:
+                        conn.drain_events(timeout=1)
+                    except socket.timeout:
+                        pass
+
+    def produce():
+        ready.wait(10)
+        with Connection('memory://') as conn:
+            producer = conn.Producer()
+            for i in range(count):
+                producer.publish(i, exchange=exchange, routing_key=f'work.{i % 7}',
+                                 serializer='json')
+
+    threads = [threading.Thread(target=consume), threading.Thread(target=produce)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(40)
+    try:
+        assert received == list(range(count))
+    finally:
+        with Connection('memory://') as conn:
+            queue(conn.default_channel).delete()
+            exchange(conn.default_channel).delete()
