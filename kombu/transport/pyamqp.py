@@ -73,6 +73,9 @@ _AMQP_CONNECTION_OPTIONS = frozenset({
     'confirm_publish', 'client_properties', 'read_timeout', 'write_timeout',
     'socket_settings', 'channel_max', 'frame_max', 'locale', 'login_response',
     'authentication', 'on_open', 'on_blocked', 'on_unblocked', 'on_tune_ok',
+    # as in Kombu, these override what the Connection's URL/arguments say
+    'connect_timeout', 'heartbeat', 'login_method', 'virtual_host', 'host', 'userid',
+    'password', 'ssl',
 })
 #: Options understood by Kombu's Connection or by other transports/Celery;
 #: they are legitimately present in a shared ``transport_options`` dict.
@@ -402,16 +405,19 @@ class Transport(base.Transport):
         password = conninfo.password
         if callable(password):  # credentials refreshed on every (re)connect
             password = password()
-        conn = self.Connection(
-            host=conninfo.host,
-            userid=conninfo.userid,
-            password=password,
-            login_method=conninfo.login_method,
-            virtual_host=conninfo.virtual_host,
-            ssl=self._ssl_option(conninfo.ssl, conninfo.hostname),
-            connect_timeout=conninfo.connect_timeout,
-            heartbeat=conninfo.heartbeat or 0,
-            **self.options.connection_kwargs)
+        params = {
+            'host': conninfo.host,
+            'userid': conninfo.userid,
+            'password': password,
+            'login_method': conninfo.login_method,
+            'virtual_host': conninfo.virtual_host,
+            'ssl': conninfo.ssl,
+            'connect_timeout': conninfo.connect_timeout,
+            'heartbeat': conninfo.heartbeat or 0,
+        }
+        params.update(self.options.connection_kwargs)
+        params['ssl'] = self._ssl_option(params['ssl'], conninfo.hostname)
+        conn = self.Connection(**params)
         conn.global_qos = self.options.global_qos
         conn.client = conninfo
         conn.connect()

@@ -243,6 +243,18 @@ def test_bad_credentials_are_refused_not_retried(rabbit):
     assert 'wrong-password' not in str(info.value)
 
 
+def test_transport_options_override_connection_arguments(rabbit):
+    info = ConnInfo(heartbeat=0, connect_timeout=1,
+                    transport_options={'heartbeat': 6, 'connect_timeout': 3})
+    t = pyamqp.Transport(info)
+    conn = t.establish_connection()
+    try:
+        assert conn.heartbeat == 6
+        assert conn.connect_timeout == 3
+    finally:
+        t.close_connection(conn)
+
+
 def test_connection_name_reaches_the_server(rabbit):
     name = unique_name('conn')
     t = pyamqp.Transport(ConnInfo(transport_options={'connection_name': name}))
