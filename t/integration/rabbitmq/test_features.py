@@ -108,6 +108,17 @@ def test_max_length_drops_oldest(conn, uname):
     queue(conn.default_channel).delete()
 
 
+def test_max_length_bytes(conn, uname):
+    queue = Queue(uname('maxbytes'), max_length_bytes=10)
+    producer = Producer(conn)
+    for body in (b'12345678', b'abcdefgh'):  # 16 bytes of bodies: the oldest goes
+        producer.publish(body, routing_key=queue.name, declare=[queue],
+                         content_type='application/data', content_encoding='binary')
+    got = consume_all(conn, queue, 2, timeout=1)
+    assert [body for body, _ in got] == [b'abcdefgh']
+    queue(conn.default_channel).delete()
+
+
 def _dead_letter_pair(uname, **queue_options):
     dlx = Exchange(uname('dlx'), type='fanout')
     dead = Queue(uname('dead'), dlx)
