@@ -423,6 +423,29 @@ class ConformanceSuite:
         assert self.get_all(conn, stock) == ['usd.stock', 'eur.stock.db', 'usd.stock.x.y']
         assert self.get_all(conn, exact) == ['usd.stock']
 
+    def test_unbind_stops_routing(self) -> None:
+        conn = self.connection()
+        exchange = self.exchange('direct')
+        queue = self.queue(exchange, 'key')
+        self.declare(conn, exchange, queue)
+        self.publish(conn, ['before'], exchange, 'key')
+        assert self.get_eventually(conn, queue, 1) == ['before']
+        queue.bind(conn.default_channel).unbind_from(exchange, 'key')
+        self.publish(conn, ['after'], exchange, 'key')
+        time.sleep(0.2)
+        assert self.get_all(conn, queue) == []
+
+    def test_large_message_and_fifo_order(self) -> None:
+        conn = self.connection()
+        queue = self.queue()
+        self.declare(conn, queue)
+        big = 'x' * (1024 * 1024)
+        self.publish(conn, [big], routing_key=queue.routing_key)
+        self.publish(conn, list(range(500)), routing_key=queue.routing_key)
+        got = self.get_eventually(conn, queue, 501)
+        assert got[0] == big
+        assert got[1:] == list(range(500))
+
     def test_fanout_routing(self) -> None:
         conn = self.connection()
         self.require_exchange_type(conn, 'fanout')
