@@ -61,7 +61,6 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
     keyprefix_fanout = '/{db}.'
     sep = K.SEP
     _in_poll: Any = False
-    _brpop_sent_at: float | None = None
     _in_listen: Any = False
     ack_emulation = True
     unacked_key = 'unacked'
@@ -119,7 +118,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.ack_emulation:
-            self.QoS = virtual.QoS  # type: ignore[misc]
+            self.QoS = virtual.QoS  # type: ignore[misc,assignment]
         self._registered = False
         self._expires: dict[str, int] = {}
         self._declared: set[str] = connection_declared(self.connection)
@@ -372,7 +371,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         body = K.dumps(message)
         expires = self._expires.get(queue) if self._expires else None
         batch = kwargs.get('_publish_batch')
-        commands = [('LPUSH', key, body)]
+        commands: list[tuple] = [('LPUSH', key, body)]
         if expires is not None:
             commands += [('PEXPIRE', k, expires) for k in self._all_qkeys(queue)]
         if batch is not None:
@@ -514,7 +513,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
 
     def _lookup(self, exchange: str, routing_key: str, default: Any = None) -> list[str]:
         if not exchange:
-            return super()._lookup(exchange, routing_key, default)
+            return list(super()._lookup(exchange, routing_key, default))
         epoch, now = K.binding_epoch[0], monotonic()
         route_key = (exchange, routing_key)
         cached = self._routes.get(route_key)

@@ -72,7 +72,7 @@ class GlobalKeyPrefixMixin:
         'PEXPIRE', 'EXISTS', 'HMGET', 'ZSCORE', 'SCARD',
     ]
 
-    PREFIXED_COMPLEX_COMMANDS = {
+    PREFIXED_COMPLEX_COMMANDS: dict[str, dict[str, int | None]] = {
         'DEL': {'args_start': 0, 'args_end': None},
         'BRPOP': {'args_start': 0, 'args_end': -1},
         'EVALSHA': {'args_start': 2, 'args_end': 3},
@@ -86,7 +86,7 @@ class GlobalKeyPrefixMixin:
             rest[0] = prefix + _text(rest[0])
         elif command in self.PREFIXED_COMPLEX_COMMANDS:
             spec = self.PREFIXED_COMPLEX_COMMANDS[command]
-            start, end = spec['args_start'], spec['args_end']
+            start, end = spec['args_start'] or 0, spec['args_end']
             stop = len(rest) if end is None else len(rest) + end if end < 0 else end
             for i in range(start, stop):
                 rest[i] = prefix + _text(rest[i])

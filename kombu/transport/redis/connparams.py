@@ -76,7 +76,7 @@ def _socket_params(hostname: str) -> dict[str, Any]:
     return params
 
 
-def build_connparams(conninfo: Any, options: Mapping[str, Any], default_port: int,
+def build_connparams(conninfo: Any, options: Any, default_port: int,
                      connection_class: type, connection_class_ssl: type) -> dict[str, Any]:
     """Keyword arguments for ``redis.ConnectionPool`` (``db`` resolved)."""
     params: dict[str, Any] = {

@@ -15,8 +15,15 @@ from . import keys as K
 logger = logging.getLogger('kombu.transport.redis')
 
 
-class ConsumeMixin:
+#: The mixins only make sense inside the Redis channel: let type checkers
+#: resolve their attributes there.
+_ChannelBase: Any = object
+
+
+class ConsumeMixin(_ChannelBase):
     """Mixed into :class:`~kombu.transport.redis.Channel`."""
+
+    _brpop_sent_at: float | None = None
 
     # -- consumers ---------------------------------------------------------------
 

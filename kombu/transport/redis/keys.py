@@ -214,8 +214,8 @@ def dumps(obj: Any) -> str:
 
 def loads(data: bytes | str) -> Any:
     """Decode an envelope; Kombu's decoder only when typed values are present."""
-    marker = b'__type__' if isinstance(data, bytes) else '__type__'
-    if marker in data:
+    typed = b'__type__' in data if isinstance(data, bytes) else '__type__' in data
+    if typed:
         from kombu.utils.json import loads as kloads
         return kloads(data)
     return json.loads(data)

@@ -30,6 +30,7 @@ class QoS(virtual.QoS):
     """Redis ack emulation with piggy-backed acks and live-consumer leases."""
 
     restore_at_shutdown = True
+    channel: Any  # the Redis channel
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,7 +70,7 @@ class QoS(virtual.QoS):
                 self.flush_acks()
 
     def take_acks(self, limit: int = 1024) -> list[str]:
-        acks = []
+        acks: list[str] = []
         pop = self._pending_acks.popleft
         try:
             while len(acks) < limit:
@@ -119,7 +120,7 @@ class QoS(virtual.QoS):
         else:
             self.channel._restore_messages([message], leftmost=leftmost, client=client)
 
-    def restore_visible(self, start: int = 0, num: int | None = 10,
+    def restore_visible(self, start: int = 0, num: int | None = 10,  # type: ignore[override]
                         interval: int = 10) -> int:
         """Give back messages whose consumer stopped renewing their lease."""
         self._vrestore_count += 1

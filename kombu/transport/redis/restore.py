@@ -25,7 +25,12 @@ def mark_redelivered(payload: dict) -> dict:
     return payload
 
 
-class RestoreMixin:
+#: The mixins only make sense inside the Redis channel: let type checkers
+#: resolve their attributes there.
+_ChannelBase: Any = object
+
+
+class RestoreMixin(_ChannelBase):
     """Writes of the ``unacked`` hash and ``unacked_index`` sorted set."""
 
     def _record_commands(self, tag: str, payload: dict, exchange: str,

@@ -41,11 +41,12 @@ class SentinelChannel(Channel):
         super().__init__(*args, **kwargs)
 
     def _sentinels(self, connparams: dict[str, Any]) -> list[tuple[str, int]]:
-        found = []
+        found: list[tuple[str, int]] = []
         for url in getattr(self.connection.client, 'alt', None) or ():
             parts = url_to_parts(url)
             if parts.scheme == 'sentinel':
-                found.append((parts.hostname, parts.port or self.connection.default_port))
+                found.append((parts.hostname or '127.0.0.1',
+                              parts.port or self.connection.default_port))
         if not found:
             found.append((connparams['host'], connparams['port']))
         return found

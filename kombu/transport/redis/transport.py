@@ -104,6 +104,6 @@ class Transport(virtual.Transport):
         cycle._binding_expiry_tref = loop.call_repeatedly(
             1, cycle.maybe_refresh_binding_expiry)
 
-    def on_readable(self, fileno: int) -> Any:
+    def on_readable(self, fileno: int) -> Any:  # type: ignore[override]
         """Handle an event-loop readiness event for one of our sockets."""
         return self.cycle.on_readable(fileno)
