@@ -80,6 +80,9 @@ class QoS(virtual.QoS):
         return acks
 
     def flush_acks(self, client: Any = None) -> None:
+        if getattr(self.channel, '_pool', None) is None and self.channel.closed:
+            self._pending_acks.clear()  # closed: its unacked were given back
+            return
         acks = self.take_acks()
         if acks:
             try:
@@ -217,6 +220,10 @@ class LeaseKeeper:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.tick()
+            with self._lock:
+                if not self._qos:  # nothing to watch: exit, watch() restarts us
+                    self._thread = None
+                    return
 
     def tick(self) -> None:
         for qos in list(self._qos):
