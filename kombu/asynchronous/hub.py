@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import threading
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from functools import cached_property
 from queue import Empty
 from time import sleep
@@ -49,6 +49,11 @@ class Stop(BaseException):
 
 def _raise_stop_error() -> None:
     raise Stop()
+
+
+@contextmanager
+def _dummy_context(*args: Any, **kwargs: Any) -> Iterator[None]:
+    yield
 
 
 class _Waker:
@@ -220,11 +225,19 @@ class Hub:
                     break
                 self._fire(entry, propagate)
             else:
-                queue = timer._queue
-                delay = 0 if queue and queue[0][0] <= _timer._now() else None
+                delay = 0 if self._more_due(timer) else None
         if delay is None:
             delay = min_delay
         return min(delay, max_delay)
+
+    @staticmethod
+    def _more_due(timer: Any) -> bool:
+        # Ran max_timers entries: poll without blocking if more are due,
+        # rather than waiting min_delay with due work queued.
+        try:
+            return timer._queue[0][0] <= _timer._now()
+        except (IndexError, TypeError):
+            return False
 
     def _fire(self, entry: Entry, propagate: tuple[type[BaseException], ...]) -> None:
         try:
@@ -241,8 +254,9 @@ class Hub:
             self._on_timer_error(exc)
 
     def _on_timer_error(self, exc: BaseException) -> None:
+        handle_error = getattr(self.timer, 'handle_error', None)
         try:
-            handled = self.timer.handle_error(exc)
+            handled = handle_error(exc) if handle_error is not None else False
         except Exception as exc2:  # a failing error handler must not stop us
             logger.error('Error in timer error handler: %r', exc2, exc_info=True)
             handled = False

@@ -95,7 +95,9 @@ class _epoll:
                 pass
         try:
             self._epoll.register(fd, events)
-        except FileExistsError:
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
             self._epoll.modify(fd, events)
         self._fds.add(fd)
         return fd
@@ -105,15 +107,22 @@ class _epoll:
             fd = _fileno(fd)
             self._fds.discard(fd)
             self._epoll.unregister(fd)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # unknown, closed or already gone: nothing left to remove
+        except (ValueError, KeyError, TypeError):
+            pass  # closed object (fileno -1) or not an fd
+        except OSError as exc:
+            # Not registered, not pollable, or already closed: nothing to
+            # remove.  Anything else is a real error.
+            if exc.errno not in (errno.ENOENT, errno.EPERM, errno.EBADF):
+                raise
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         if timeout is not None and timeout < 0:
             timeout = 0
         try:
             return self._epoll.poll(-1 if timeout is None else timeout)
-        except InterruptedError:  # pragma: no cover (PEP 475 retries)
+        except OSError as exc:  # EINTR: only without PEP 475 retries
+            if exc.errno != errno.EINTR:
+                raise
             return []
 
     def close(self) -> None:

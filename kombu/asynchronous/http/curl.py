@@ -61,12 +61,14 @@ class CurlClient(BaseClient):
         self._pending: deque[Request] = deque()
         self._fds: dict[int, int] = {}
         self._timer: Any = None
+        self._closed = False
         # Safety net for a lost curl timer callback.
         self._timeout_check_tref = self.hub.call_repeatedly(1.0, self._timeout_check)
 
     def close(self) -> None:
-        if self._multi is None:
+        if self._closed:
             return
+        self._closed = True
         self._detach_from_hub()
         self._timeout_check_tref.cancel()
         if self._timer is not None:
@@ -77,9 +79,13 @@ class CurlClient(BaseClient):
         for curl in self._curls:
             curl.close()
         self._multi.close()
-        self._multi = None
 
     def add_request(self, request: Request) -> Request:
+        if self._closed:
+            # Hub.close() closes us before it runs the callbacks still
+            # queued on it, which may start requests: nothing may run then.
+            logger.debug('dropping %r: HTTP client is closed', request)
+            return request
         self._pending.append(request)
         self._process_queue()
         self._set_timeout(0)

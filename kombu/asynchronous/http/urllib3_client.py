@@ -9,6 +9,7 @@ Without a hub the callbacks run in the worker thread.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections import deque
@@ -29,6 +30,8 @@ from kombu.exceptions import HttpError
 from .base import BaseClient, Headers, Request, normalize_header
 
 __all__ = ('Urllib3Client',)
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = 'Mozilla/5.0 (compatible; kombu urllib3)'
 EXTRA_METHODS = frozenset(['DELETE', 'OPTIONS', 'PATCH'])
@@ -68,7 +71,10 @@ class Urllib3Client(BaseClient):
     def add_request(self, request: Request) -> Request:
         """Start ``request``; ``request.on_ready`` gets the response."""
         if self._closed:
-            raise RuntimeError('HTTP client is closed')
+            # Hub.close() closes us before it runs the callbacks still
+            # queued on it, which may start requests: nothing may run then.
+            logger.debug('dropping %r: HTTP client is closed', request)
+            return request
         self._executor.submit(self._run, request)
         return request
 

@@ -224,8 +224,11 @@ def test_then_and_get_client(server):
         run_until(hub, lambda: got)
         assert got[0].body == b'hello world'
         client.close()
-        with pytest.raises(RuntimeError):
-            client.add_request(Request(server + '/hello'))
+        dropped = []
+        client.add_request(Request(server + '/hello', on_ready=dropped.append))
+        hub.call_later(0.05, lambda: None)
+        hub.run_once()
+        assert dropped == []  # a closed client drops new requests
     finally:
         hub.close()
 
@@ -249,7 +252,17 @@ def test_client_closed_with_its_hub(server):
     hub.close()
     assert client._closed
     assert not hasattr(hub, '_current_http_client')
-    with pytest.raises(RuntimeError):
-        client.add_request(Request(server + '/hello'))
     assert get_client(hub) is not client
     get_client(hub).close()
+
+
+def test_closed_client_drops_requests(client_and_hub, server):
+    client, hub = client_and_hub
+    client.close()
+    client.close()  # idempotent
+    got = []
+    req = Request(server + '/hello', on_ready=got.append)
+    assert client.add_request(req) is req
+    hub.call_later(0.05, lambda: None)
+    hub.run_once()
+    assert got == []
