@@ -5,6 +5,7 @@ Usage::
     python bench/celery_unit_suite.py                    # ours only
     python bench/celery_unit_suite.py --kombu both       # ours and upstream, then the diff
     python bench/celery_unit_suite.py --kombu both -- t/unit/worker   # a subset
+    python bench/celery_unit_suite.py --kombu both --reuse-upstream   # upstream from last run
 
 For each side it builds a throw-away virtualenv under ``--workdir`` (reused on later runs),
 fetches Celery's source release from PyPI (``pip download --no-binary :all: --no-deps``),
@@ -168,6 +169,9 @@ def main() -> int:
     parser.add_argument('--upstream-version', default='5.7.0')
     parser.add_argument('--workdir', type=Path, default=Path('/tmp/kombu-celery-unit'))
     parser.add_argument('--rebuild', action='store_true', help='recreate the virtualenvs')
+    parser.add_argument('--reuse-upstream', action='store_true',
+                        help="with --kombu both: take upstream's result from the last run's "
+                             'report in --workdir instead of running it again')
     parser.add_argument('pytest_args', nargs='*', help='passed to pytest (default: t/unit)')
     opts = parser.parse_args()
 
@@ -179,6 +183,11 @@ def main() -> int:
             shutil.rmtree(opts.workdir / f'venv-{side}', ignore_errors=True)
     results = {}
     for side in sides:
+        report = opts.workdir / f'junit-{side}.xml'
+        if side == 'upstream' and opts.reuse_upstream and report.exists():
+            print(f'upstream: reusing {report}', flush=True)
+            results[side] = parse_junit(report, side)
+            continue
         python = build_venv(opts.workdir, side, tree, opts.celery_version, opts.upstream_version)
         results[side] = run_suite(python, tree, side, opts.workdir, opts.pytest_args)
 
