@@ -4,16 +4,14 @@ A store implements the hooks of :class:`AbstractChannel` (``_get``, ``_put``,
 ``_purge``, ``_size``, ``_delete``, ``_new_queue``, ``_has_queue``, ``_poll``
 and, for fanout, ``_queue_bind``/``_put_fanout``/``get_table``); routing,
 acknowledgements, prefetch, restore of unacked messages, message TTL,
-dead-lettering and priorities are implemented here, once.
+dead-lettering and priorities are implemented here and in the sibling
+modules (``routing``, ``qos``, ``ttl``, ``state``, ``message``), once.
 """
 from __future__ import annotations
 
 import logging
-import os
 import socket
-import warnings
 from array import array
-from binascii import a2b_base64, b2a_base64
 from itertools import count
 from queue import Empty
 from time import monotonic, sleep
@@ -28,7 +26,9 @@ from kombu.utils.scheduling import FairCycle
 
 from . import ttl
 from .exchange import STANDARD_EXCHANGE_TYPES, ExchangeType
+from .message import Base64, Message, next_delivery_tag
 from .qos import RESTORE_PANIC_FMT, RESTORING_FMT, QoS
+from .routing import UNDELIVERABLE_FMT, RoutingMixin, UndeliverableWarning
 from .state import BrokerState, QueuePolicy, binding_key_t, queue_binding_t
 
 if TYPE_CHECKING:
@@ -42,11 +42,6 @@ __all__ = (
 
 ARRAY_TYPE_H = 'H'
 
-UNDELIVERABLE_FMT = """\
-Message could not be delivered: No queues bound to exchange {exchange!r} \
-using binding key {routing_key!r}.
-"""
-
 NOT_EQUIVALENT_FMT = """\
 Cannot redeclare exchange {0!r} in vhost {1!r} with \
 different type, durable, autodelete or arguments value.\
@@ -59,96 +54,13 @@ Requeuing undeliverable message for queue %r: No consumers.\
 logger = logging.getLogger(__name__)
 
 EXPIRES_AT = ttl.EXPIRES_AT
-_RESTORE_FMT = (RESTORING_FMT, RESTORE_PANIC_FMT)  # re-exported names
-
-
-def _tag_source() -> tuple[Callable[[], str], Callable[[], None]]:
-    """Unique delivery tags, cheaper than one ``uuid4()`` per message.
-
-    A tag keeps the UUID text format: a random per-process prefix followed by
-    a counter in the last 12 hex digits.  The prefix is renewed in a forked child.
-    """
-    state: list[Any] = []
-
-    def reset() -> None:
-        state[:] = [str(uuid4())[:24], count(1).__next__]
-
-    def next_tag() -> str:
-        prefix, counter = state
-        return f'{prefix}{counter():012x}'
-
-    reset()
-    return next_tag, reset
-
-
-next_delivery_tag, _reset_delivery_tags = _tag_source()
-if hasattr(os, 'register_at_fork'):  # pragma: no branch
-    os.register_at_fork(after_in_child=_reset_delivery_tags)
-
-
-class Base64:
-    """Base64 body codec."""
-
-    def encode(self, s: str | bytes) -> str:
-        data = s.encode() if isinstance(s, str) else s
-        return b2a_base64(data, newline=False).decode('ascii')
-
-    def decode(self, s: str | bytes) -> bytes:
-        return a2b_base64(s)
+# Names defined elsewhere, part of this module's public face (as in Kombu).
+_REEXPORTED = (Base64, Message, RESTORING_FMT, RESTORE_PANIC_FMT, UNDELIVERABLE_FMT,
+               UndeliverableWarning)
 
 
 class NotEquivalentError(Exception):
     """An entity was redeclared with a different definition."""
-
-
-class UndeliverableWarning(UserWarning):
-    """A message could not be routed to any queue."""
-
-
-class Message(base.Message):
-    """A message received from a virtual channel; ``payload`` is the stored envelope."""
-
-    def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
-        self._raw = payload
-        properties = payload['properties']
-        body = payload.get('body')
-        if body:
-            encoding = properties.get('body_encoding')
-            if encoding == 'base64' and channel._plain_base64:
-                body = a2b_base64(body)  # what decode_body does, minus two calls
-            else:
-                body = channel.decode_body(body, encoding)
-        if kwargs:
-            super().__init__(
-                body=body,
-                channel=channel,
-                delivery_tag=properties['delivery_tag'],
-                content_type=payload.get('content-type'),
-                content_encoding=payload.get('content-encoding'),
-                headers=payload.get('headers'),
-                properties=properties,
-                delivery_info=properties.get('delivery_info'),
-                postencode='utf-8',
-                **kwargs)
-        else:  # the common case, positionally (Kombu's argument order): cheaper
-            super().__init__(
-                body, properties['delivery_tag'], payload.get('content-type'),
-                payload.get('content-encoding'), properties.get('delivery_info'),
-                properties, payload.get('headers'), 'utf-8', None, channel)
-
-    def serializable(self) -> dict[str, Any]:
-        """Return the envelope of this message (body encoded again)."""
-        props = self.properties
-        body, _ = self.channel.encode_body(self.body, props.get('body_encoding'))
-        headers = dict(self.headers)
-        headers.pop('compression', None)  # the body here is decompressed
-        return {
-            'body': body,
-            'properties': props,
-            'content-type': self.content_type,
-            'content-encoding': self.content_encoding,
-            'headers': headers,
-        }
 
 
 _VMessage = Message
@@ -195,7 +107,7 @@ class AbstractChannel:
         callback(message, queue)
 
 
-class Channel(AbstractChannel, base.StdChannel):
+class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
     """Virtual channel.
 
     Arguments:
@@ -462,66 +374,6 @@ class Channel(AbstractChannel, base.StdChannel):
         if policy is not None:
             self.state.policies[queue] = policy
 
-    # -- routing -------------------------------------------------------------
-
-    def _lookup(self, exchange: str, routing_key: str,
-                default: str | None = None) -> Sequence[str]:
-        """Return the queues ``routing_key`` is routed to by ``exchange``.
-
-        With no match, returns ``[default]`` (``deadletter_queue`` if None)
-        when there is one, else an empty sequence.
-        """
-        if not exchange:  # the default exchange: the routing key names the queue
-            if default is None:
-                default = self.deadletter_queue
-            target = routing_key or default
-            return [target] if target else []
-        queues: Sequence[str]
-        if self._cache_routes:
-            routes = self.state.routes
-            try:
-                queues = routes[exchange][routing_key]
-            except KeyError:
-                queues = self._lookup_and_remember(routes, exchange, routing_key)
-        else:
-            queues = self._lookup_table(exchange, routing_key)
-        if not queues:
-            return self._lookup_default(exchange, routing_key, default)
-        return queues
-
-    def _lookup_table(self, exchange: str, routing_key: str) -> Sequence[str]:
-        try:
-            return tuple(self.typeof(exchange).lookup(
-                self.get_table(exchange), exchange, routing_key, None))
-        except KeyError:
-            return ()
-
-    def _lookup_and_remember(self, routes: dict[str, dict[str, Sequence[str]]],
-                             exchange: str, routing_key: str) -> Sequence[str]:
-        # Take the memo dict *before* reading the table: if a binding changes
-        # meanwhile, the dict is dropped and our stale result with it.
-        memo = routes.get(exchange)
-        if memo is None:
-            if len(routes) > 10000:
-                routes.clear()
-            memo = routes.setdefault(exchange, {})
-        queues = self._lookup_table(exchange, routing_key)
-        if len(memo) > 10000:  # unbounded key spaces: start over
-            memo.clear()
-        memo[routing_key] = queues
-        return queues
-
-    def _lookup_default(self, exchange: str, routing_key: str,
-                        default: str | None = None) -> Sequence[str]:
-        if default is None:
-            default = self.deadletter_queue
-        if default is None:
-            return ()
-        warnings.warn(UndeliverableWarning(UNDELIVERABLE_FMT.format(
-            exchange=exchange, routing_key=routing_key)), stacklevel=3)
-        self._new_queue(default)
-        return (default,)
-
     # -- publishing ----------------------------------------------------------
 
     def _next_delivery_tag(self) -> str:
@@ -578,131 +430,6 @@ class Channel(AbstractChannel, base.StdChannel):
         delivery_info = props['delivery_info']
         delivery_info['exchange'] = exchange
         delivery_info['routing_key'] = routing_key
-
-    def _put_routed(self, queues: Sequence[str], message: dict[str, Any],
-                    **kwargs: Any) -> None:
-        """Put ``message`` on each of ``queues``, each queue getting its own copy."""
-        if len(queues) == 1:
-            return self._put_message(queues[0], message, **kwargs)
-        props = message['properties']
-        has_expiration = 'expiration' in props
-        queue_policy, put = self._queue_policy, self._put
-        copy: dict[str, Any] | None = message
-        for queue in queues:
-            if copy is None:
-                # Own properties (tag, expiry stamp); the inner dicts are
-                # shared and never mutated once published (see _restore).
-                copy_props = dict(props)
-                copy_props['delivery_tag'] = next_delivery_tag()
-                copy = dict(message)
-                copy['properties'] = copy_props
-            policy = queue_policy(queue)
-            if policy is not None or has_expiration:
-                self._stamp_expiry(copy['properties'], policy)
-            put(queue, copy, **kwargs)
-            copy = None
-        return None
-
-    @staticmethod
-    def _copy_message(message: dict[str, Any]) -> dict[str, Any]:
-        props = dict(message['properties'])
-        props['delivery_tag'] = next_delivery_tag()
-        copy = dict(message)
-        copy['properties'] = props
-        return copy
-
-    def _put_message(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        """Put one routed message: stamp its expiry, then call the ``_put`` hook."""
-        props = message['properties']
-        policy = self._queue_policy(queue)
-        if policy is not None or 'expiration' in props:
-            self._stamp_expiry(props, policy)
-        self._put(queue, message, **kwargs)
-
-    @staticmethod
-    def _stamp_expiry(props: dict[str, Any], policy: QueuePolicy | None) -> None:
-        deadline = ttl.expiry_deadline(props, policy, ttl.clock())
-        if deadline is None:
-            props.pop(EXPIRES_AT, None)
-        else:
-            props[EXPIRES_AT] = deadline
-
-    def _route(self, message: dict[str, Any], exchange: str, routing_key: str) -> None:
-        """Route an already encoded envelope (dead-lettering) as a new message."""
-        props = message['properties']
-        props['delivery_tag'] = next_delivery_tag()
-        delivery_info = props.setdefault('delivery_info', {})
-        delivery_info['exchange'] = exchange
-        delivery_info['routing_key'] = routing_key
-        if exchange:
-            self.typeof(exchange).deliver(message, exchange, routing_key)
-        else:
-            self._put_routed(self._lookup(exchange, routing_key), message)
-
-    # -- expiry, dead-lettering, priority ---------------------------------------
-
-    def _expired(self, queue: str, message: dict[str, Any]) -> bool:
-        """Return true (after dead-lettering it) if ``message`` has expired."""
-        deadline = message['properties'].get(EXPIRES_AT)
-        if deadline is None or ttl.clock() < deadline:
-            return False
-        self._dead_letter(queue, message, 'expired')
-        return True
-
-    def _dead_letter(self, queue: str | None, message: dict[str, Any], reason: str) -> None:
-        """Send ``message`` to the dead-letter exchange of ``queue``, if it has one."""
-        policy = self._queue_policy(queue) if queue else None
-        if policy is None or policy.dead_letter_exchange is None:
-            return
-        copy = ttl.dead_letter_copy(message, queue or '', reason, ttl.clock())
-        routing_key = policy.dead_letter_routing_key
-        if routing_key is None:
-            routing_key = copy['properties']['delivery_info'].get('routing_key', '')
-        self._route(copy, policy.dead_letter_exchange, routing_key)
-
-    def _reject_message(self, message: Any) -> None:
-        """A message was rejected without requeue: dead-letter it if configured."""
-        raw = getattr(message, '_raw', None)
-        if raw is not None:
-            self._dead_letter(getattr(message, '_source_queue', None), raw, 'rejected')
-
-    def _get_message_priority(self, message: dict[str, Any], reverse: bool = False) -> int:
-        """Return the priority of ``message`` within ``min_priority..max_priority``."""
-        try:
-            priority = max(min(int(message['properties']['priority']), self.max_priority),
-                           self.min_priority)
-        except (TypeError, ValueError, KeyError):
-            priority = self.default_priority
-        return (self.max_priority - priority) if reverse else priority
-
-    def _queue_priority(self, policy: QueuePolicy | None, message: dict[str, Any]) -> int:
-        """Return the priority ``message`` gets on a queue (0 without x-max-priority)."""
-        if policy is None or not policy.max_priority:
-            return 0
-        try:
-            priority = int(message['properties'].get('priority') or 0)
-        except (TypeError, ValueError):
-            return 0
-        return max(0, min(priority, policy.max_priority))
-
-    def _touch_queue(self, queue: str) -> None:
-        policy = self.state.policies.get(queue)
-        if policy is not None and policy.expires is not None:
-            self.state.last_used[queue] = ttl.clock()
-
-    def _sweep_expired_queues(self) -> None:
-        """Delete the ``x-expires`` queues unused for longer than their expiry."""
-        state = self.state
-        if not state.last_used:
-            return
-        now = ttl.clock()
-        for queue, used in list(state.last_used.items()):
-            policy = self._queue_policy(queue)
-            if policy is None or policy.expires is None:
-                state.last_used.pop(queue, None)
-            elif not state.consumers.get(queue) and now - used >= policy.expires:
-                logger.debug('Deleting expired queue %r', queue)
-                self.queue_delete(queue)
 
     # -- consuming -----------------------------------------------------------
 
