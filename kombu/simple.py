@@ -136,6 +136,10 @@ class SimpleQueue(SimpleBase):
         producer = messaging.Producer(channel, exchange, serializer=serializer,
                                       routing_key=routing_key, compression=compression)
         super().__init__(channel, producer, consumer, no_ack)
+        if not name:
+            # A queue named by the broker on declare: reach it through the
+            # default exchange, which routes by queue name.
+            self.producer.routing_key = self.queue.name
 
 
 class SimpleBuffer(SimpleQueue):

@@ -360,3 +360,20 @@ def test_producer_pool_is_used_and_reevaluated(conn, namespace, nodes_of):
     del mailbox.producer_pool  # what Celery does after a fork
     assert mailbox.producer_pool is producers[conn]
     assert len(calls) >= 2
+
+
+def test_collect_refuses_replies_outside_accept(conn, namespace):
+    from kombu.exceptions import ContentDisallowed
+    bound = pidbox.Mailbox(namespace)(conn)
+    channel = conn.channel()
+    bound.reply_queue(channel).declare()
+    exchange = bound.reply_exchange.name
+    bound._publish_reply({'ok': 1}, exchange, bound.oid, 't1')
+    seen = []
+    assert bound._collect('t1', limit=1, callback=seen.append, channel=channel) == [{'ok': 1}]
+    assert seen == [{'ok': 1}]
+    bound._publish_reply({'evil': 1}, exchange, bound.oid, 't2', serializer='pickle')
+    with pytest.raises(ContentDisallowed):
+        bound._collect('t2', limit=1, channel=channel)
+    bound._publish_reply({'fine': 1}, exchange, bound.oid, 't3', serializer='pickle')
+    assert bound._collect('t3', limit=1, channel=channel, accept=['pickle']) == [{'fine': 1}]

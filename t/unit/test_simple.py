@@ -204,3 +204,25 @@ def test_accept_limits_content_types(conn, uname):
         message = q.get(timeout=2)
         assert message.decode() == 'text'
         message.ack()
+
+
+def test_unnamed_buffer_routes_by_generated_name(conn):
+    with conn.SimpleBuffer(None) as q:
+        assert q.queue.name  # named by the broker on declare
+        assert q.producer.routing_key == q.queue.name
+        q.put({'anonymous': True})
+        assert q.get(timeout=2).payload == {'anonymous': True}
+
+
+def test_close_leaves_a_given_channel_usable(conn, uname):
+    channel = conn.channel()
+    q = conn.SimpleQueue(uname('simple'), no_ack=True, channel=channel)
+    q.put(1)
+    assert q.get(timeout=2).payload == 1
+    q.close()
+    # Cancelled, not closed: the caller's channel still works.
+    with conn.SimpleQueue(uname('simple'), channel=channel) as again:
+        again.put(2)
+        message = again.get(timeout=2)
+        assert message.payload == 2
+        message.ack()
