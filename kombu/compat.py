@@ -26,11 +26,6 @@ def _iterconsume(connection: Any, consumer: messaging.Consumer, no_ack: bool | N
         yield connection.drain_events()
 
 
-def _client_of(channel: Any) -> Any:
-    """The :class:`kombu.Connection` a channel belongs to."""
-    return channel.connection.client
-
-
 class Publisher(messaging.Producer):
     """carrot's producer: the exchange is declared from keyword arguments."""
 
@@ -153,7 +148,7 @@ class Consumer(messaging.Consumer):
     def iterconsume(self, limit: int | None = None,
                     no_ack: bool | None = None) -> Iterator[Any]:
         """Consume, yielding once per event drained (``limit`` times at most)."""
-        return _iterconsume(_client_of(self.backend), self, no_ack, limit)
+        return _iterconsume(self.connection, self, no_ack, limit)
 
     def wait(self, limit: int | None = None) -> list[Any]:
         return list(self.iterconsume(limit))
@@ -187,7 +182,7 @@ class ConsumerSet(messaging.Consumer):
         super().__init__(self.backend, queues, **kwargs)
 
     def iterconsume(self, limit: int | None = None, no_ack: bool = False) -> Iterator[Any]:
-        return _iterconsume(_client_of(self.backend), self, no_ack, limit)
+        return _iterconsume(self.connection, self, no_ack, limit)
 
     def discard_all(self) -> int:
         return self.purge()
