@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from queue import Empty
 from typing import TYPE_CHECKING, Any, Sequence
 
 from . import ttl
@@ -50,6 +51,8 @@ class RoutingMixin:
         def get_table(self, exchange: str) -> Any: ...
         def _new_queue(self, queue: str, **kwargs: Any) -> None: ...
         def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None: ...
+        def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]: ...
+        def _size(self, queue: str) -> int: ...
         def _queue_policy(self, queue: str) -> QueuePolicy | None: ...
         def queue_delete(self, queue: str, if_unused: bool = False,
                          if_empty: bool = False, **kwargs: Any) -> int | None: ...
@@ -132,9 +135,12 @@ class RoutingMixin:
                 copy = dict(message)
                 copy['properties'] = copy_props
             policy = queue_policy(queue)
-            if policy is not None or has_expiration:
-                self._stamp_expiry(copy['properties'], policy)
-            put(queue, copy, **kwargs)
+            if policy is not None:
+                self._put_with_policy(queue, copy, policy, **kwargs)
+            else:
+                if has_expiration:
+                    self._stamp_expiry(copy['properties'], None)
+                put(queue, copy, **kwargs)
             copy = None
         return None
 
@@ -148,11 +154,35 @@ class RoutingMixin:
 
     def _put_message(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """Put one routed message: stamp its expiry, then call the ``_put`` hook."""
-        props = message['properties']
         policy = self._queue_policy(queue)
-        if policy is not None or 'expiration' in props:
-            self._stamp_expiry(props, policy)
+        if policy is not None:
+            return self._put_with_policy(queue, message, policy, **kwargs)
+        if 'expiration' in message['properties']:
+            self._stamp_expiry(message['properties'], None)
+        return self._put(queue, message, **kwargs)
+
+    def _put_with_policy(self, queue: str, message: dict[str, Any], policy: QueuePolicy,
+                         **kwargs: Any) -> None:
+        """Put on a queue with x- arguments: expiry stamp and ``x-max-length``."""
+        self._stamp_expiry(message['properties'], policy)
+        max_length = policy.max_length
+        if max_length is None:
+            return self._put(queue, message, **kwargs)
+        if policy.overflow.startswith('reject-publish'):
+            if self._size(queue) >= max_length:
+                if policy.overflow == 'reject-publish-dlx':
+                    self._dead_letter(queue, message, 'maxlen')
+                return None  # no publisher confirms here: the message is dropped
+            return self._put(queue, message, **kwargs)
         self._put(queue, message, **kwargs)
+        # drop-head: the oldest messages make room (dead-lettered if configured)
+        for _ in range(self._size(queue) - max_length):
+            try:
+                head = self._get(queue)
+            except Empty:
+                break
+            self._dead_letter(queue, head, 'maxlen')
+        return None
 
     @staticmethod
     def _stamp_expiry(props: dict[str, Any], policy: QueuePolicy | None) -> None:

@@ -36,6 +36,10 @@ class QueuePolicy(NamedTuple):
     dead_letter_exchange: str | None = None
     dead_letter_routing_key: str | None = None
     max_priority: int | None = None
+    max_length: int | None = None
+    #: ``x-overflow``: ``drop-head`` (default), ``reject-publish`` or
+    #: ``reject-publish-dlx``.
+    overflow: str = 'drop-head'
 
     @classmethod
     def from_arguments(cls, arguments: Mapping[str, Any] | None) -> QueuePolicy | None:
@@ -43,12 +47,15 @@ class QueuePolicy(NamedTuple):
         if not arguments:
             return None
         max_priority = arguments.get('x-max-priority')
+        max_length = arguments.get('x-max-length')
         policy = cls(
             message_ttl=_ms_to_s(arguments.get('x-message-ttl')),
             expires=_ms_to_s(arguments.get('x-expires')),
             dead_letter_exchange=arguments.get('x-dead-letter-exchange'),
             dead_letter_routing_key=arguments.get('x-dead-letter-routing-key'),
             max_priority=None if max_priority is None else max(0, min(int(max_priority), 255)),
+            max_length=None if max_length is None else max(0, int(max_length)),
+            overflow=str(arguments.get('x-overflow') or 'drop-head'),
         )
         return None if policy == _EMPTY_POLICY else policy
 

@@ -42,6 +42,7 @@ class ConformanceSuite:
     supports_ttl = True
     supports_dead_lettering = True
     supports_queue_expires = True
+    supports_max_length = True
     supports_headers_exchange = True
     supports_fanout = True
     #: fanout copies wait in queues that have no consumer (false for pub/sub fanout).
@@ -563,6 +564,15 @@ class ConformanceSuite:
         assert message.headers['x-death'][0]['reason'] == 'rejected'
         message.ack()
         assert self.get_all(conn, source) == ['kept']
+
+    def test_max_length_drops_oldest(self) -> None:
+        self.require('max_length')
+        conn = self.connection()
+        queue = self.queue(max_length=2)
+        self.declare(conn, queue)
+        self.publish(conn, ['a', 'b', 'c', 'd'], routing_key=queue.routing_key)
+        time.sleep(0.1)
+        assert self.get_eventually(conn, queue, 2) == ['c', 'd']
 
     def test_queue_expires(self) -> None:
         self.require('queue_expires')

@@ -210,3 +210,44 @@ def test_dead_letter_copy_is_independent():
     assert 'redelivered' not in copy
     other = ttl.dead_letter_copy(copy, 'q2', 'rejected', 60.0)
     assert [d['queue'] for d in other['headers']['x-death']] == ['q2', 'q']
+
+
+def test_max_length_drops_head(channel, clock):
+    declare(channel, 'q', max_length=2)
+    for body in 'abcd':
+        publish(channel, body, routing_key='q')
+    assert bodies(channel, 'q') == [b'c', b'd']
+
+
+def test_max_length_dead_letters_dropped(channel, clock):
+    channel.queue_declare('q', arguments={
+        'x-max-length': 1, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dead'})
+    for body in 'abc':
+        publish(channel, body, routing_key='q')
+    assert bodies(channel, 'q') == [b'c']
+    dead = channel.basic_get('dead')
+    assert dead.body == b'a' and dead.headers['x-death'][0]['reason'] == 'maxlen'
+
+
+def test_max_length_reject_publish(channel, clock):
+    channel.queue_declare('q', arguments={'x-max-length': 2, 'x-overflow': 'reject-publish'})
+    channel.queue_declare('r', arguments={
+        'x-max-length': 1, 'x-overflow': 'reject-publish-dlx',
+        'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dead'})
+    for body in 'abc':
+        publish(channel, body, routing_key='q')
+        publish(channel, body, routing_key='r')
+    assert bodies(channel, 'q') == [b'a', b'b']
+    assert bodies(channel, 'r') == [b'a']
+    assert bodies(channel, 'dead') == [b'b', b'c']
+
+
+def test_max_length_on_fanout_copies(channel, clock):
+    channel.exchange_declare('fan', 'fanout')
+    declare(channel, 'small', max_length=1)
+    channel.queue_bind('small', 'fan', '')
+    channel.queue_bind('big', 'fan', '')
+    for body in 'ab':
+        publish(channel, body, 'fan', '')
+    assert bodies(channel, 'small') == [b'b']
+    assert bodies(channel, 'big') == [b'a', b'b']
