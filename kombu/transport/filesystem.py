@@ -31,7 +31,7 @@ Features
 * Type: Virtual
 * Supports Direct, Topic, Fanout, Headers: Yes
 * Supports Priority: Yes (queues declared with ``x-max-priority``)
-* Supports TTL: Yes
+* Supports TTL: Yes (with dead-lettering and ``x-max-length`` as on memory://)
 
 Transport Options
 =================

@@ -9,6 +9,7 @@ Features
 * Supports Headers: Yes
 * Supports Priority: Yes (queues declared with ``x-max-priority``, 0-255)
 * Supports TTL: Yes (``expiration``, ``x-message-ttl``, ``x-expires``, dead-lettering)
+* Supports max length: Yes (``x-max-length``, ``x-overflow``)
 
 Connection String
 =================
