@@ -131,6 +131,7 @@ class RoutingMixin:
                 # Own properties (tag, expiry stamp); the inner dicts are
                 # shared and never mutated once published (see _restore).
                 copy_props = dict(props)
+                copy_props.pop(EXPIRES_AT, None)  # stamped for the previous queue
                 copy_props['delivery_tag'] = next_delivery_tag()
                 copy = dict(message)
                 copy['properties'] = copy_props

@@ -251,3 +251,16 @@ def test_max_length_on_fanout_copies(channel, clock):
         publish(channel, body, 'fan', '')
     assert bodies(channel, 'small') == [b'b']
     assert bodies(channel, 'big') == [b'a', b'b']
+
+
+def test_queue_ttl_applies_only_to_its_own_copy(channel, clock):
+    channel.exchange_declare('fan', 'fanout')
+    declare(channel, 'short', message_ttl=1)
+    for queue in ('short', 'plain', 'short2'):
+        channel.queue_bind(queue, 'fan', '')
+    declare(channel, 'short2', message_ttl=1)
+    publish(channel, 'x', 'fan', '')
+    clock.advance(2)
+    assert bodies(channel, 'short') == []
+    assert bodies(channel, 'short2') == []
+    assert bodies(channel, 'plain') == [b'x']
