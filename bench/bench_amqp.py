@@ -18,6 +18,10 @@ publish
 consume
     a pre-filled queue is consumed with prefetch 100 and every message acked;
     Kombu decodes each body (json), raw py-amqp does not.
+
+Raw py-amqp reads the socket before every publish (to notice
+``connection.blocked``); this package's channel does that at most every 10 ms,
+which is why its publish rate can exceed the raw baseline.
 """
 from __future__ import annotations
 
