@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import socket
 import threading
 from contextlib import contextmanager, suppress
@@ -83,6 +84,58 @@ class _Waker:
     def close(self) -> None:
         self.reader.close()
         self.writer.close()
+
+
+# Signal wakeup: while a hub loop runs in the main thread, signals write a
+# byte to its waker, so a blocked poll returns at once and the caller sees
+# what the handler did (e.g. Celery's warm shutdown on SIGTERM, otherwise
+# delayed until the poll timeout, up to 10 s).  Only taken when no one else
+# (e.g. asyncio) has set a wakeup fd; given back when the hub closes.
+_signal_wakeup_owner: _Waker | None = None
+
+
+def _claim_signal_wakeup(waker: _Waker) -> None:
+    global _signal_wakeup_owner
+    if threading.current_thread() is not threading.main_thread():
+        return
+    fd = waker.writer.fileno()
+    try:
+        previous = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    except (ValueError, OSError):  # pragma: no cover
+        return
+    if previous not in (-1, fd):
+        signal.set_wakeup_fd(previous)  # someone else's: leave it to them
+        return
+    _signal_wakeup_owner = waker
+
+
+def _release_signal_wakeup(waker: _Waker) -> bool:
+    """Stop signals writing to ``waker``; False if that is not possible now."""
+    global _signal_wakeup_owner
+    if _signal_wakeup_owner is not waker:
+        return True
+    try:
+        current = signal.set_wakeup_fd(-1)
+    except ValueError:  # not the main thread
+        return False
+    if current != waker.writer.fileno():
+        signal.set_wakeup_fd(current)  # taken over since: not ours to clear
+    _signal_wakeup_owner = None
+    return True
+
+
+def _forget_signal_wakeup_in_child() -> None:
+    # A forked child (e.g. a pool process) must not write its signals into
+    # the parent's waker, nor into whatever later reuses that fd number.
+    global _signal_wakeup_owner
+    if _signal_wakeup_owner is not None:
+        _signal_wakeup_owner = None
+        with suppress(ValueError, OSError):
+            signal.set_wakeup_fd(-1)
+
+
+if hasattr(os, 'register_at_fork'):  # pragma: no branch
+    os.register_at_fork(after_in_child=_forget_signal_wakeup_in_child)
 
 
 def get_event_loop() -> Hub | None:
@@ -175,7 +228,8 @@ class Hub:
         # again in a forked child, which must not share the parent's.
         if self._waker is not None:
             self._unregister(self._waker.fileno())
-            self._waker.close()
+            if _release_signal_wakeup(self._waker):
+                self._waker.close()
         self._waker = _Waker()
         with self._ready_lock:
             self._wake_pending = False
@@ -426,7 +480,10 @@ class Hub:
         (e.g. message acks); errors there go to :meth:`on_callback_error`."""
         self._close()
         if self._waker is not None:
-            self._waker.close()
+            # Closed off the main thread while signals still write to it:
+            # keep the sockets open (never let a signal hit a reused fd).
+            if _release_signal_wakeup(self._waker):
+                self._waker.close()
             self._waker = None
 
     def _close(self) -> None:
@@ -471,6 +528,7 @@ class Hub:
         waker = self._waker
         if waker is None or waker.pid != os.getpid():
             waker = self._create_waker()
+        _claim_signal_wakeup(waker)
         self._loop_thread = threading.get_ident()
         while 1:
             if self._ready:

@@ -569,3 +569,48 @@ def test_fd_closed_without_remove_then_reused(hub):
     finally:
         c.close()
         d.close()
+
+
+def test_signal_wakes_a_blocked_poll(pair):
+    # Celery's warm shutdown sets a flag in its SIGTERM handler: the loop
+    # must come back to it at once, not after the poll timeout (up to 10s).
+    import signal
+    import threading
+    import time
+    h = Hub()
+    a, _ = pair
+    got = []
+    old = signal.signal(signal.SIGUSR1, lambda *args: got.append('signal'))
+    try:
+        h.add_reader(a, lambda: None)
+        h.call_later(30, lambda: None)
+        h.timer.max_interval = 30
+        t = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1))
+        start = time.monotonic()
+        t.start()
+        h.run_once()
+        t.join()
+        assert got == ['signal']
+        assert time.monotonic() - start < 5  # not the 10 s poll timeout
+    finally:
+        h.close()
+        signal.signal(signal.SIGUSR1, old)
+    assert signal.set_wakeup_fd(-1) == -1  # given back on close
+
+
+def test_signal_wakeup_left_to_its_owner():
+    import signal
+    import socket
+    r, w = socket.socketpair()
+    w.setblocking(False)
+    signal.set_wakeup_fd(w.fileno())
+    h = Hub()
+    try:
+        h._loop = h.create_loop(sleep=lambda secs: None)
+        h.run_once()
+        assert signal.set_wakeup_fd(w.fileno()) == w.fileno()  # untouched
+    finally:
+        h.close()
+        assert signal.set_wakeup_fd(-1) == w.fileno()
+        r.close()
+        w.close()
