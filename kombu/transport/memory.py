@@ -227,7 +227,7 @@ class Channel(virtual.Channel):
         return tag
 
     def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        qos = self.qos
+        qos = self._qos or self.qos
         qos.ack(delivery_tag)
         if qos.prefetch_count and activity.waiters:
             activity.notify()  # the prefetch window may have opened
@@ -322,8 +322,12 @@ class Transport(virtual.Transport):
                 channel = channels[index]
             except IndexError:  # a callback closed a channel
                 return False
-            if channel._consumers and channel.qos.can_consume() \
-                    and channel._deliver_one(callbacks):  # type: ignore[attr-defined]
+            if not channel._consumers:
+                continue
+            qos = channel._qos
+            if qos is not None and qos.prefetch_count and not qos.can_consume():
+                continue
+            if channel._deliver_one(callbacks):  # type: ignore[attr-defined]
                 self._channel_pos = index + 1
                 return True
         return False
