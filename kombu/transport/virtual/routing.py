@@ -125,14 +125,15 @@ class RoutingMixin:
         props = message['properties']
         has_expiration = 'expiration' in props
         queue_policy, put = self._queue_policy, self._put
+        tag = props.get('delivery_tag') or next_delivery_tag()
         copy: dict[str, Any] | None = message
-        for queue in queues:
+        for n, queue in enumerate(queues):
             if copy is None:
                 # Own properties (tag, expiry stamp); the inner dicts are
                 # shared and never mutated once published (see _restore).
                 copy_props = dict(props)
                 copy_props.pop(EXPIRES_AT, None)  # stamped for the previous queue
-                copy_props['delivery_tag'] = next_delivery_tag()
+                copy_props['delivery_tag'] = f'{tag}.{n}'  # unique since the tag is
                 copy = dict(message)
                 copy['properties'] = copy_props
             policy = queue_policy(queue)
