@@ -138,6 +138,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._tables: dict[str, tuple[int, float, list]] = {}
         self._routes: dict[tuple[str, str], tuple[int, float, list]] = {}
         self._hot: Any = None
+        self._unread = 0
+        self._unread_sock: Any = None
         self._key_cache: dict[tuple[str, int], str] = {}
         self._keys_cache: dict[tuple[str, ...], list[str]] = {}
         self.handlers = {'BRPOP': self._brpop_read, 'LISTEN': self._receive}
@@ -260,11 +262,41 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
             # connect() explicitly: send_command's implicit connect bypasses
             # the master lookup of Sentinel-managed connections
             conn.connect()
+        if self._unread and conn._sock is not self._unread_sock:
+            self._unread = 0  # replies of a previous socket are gone with it
         return conn
+
+    def _read_unread(self, conn: Any) -> None:
+        """Consume the replies of commands sent without waiting (acks)."""
+        while self._unread:
+            self._unread -= 1
+            try:
+                conn.read_response()
+            except rexc.ResponseError as exc:
+                logger.warning('Redis refused an ack: %r', exc)
+
+    def _send_deferred(self, commands: list[tuple]) -> None:
+        """Send ``commands`` now; read their replies before the next command.
+
+        Used for acks: they leave the process at once (a crash right after
+        cannot bring the message back) without costing a round trip.
+        """
+        conn = self._hot_conn()
+        try:
+            # no health check here: its PING reply would interleave with ours
+            conn.send_packed_command([b''.join(K.pack_command(*c) for c in commands)],
+                                     check_health=False)
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
+            conn.disconnect()
+            raise
+        self._unread += len(commands)
+        self._unread_sock = conn._sock
 
     def _execute(self, *args: Any) -> Any:
         conn = self._hot_conn()
         try:
+            if self._unread:
+                self._read_unread(conn)
             conn.send_packed_command([K.pack_command(*args)])
             return conn.read_response()
         except (rexc.ConnectionError, rexc.TimeoutError, OSError):
@@ -296,6 +328,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         """Pipeline ``commands`` in one round trip; error replies are returned."""
         conn = self._hot_conn()
         try:
+            if self._unread:
+                self._read_unread(conn)
             conn.send_packed_command([b''.join(K.pack_command(*c) for c in commands)])
             replies = []
             for _ in commands:

@@ -155,6 +155,8 @@ class ConsumeMixin(_ChannelBase):
         finally:
             if buffering:
                 qos._buffer_acks -= 1
+                if not qos._buffer_acks:
+                    qos.flush_acks()  # sent now, replies read on the next trip
             self._drop_unclaimed()
 
     def _give_back(self, items: list[tuple[str, dict]]) -> None:

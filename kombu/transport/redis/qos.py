@@ -55,6 +55,9 @@ class QoS(virtual.QoS):
         self.channel.connection._keep_alive(self)
 
     def ack(self, delivery_tag: str) -> None:
+        # Sent without waiting for the reply (read on the next round trip):
+        # at once, or, for acks given while a batch is delivered, together
+        # when the batch's delivery ends (in the same turn of the loop).
         self._pending_acks.append(delivery_tag)
         super().ack(delivery_tag)
         if not self._buffer_acks or len(self._pending_acks) >= 256:

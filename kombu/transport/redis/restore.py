@@ -43,7 +43,8 @@ class RestoreMixin(_ChannelBase):
 
     def _remove_unacked(self, tags: list[str], client: Any = None) -> None:
         if tags:
-            self._run([('HDEL', self._unacked, *tags), ('ZREM', self._unacked_index, *tags)])
+            self._send_deferred([('HDEL', self._unacked, *tags),
+                                 ('ZREM', self._unacked_index, *tags)])
 
     def _renew_leases(self, tags: list[str], acks: list[str], now: float) -> int:
         """From the lease thread: uses the thread-safe pooled client."""

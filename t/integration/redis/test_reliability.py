@@ -1,6 +1,8 @@
 """Ack emulation under failure: leases of live consumers, exactly-once restore."""
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
@@ -22,11 +24,17 @@ HOLDER = '''
 import sys, time
 from kombu import Connection, Consumer, Queue, Exchange
 url, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ack_even = len(sys.argv) > 4
 held = []
+
+def on_message(body, message):
+    held.append(message)
+    if ack_even and body % 2 == 0:
+        message.ack()
+
 with Connection(url, transport_options={'visibility_timeout': 1}) as conn:
     q = Queue(name, Exchange(name), name)
-    with Consumer(conn.channel(), [q], callbacks=[lambda b, m: held.append(m)],
-                  prefetch_count=n):
+    with Consumer(conn.channel(), [q], callbacks=[on_message], prefetch_count=n):
         while len(held) < n:
             conn.drain_events(timeout=5)
         print('held', len(held), flush=True)
@@ -44,10 +52,10 @@ def publish(url, name, n):
     return queue
 
 
-def start_holder(url, name, n):
+def start_holder(url, name, n, *extra):
     env = dict(os.environ, PYTHONPATH=os.getcwd())
-    proc = subprocess.Popen([sys.executable, '-c', textwrap.dedent(HOLDER), url, name, str(n)],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, '-c', textwrap.dedent(HOLDER), url, name, str(n),
+                             *extra], stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     assert line.startswith('held'), line
     return proc
@@ -129,3 +137,18 @@ def test_consumer_sweeps_while_draining(redis_url, uname, rclient):
                     pass
     assert sorted(got) == [0, 1, 2]
     assert rclient.hlen('unacked') == 0
+
+
+def test_acks_of_a_killed_consumer_are_not_lost(redis_url, uname, rclient):
+    """Acks leave the process when given: after kill -9 only unacked return."""
+    name = uname('ackkill')
+    publish(redis_url, name, 10)
+    proc = start_holder(redis_url, name, 10, 'ack-even')
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert rclient.hlen('unacked') == 5
+    time.sleep(1.3)
+    assert sweep(redis_url) == 5
+    returned = sorted(json.loads(base64.b64decode(json.loads(raw)['body']))
+                      for raw in rclient.lrange(name, 0, -1))
+    assert returned == [1, 3, 5, 7, 9] and rclient.hlen('unacked') == 0
