@@ -92,21 +92,23 @@ class _Waker:
 # delayed until the poll timeout, up to 10 s).  Only taken when no one else
 # (e.g. asyncio) has set a wakeup fd; given back when the hub closes.
 _signal_wakeup_owner: _Waker | None = None
+_signal_wakeup_fd = -1
 
 
 def _claim_signal_wakeup(waker: _Waker) -> None:
-    global _signal_wakeup_owner
+    global _signal_wakeup_owner, _signal_wakeup_fd
     if threading.current_thread() is not threading.main_thread():
         return
     fd = waker.writer.fileno()
     try:
         previous = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
-    except (ValueError, OSError):  # pragma: no cover
+    except (ValueError, OSError):  # closed waker, or not the main thread
         return
     if previous not in (-1, fd):
-        signal.set_wakeup_fd(previous)  # someone else's: leave it to them
+        with suppress(ValueError, OSError):
+            signal.set_wakeup_fd(previous)  # someone else's: leave it to them
         return
-    _signal_wakeup_owner = waker
+    _signal_wakeup_owner, _signal_wakeup_fd = waker, fd
 
 
 def _release_signal_wakeup(waker: _Waker) -> bool:
@@ -118,8 +120,9 @@ def _release_signal_wakeup(waker: _Waker) -> bool:
         current = signal.set_wakeup_fd(-1)
     except ValueError:  # not the main thread
         return False
-    if current != waker.writer.fileno():
-        signal.set_wakeup_fd(current)  # taken over since: not ours to clear
+    if current != _signal_wakeup_fd:
+        with suppress(ValueError, OSError):
+            signal.set_wakeup_fd(current)  # taken over since: not ours to clear
     _signal_wakeup_owner = None
     return True
 
