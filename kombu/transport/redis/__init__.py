@@ -8,24 +8,35 @@ Connection strings::
     sentinel://HOST1:26379;sentinel://HOST2:26379   (master_name option)
 
 Features: direct, topic and fanout (PUB/SUB) exchanges, priorities (one list
-per ``priority_steps`` step), queue TTL (``x-expires``), ack emulation with
+per ``priority_steps`` step), queue expiry (``x-expires``), message TTL
+(``expiration``, ``x-message-ttl``) and dead-lettering
+(``x-dead-letter-exchange``, on expiry and on reject), ack emulation with
 visibility timeout.  Keys and envelopes are the same as upstream Kombu's, so
 both can share one Redis.
 
 What differs from upstream (all invisible on the wire):
 
-* one reusable client and one dedicated connection per channel, no client
-  object per command;
+* one reusable client and one dedicated connection per channel (no client
+  object per command), hot-path commands packed by hand;
 * binding tables cached (``binding_cache_ttl``, default 1 s), dropped at once
   on any bind/unbind in this process and re-read on a routing miss;
 * consuming pops up to ``consume_batch_size`` messages (capped by prefetch)
-  in one atomic Lua call that also records them as unacked, fair round robin
-  across queues within each priority step; BRPOP only when all are empty;
-* acks given while a batch is delivered ride on the next round trip;
-* a lease thread renews ``unacked_index`` scores of messages still held by a
-  live consumer, so the visibility-timeout sweep only restores messages of
-  dead consumers, each exactly once (atomic restore script);
+  in one atomic Lua call that also records them as unacked -- a consumer
+  killed right after the pop cannot lose them -- with fair round robin across
+  queues within each priority step; BRPOP only when all are empty;
+* acks are sent without waiting for their reply (read on the next round
+  trip); acks given while a batch is delivered go together at its end;
+* a lease thread renews the ``unacked_index`` scores of messages held by a
+  live consumer, so the visibility-timeout sweep (ours or upstream's) only
+  restores messages of dead consumers, each exactly once (atomic script);
+* requeue puts the message back at the head; a failing callback gives the
+  rest of its batch back; a fanout message reaches every subscribed queue;
+* ``publish_replicas``: a publish returns once that many replicas have it
+  (``WAIT``), so a Sentinel failover loses no acknowledged publish;
 * unknown transport options are reported with a warning.
+
+Priorities keep upstream's Redis semantics: one list per ``priority_steps``
+step and priority 0 consumed first (as Celery documents for Redis).
 
 Transport options: every upstream option (``visibility_timeout``,
 ``polling_interval``, ``max_connections``, ``socket_timeout``,
@@ -36,8 +47,8 @@ Transport options: every upstream option (``visibility_timeout``,
 ``unacked_mutex_key``, ``unacked_mutex_expire``, ``ack_emulation``, ``sep``,
 ``priority_steps``, ``fanout_prefix``, ``fanout_patterns``,
 ``global_keyprefix``, ``queue_order_strategy``, ``master_name``,
-``sentinel_kwargs``, ``min_other_sentinels``) plus ``consume_batch_size`` and
-``binding_cache_ttl``.
+``sentinel_kwargs``, ``min_other_sentinels``) plus ``consume_batch_size``,
+``binding_cache_ttl``, ``publish_replicas`` and ``publish_replicas_timeout``.
 """
 from __future__ import annotations
 
