@@ -56,6 +56,7 @@ class RedisProcess:
         self.args = args
         self.conf = conf
         self.tls = tls
+        self.password: str | None = None
         self.dir = tempfile.mkdtemp(prefix='kombu-redis-')
         self.proc: subprocess.Popen | None = None
 
@@ -75,8 +76,10 @@ class RedisProcess:
             cmd = ['redis-server', '--bind', '127.0.0.1', *port_args,
                    '--dir', self.dir, '--save', '', '--appendonly', 'no', *self.args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        tls = {'ssl': True, 'ssl_ca_certs': self.cert} if self.tls else {}
-        wait_ping(self.port, **tls)
+        extra: dict[str, Any] = {'ssl': True, 'ssl_ca_certs': self.cert} if self.tls else {}
+        if self.password:
+            extra['password'] = self.password
+        wait_ping(self.port, **extra)
         return self
 
     @property
@@ -130,19 +133,24 @@ SENTINEL_CONF = (
 class SentinelSetup:
     """A master, a replica and a sentinel watching them as ``mymaster``."""
 
-    def __init__(self) -> None:
+    def __init__(self, sentinel_password: str | None = None) -> None:
+        self.sentinel_password = sentinel_password
         fast_sync = ('--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0')
         self.master = RedisProcess(args=fast_sync)
         self.replica = RedisProcess(
             args=('--replicaof', '127.0.0.1', str(self.master.port), *fast_sync))
-        self.sentinel = RedisProcess(conf=SENTINEL_CONF % self.master.port)
+        conf = SENTINEL_CONF % self.master.port
+        if sentinel_password:
+            conf += f'requirepass {sentinel_password}\n'
+        self.sentinel = RedisProcess(conf=conf)
+        self.sentinel.password = sentinel_password
 
     def start(self) -> SentinelSetup:
         self.master.start()
         self.replica.start()
         self.sentinel.start()
         # wait until the replica is in sync and the sentinel knows it
-        client = redis.Redis(port=self.sentinel.port)
+        client = redis.Redis(port=self.sentinel.port, password=self.sentinel_password)
         replica = redis.Redis(port=self.replica.port)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -153,12 +161,13 @@ class SentinelSetup:
         raise TimeoutError('sentinel did not discover the replica')
 
     def master_port(self) -> int:
-        client = redis.Redis(port=self.sentinel.port)
+        client = redis.Redis(port=self.sentinel.port, password=self.sentinel_password)
         return int(client.sentinel_get_master_addr_by_name('mymaster')[1])
 
     def failover(self, timeout: float = 20) -> int:
         old = self.master_port()
-        redis.Redis(port=self.sentinel.port).execute_command('SENTINEL FAILOVER', 'mymaster')
+        sentinel = redis.Redis(port=self.sentinel.port, password=self.sentinel_password)
+        sentinel.execute_command('SENTINEL FAILOVER', 'mymaster')
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             port = self.master_port()

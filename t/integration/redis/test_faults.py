@@ -134,3 +134,24 @@ def test_sentinel_discovery_and_failover_under_publisher(sentinel_setup, uname):
                     pass
     assert len(stored) >= len(published)
     assert set(published) <= set(got)
+
+
+def test_sentinel_kwargs_reach_a_password_protected_sentinel(uname):
+    setup = SentinelSetup(sentinel_password='s3cret').start()
+    try:
+        name = uname('sentauth')
+        options = {'master_name': 'mymaster', 'sentinel_kwargs': {'password': 's3cret'}}
+        with Connection(setup.url, transport_options=options) as conn:
+            queue = conn.SimpleQueue(name)
+            queue.put('via sentinel')
+            message = queue.get(timeout=5)
+            assert message.payload == 'via sentinel'
+            message.ack()
+            queue.close()
+        assert redis.Redis(port=setup.master_port()).exists(f'_kombu.binding.{name}')
+        conn = Connection(setup.url, transport_options={'master_name': 'mymaster'})
+        with pytest.raises(Exception, match='(?i)auth'):
+            conn.ensure_connection(max_retries=1)
+        conn.release()
+    finally:
+        setup.stop()
