@@ -5,7 +5,7 @@ import socket
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from itertools import count
-from time import sleep
+from time import monotonic, sleep
 from typing import Any, Callable, Iterator, Sequence
 
 from .common import ignore_errors
@@ -114,6 +114,10 @@ class ConsumerMixin:
         """
         elapsed = 0.0
         with self.consumer_context(**kwargs) as (conn, channel, consumers):
+            # Heartbeats are also due while messages keep arriving (then the
+            # wait below never times out), or a no_ack consumer that only
+            # receives would be dropped by the broker as silent.
+            heartbeat_due = monotonic() + safety_interval
             for _ in range(limit) if limit else count():
                 if self.should_stop:
                     break
@@ -122,6 +126,7 @@ class ConsumerMixin:
                     conn.drain_events(timeout=safety_interval)
                 except socket.timeout:
                     conn.heartbeat_check()
+                    heartbeat_due = monotonic() + safety_interval
                     elapsed += safety_interval
                     if timeout and elapsed >= timeout:
                         raise
@@ -130,6 +135,9 @@ class ConsumerMixin:
                     if not self.should_stop:
                         raise
                 else:
+                    if monotonic() >= heartbeat_due:
+                        conn.heartbeat_check()
+                        heartbeat_due = monotonic() + safety_interval
                     yield
                     elapsed = 0.0
         debug('consume exiting')

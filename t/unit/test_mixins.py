@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -259,3 +260,47 @@ def test_consumer_producer_mixin_replies_on_its_own_connection(uname):
         with conn.SimpleQueue(reply_queue) as replies:
             got = sorted(replies.get(timeout=2).payload for _ in range(3))
     assert got == [2, 4, 6]
+
+
+def test_heartbeats_checked_while_messages_keep_arriving(uname):
+    name = uname('mixin')
+    queue = _declare(name)
+    checks = []
+
+    class Busy(Counter):
+        def create_connection(self):
+            conn = super().create_connection()
+            real = conn.heartbeat_check
+
+            def heartbeat_check(*args, **kwargs):
+                checks.append(time.monotonic())
+                return real(*args, **kwargs)
+            conn.heartbeat_check = heartbeat_check
+            return conn
+
+    stop_publishing = threading.Event()
+
+    def publish_steadily():
+        with Connection('memory://') as conn:
+            producer = conn.Producer()
+            i = 0
+            while not stop_publishing.is_set():
+                producer.publish(i, exchange=name, routing_key=name, serializer='json')
+                i += 1
+                time.sleep(0.005)
+
+    publisher = threading.Thread(target=publish_steadily, daemon=True)
+    publisher.start()
+    try:
+        with Connection('memory://') as conn:
+            worker = Busy(conn, queue, expected=10**9)
+            # safety_interval is never reached by a wait: messages come every 5 ms.
+            timer = threading.Timer(0.6, lambda: setattr(worker, 'should_stop', True))
+            timer.start()
+            worker.run(safety_interval=0.1)
+            timer.join()
+    finally:
+        stop_publishing.set()
+        publisher.join(5)
+    assert len(worker.received) > 20
+    assert len(checks) >= 3
