@@ -683,6 +683,11 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
                 except Exception:
                     pass
         if self._hot is not None:
+            if self._unread:  # acks in flight: closed means applied
+                try:
+                    self._read_unread(self._hot)
+                except Exception:
+                    logger.warning('could not confirm acks at close', exc_info=True)
             self._hot.disconnect()
             self._hot = None
 

@@ -9,6 +9,7 @@ from typing import Any
 from vine import promise
 
 from kombu.transport.virtual.ttl import EXPIRES_AT
+from kombu.utils.scheduling import priority_cycle
 
 from . import keys as K
 
@@ -24,6 +25,11 @@ class ConsumeMixin(_ChannelBase):
     """Mixed into :class:`~kombu.transport.redis.Channel`."""
 
     _brpop_sent_at: float | None = None
+
+    @property
+    def _pop_order(self) -> str:
+        # 'priority'/'sorted' cycles never rotate: drain queues in order
+        return 'seq' if isinstance(self._queue_cycle, priority_cycle) else 'rr'
 
     # -- consumers ---------------------------------------------------------------
 
@@ -84,7 +90,7 @@ class ConsumeMixin(_ChannelBase):
              acks: list[str] | None = None) -> list[tuple[str, dict]]:
         """Atomically pop up to ``budget`` messages (priority, then round robin)."""
         keys = [self._unacked, self._unacked_index, *self._consume_keys(queues)]
-        args: list[Any] = [repr(time()), budget, len(queues)]
+        args: list[Any] = [repr(time()), budget, len(queues), self._pop_order]
         args += ['1' if r else '0' for r in record]
         if acks:
             args += acks
@@ -233,7 +239,7 @@ class ConsumeMixin(_ChannelBase):
             flags = ['1' if self.ack_emulation and q not in self._no_ack_queues else '0'
                      for q in queues]
             commands.append(self._script_cmd(
-                'pop', keys, [repr(time()), extra, len(queues), *flags]))
+                'pop', keys, [repr(time()), extra, len(queues), self._pop_order, *flags]))
         if not commands:
             return []
         replies = self._run(commands)

@@ -59,61 +59,70 @@ return #overdue
 #: step, so a consumer killed after the pop can never lose them.
 #:
 #: KEYS: unacked hash, unacked index, then the queue lists grouped by priority
-#: step (ARGV[3] lists per step, one per queue, in round-robin order).
-#: ARGV: now (score), budget, queues per step, then one flag per queue
-#: ('1' = record for ack emulation, '0' = no_ack consumer), then the delivery
-#: tags of acked messages to drop first (piggy-backed acks).
-#: Within a priority step queues are visited round robin, one message each,
-#: so one busy queue cannot starve the others.  Returns a flat list of
-#: ``queue index (1-based), payload`` pairs.
+#: step (ARGV[3] lists per step, one per queue, in cycle order).
+#: ARGV: now (score), budget, queues per step, order ('rr': within a step
+#: queues take turns, one message each, so a busy queue cannot starve the
+#: others; 'seq': each queue is drained before the next, for the 'priority'
+#: and 'sorted' strategies), then one flag per queue ('1' = record for ack
+#: emulation, '0' = no_ack consumer), then the delivery tags of acked
+#: messages to drop first (piggy-backed acks).
+#: Returns a flat list of ``queue index (1-based), payload`` pairs.
 POP_BATCH = """
 local now = ARGV[1]
 local budget = tonumber(ARGV[2])
 local nq = tonumber(ARGV[3])
+local turns = ARGV[4] == 'rr'
 local nsteps = (#KEYS - 2) / nq
-local nacks = #ARGV - 3 - nq
+local nacks = #ARGV - 4 - nq
 if nacks > 0 then
     local tags = {}
-    for i = 1, nacks do tags[i] = ARGV[3 + nq + i] end
+    for i = 1, nacks do tags[i] = ARGV[4 + nq + i] end
     redis.call('HDEL', KEYS[1], unpack(tags))
     redis.call('ZREM', KEYS[2], unpack(tags))
 end
 local out = {}
+local function take(key, q)
+    local item = redis.call('RPOP', key)
+    if not item then return false end
+    budget = budget - 1
+    out[#out + 1] = q
+    out[#out + 1] = item
+    if ARGV[4 + q] == '1' then
+        local ok, msg = pcall(cjson.decode, item)
+        if ok and type(msg) == 'table' then
+            local props = msg['properties'] or {}
+            local info = props['delivery_info'] or {}
+            local tag = props['delivery_tag']
+            if type(tag) == 'string' then
+                local ex = info['exchange']
+                local rk = info['routing_key']
+                if type(ex) ~= 'string' then ex = '' end
+                if type(rk) ~= 'string' then rk = '' end
+                redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' ..
+                    cjson.encode(ex) .. ',' .. cjson.encode(rk) .. ']')
+                redis.call('ZADD', KEYS[2], now, tag)
+            end
+        end
+    end
+    return true
+end
 for step = 0, nsteps - 1 do
-    local live = {}
-    for q = 1, nq do live[q] = true end
-    local any = true
-    while budget > 0 and any do
-        any = false
-        for q = 1, nq do
-            if budget > 0 and live[q] then
-                local item = redis.call('RPOP', KEYS[2 + step * nq + q])
-                if item then
-                    any = true
-                    budget = budget - 1
-                    out[#out + 1] = q
-                    out[#out + 1] = item
-                    if ARGV[3 + q] == '1' then
-                        local ok, msg = pcall(cjson.decode, item)
-                        if ok and type(msg) == 'table' then
-                            local props = msg['properties'] or {}
-                            local info = props['delivery_info'] or {}
-                            local tag = props['delivery_tag']
-                            if type(tag) == 'string' then
-                                local ex = info['exchange']
-                                local rk = info['routing_key']
-                                if type(ex) ~= 'string' then ex = '' end
-                                if type(rk) ~= 'string' then rk = '' end
-                                redis.call('HSET', KEYS[1], tag, '[' .. item .. ',' ..
-                                    cjson.encode(ex) .. ',' .. cjson.encode(rk) .. ']')
-                                redis.call('ZADD', KEYS[2], now, tag)
-                            end
-                        end
-                    end
-                else
-                    live[q] = false
+    if turns then
+        local live = {}
+        for q = 1, nq do live[q] = true end
+        local any = true
+        while budget > 0 and any do
+            any = false
+            for q = 1, nq do
+                if budget > 0 and live[q] then
+                    live[q] = take(KEYS[2 + step * nq + q], q)
+                    any = any or live[q]
                 end
             end
+        end
+    else
+        for q = 1, nq do
+            while budget > 0 and take(KEYS[2 + step * nq + q], q) do end
         end
     end
 end

@@ -333,3 +333,30 @@ def test_global_keyprefix_fanout_and_topic(redis_url, uname, rclient):
     assert rclient.exists(f'app1:_kombu.binding.{topic.name}')
     assert not rclient.exists(f'_kombu.binding.{topic.name}')
     assert rclient.hlen('app1:unacked') == 0
+
+
+def test_without_ack_emulation_nothing_is_recorded(redis_url, uname, rclient):
+    name = uname('noemu')
+    queue = Queue(name, Exchange(name), name)
+    with Connection(redis_url, transport_options={'ack_emulation': False}) as conn:
+        producer = Producer(conn.channel())
+        queue(producer.channel).declare()
+        for i in range(3):
+            producer.publish(i, exchange=queue.exchange, routing_key=name)
+        got, _ = consume_all(conn, [queue], 3, prefetch=2)
+    assert sorted(b for _, b in got) == [0, 1, 2]
+    assert not rclient.exists('unacked') and not rclient.exists('unacked_index')
+
+
+def test_queue_order_strategy_priority(redis_url, uname):
+    first, second = uname('ordA'), uname('ordB')
+    queues = [Queue(n, Exchange(n), n) for n in (first, second)]
+    with Connection(redis_url, transport_options={'queue_order_strategy': 'priority'}) as conn:
+        producer = Producer(conn.channel())
+        for q in queues:
+            q(producer.channel).declare()
+            for i in range(3):
+                producer.publish(q.name, exchange=q.exchange, routing_key=q.name)
+        got, _ = consume_all(conn, queues, 6, prefetch=2)
+    # 'priority': the first queue is always drained before the next
+    assert [b for _, b in got] == [first] * 3 + [second] * 3
