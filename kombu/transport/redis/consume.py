@@ -153,10 +153,10 @@ class ConsumeMixin(_ChannelBase):
         except BaseException:
             # a callback failed: messages popped but not handed out go back
             # to the head of their queues instead of being lost
-            self._give_back(items[done:])
             flush = getattr(qos, 'flush_acks', None)
             if flush is not None:
                 flush()
+            self._give_back(items[done:])  # waits, so the acks are applied too
             raise
         finally:
             if buffering:
