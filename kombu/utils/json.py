@@ -25,6 +25,7 @@ import json
 import uuid
 from datetime import date, datetime, time
 from decimal import Decimal
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Callable, TypeVar
 
 __all__ = ('JSONEncoder', 'dumps', 'loads', 'object_hook', 'register_type', 'textual_types')
@@ -96,28 +97,67 @@ def object_hook(o: dict[str, Any]) -> Any:
 # whenever ``cls``/``object_hook`` is passed, which is every call here.
 _encoder = JSONEncoder()
 _decoder = json.JSONDecoder(object_hook=object_hook)
+# Hot paths below call the C encoder/scanner directly (what the stdlib does
+# inside encode()/decode(), minus building an encoder per call and the
+# whitespace regexes).  Anything unusual goes through the stdlib path, which
+# then decides the result or the exact error.
+_scan_hooked = _decoder.scan_once
+_scan_plain = json.JSONDecoder().scan_once
+try:
+    # No circular-reference markers: a shared markers dict is not thread
+    # safe; a cycle ends in RecursionError and is retried by the stdlib path.
+    _c_encode = c_make_encoder(  # type: ignore[misc]
+        None, _encoder.default, encode_basestring_ascii, None, ': ', ', ',
+        False, False, True)
+except (TypeError, ValueError):  # pragma: no cover - no C speedups
+    _c_encode = None
+
+
+def _fast_encode(s: Any) -> str:
+    if _c_encode is None:  # pragma: no cover
+        return _encoder.encode(s)
+    try:
+        return ''.join(_c_encode(s, 0))
+    except Exception:  # the stdlib path raises its own (exact) error, or succeeds
+        return _encoder.encode(s)
 
 
 def dumps(s: Any, _dumps: Callable[..., str] = json.dumps, cls: type = JSONEncoder,
           default_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
     """Serialize ``s`` to a JSON ``str``."""
     if _dumps is json.dumps and cls is JSONEncoder and not default_kwargs and not kwargs:
-        return _encoder.encode(s)
+        return _fast_encode(s)
     return _dumps(s, cls=cls, **dict(default_kwargs or {}, **kwargs))
+
+
+def _fast_decode(s: str) -> Any:
+    # A typed envelope needs the key "__type__" in the text, literally or
+    # with \u escapes; without either, the hook would return every dict as is.
+    scan = _scan_hooked if ('__type__' in s or '\\u' in s) else _scan_plain
+    try:
+        obj, end = scan(s, 0)
+    except StopIteration:  # leading whitespace or no value: let decode() judge
+        return _decoder.decode(s)
+    if end != len(s):  # trailing whitespace or extra data
+        return _decoder.decode(s)
+    return obj
 
 
 def loads(s: str | bytes | bytearray | memoryview, _loads: Callable[..., Any] = json.loads,
           decode_bytes: bool = True, object_hook: Callable[[dict[str, Any]], Any] = object_hook,
           ) -> Any:
     """Deserialize JSON from ``str`` or UTF-8 bytes/bytearray/memoryview."""
-    if isinstance(s, memoryview):
+    if type(s) is bytes:  # the common case first
+        if decode_bytes:
+            s = s.decode('utf-8')
+    elif isinstance(s, memoryview):
         s = s.tobytes().decode('utf-8')
     elif isinstance(s, bytearray):
         s = s.decode('utf-8')
     elif decode_bytes and isinstance(s, bytes):
         s = s.decode('utf-8')
-    if _loads is json.loads and object_hook is _default_hook and isinstance(s, str):
-        return _decoder.decode(s)
+    if _loads is json.loads and object_hook is _default_hook and type(s) is str:
+        return _fast_decode(s)
     return _loads(s, object_hook=object_hook)
 
 
