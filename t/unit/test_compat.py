@@ -127,6 +127,7 @@ def test_consumer_set(conn, uname):
                               from_dict={q2: {'exchange': exchange, 'routing_key': 'two'}})
     cset.add_consumer_from_dict(q3, exchange=exchange, routing_key='three')
     assert [q.name for q in cset.queues] == [first.queue, q2, q3]
+    assert all(q.channel is cset.channel for q in cset.queues)
     publisher = compat.Publisher(conn, exchange=exchange)
     for key in ('one', 'two', 'three', 'two'):
         publisher.send(key, routing_key=key)
