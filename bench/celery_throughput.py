@@ -10,7 +10,8 @@ t/upstream.py): one with this checkout (editable) plus ``celery==5.7.0``, one wi
 upstream ``kombu==5.7.0`` plus the same Celery.  For each broker and side the script
 publishes the tasks to a fresh queue (timed: ``publish/s``), then starts
 ``celery worker --pool=solo`` and times, inside the worker, from the first task to
-the last (``worker/s``).  Results are ignored (``ignore_result``), so the numbers are
+the last (``worker/s``), and checks with ``celery inspect stats`` that the worker ran
+every task.  Results are ignored (``ignore_result``), so the numbers are
 the broker round trip through Kombu and Celery's consumer.  Needs Redis on
 127.0.0.1:6379 and RabbitMQ on 127.0.0.1:5672 (guest/guest); a broker that is not
 there is reported as skipped.
@@ -129,6 +130,9 @@ def run_once(python: Path, side: str, broker: str, tasks: int, appdir: Path) -> 
                 raise RuntimeError(f'{side}: worker stopped early, see {log.name}')
             time.sleep(0.05)
         start, end = (float(marks.get(f'{queue}.{w}')) for w in ('start', 'end'))
+        executed = executed_count(python, env, appdir, f'{queue}@bench')
+        if executed != tasks:
+            raise RuntimeError(f'{side}: the worker ran {executed} of {tasks} tasks')
     finally:
         stop(worker)
         log.close()
@@ -136,6 +140,16 @@ def run_once(python: Path, side: str, broker: str, tasks: int, appdir: Path) -> 
         cleanup(broker, queue)
     return {'publish': tasks / published['publish'], 'worker': tasks / (end - start),
             'seconds': end - start}
+
+
+def executed_count(python: Path, env: dict[str, str], appdir: Path, node: str) -> int:
+    """How many no-op tasks the worker says it ran (``celery inspect stats``)."""
+    proc = subprocess.run(
+        [str(python), '-m', 'celery', '-A', 'benchapp', 'inspect', 'stats', '-d', node,
+         '--json', '--timeout', '10'],
+        env=env, cwd=appdir, capture_output=True, text=True, timeout=120)
+    stats = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+    return stats.get(node, {}).get('total', {}).get('bench.noop', 0)
 
 
 def stop(worker: subprocess.Popen) -> None:

@@ -20,18 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-import pytest
-
 from t.integration.rabbitmq.broker import amqp_url, private_vhost
-from t.servers import IN_CI, require_server, unique_name
-
-try:
-    import celery  # noqa: F401
-except ImportError:  # pragma: no cover - CI installs it with the test extra
-    if IN_CI:
-        raise
-    pytest.skip('the end-to-end Celery tests need celery (pip install celery==5.7.*)',
-                allow_module_level=True)
+from t.servers import require_server, unique_name
 
 ROOT = Path(__file__).resolve().parents[3]
 APP_MODULE = 't.integration.celery.e2eapp'

@@ -116,15 +116,19 @@ def test_control_broadcast(running):
     app, node = running.app, running.worker.nodename
     assert app.control.ping([node], timeout=5) == [{node: {'ok': 'pong'}}]
     extra = f"{running.settings['queue']}.extra"
+
+    def consumed():
+        queues = app.control.inspect([node], timeout=5).active_queues() or {}
+        return {q['name'] for q in queues.get(node, ())}
+
+    # The worker replies at once and adds/cancels the consumer on its next loop turn.
     reply = app.control.add_consumer(extra, destination=[node], reply=True, timeout=5)
     assert reply and 'ok' in reply[0][node], reply
-    queues = app.control.inspect([node], timeout=5).active_queues()
-    assert extra in {q['name'] for q in queues[node]}
+    assert wait_for(lambda: extra in consumed(), 10)
     assert running.task('add').apply_async((20, 22), queue=extra).get(timeout=20) == 42
     reply = app.control.cancel_consumer(extra, destination=[node], reply=True, timeout=5)
     assert reply and 'ok' in reply[0][node], reply
-    queues = app.control.inspect([node], timeout=5).active_queues()
-    assert extra not in {q['name'] for q in queues[node]}
+    assert wait_for(lambda: extra not in consumed(), 10)
 
 
 def test_task_events_received(running):
