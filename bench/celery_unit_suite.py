@@ -18,7 +18,8 @@ enters the venv that tests ours.
 It prints passed/failed/skipped/error counts per side, and with ``--kombu both`` the tests
 that fail only with ours (defects here), only with upstream, and with both (environment, for
 example the pickle checks that refuse to run as root).  Exit status: 0 when ours has no
-failure that upstream does not have.
+failure that upstream does not have; with one side only, 0 when every failure is a known one
+(the root-only ones, and for ours the documented differences).
 """
 from __future__ import annotations
 
@@ -36,6 +37,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Not needed to run the unit tests, and slow to install.
 SKIP_REQUIREMENTS = ('mypy', 'pre-commit')
+
+# Fail with upstream Kombu too when run as root: Celery refuses a worker that accepts
+# pickle as root, and the privilege-dropping tests expect a normal user.
+AS_ROOT = {
+    't.unit.apps.test_worker.test_Worker_purge::test_purge_does_not_retry_when_disabled',
+    't.unit.apps.test_worker.test_Worker_purge::test_purge_falls_back_to_broker_connection_retry',
+    't.unit.apps.test_worker.test_Worker_purge::test_purge_retries_connection_on_startup',
+    't.unit.apps.test_worker.test_Worker_setup_defaults::test_setup_defaults_called_once',
+    't.unit.apps.test_worker.test_Worker_setup_defaults::test_setup_defaults_override_is_kept',
+    't.unit.backends.test_mongodb.test_MongoBackend::test_regression_worker_startup_info',
+    't.unit.utils.test_platforms.test_maybe_drop_privileges::test_only_gid',
+    't.unit.utils.test_platforms.test_maybe_drop_privileges::test_with_guid',
+    't.unit.utils.test_platforms::test_check_privileges[accept_content0]',
+    't.unit.utils.test_platforms::test_check_privileges[accept_content1]',
+    't.unit.utils.test_platforms::test_check_privileges[accept_content2]',
+}
+# Deliberate differences of this package (docs/userguide/celery.rst says why).
+KNOWN_DIFFERENCES = {
+    # Connection.info() masks the password.
+    't.unit.app.test_app.test_App::test_amqp_get_broker_info[pyamqp://-expected_fields0]',
+    # virtual transports honour the ``expiration`` property (a task already expired is dropped)
+    't.unit.tasks.test_tasks.test_tasks::test_regular_task',
+}
 
 
 @dataclass
@@ -202,8 +226,13 @@ def main() -> int:
         show('fail with both (environment)', ours.broken & upstream.broken)
         return 1 if ours.broken - upstream.broken else 0
     only = next(iter(results.values()))
-    show(f'failing with {only.side}', only.broken)
-    return 1 if only.broken else 0
+    known = AS_ROOT if os.geteuid() == 0 else set()
+    if only.side == 'ours':
+        known = known | KNOWN_DIFFERENCES
+    show(f'failing with {only.side}, known ({"as root, " if known & AS_ROOT else ""}'
+         'documented differences)', only.broken & known)
+    show(f'failing with {only.side}, unexpected', only.broken - known)
+    return 1 if only.broken - known else 0
 
 
 def show(title: str, names: set[str]) -> None:
