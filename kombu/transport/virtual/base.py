@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 from array import array
+from binascii import b2a_base64
 from itertools import count
 from queue import Empty
 from time import monotonic, sleep
@@ -183,6 +184,11 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                               and type(self.codecs.get('base64')) is Base64)
         # Exchange types routing by key alone (deliver not overridden): the
         # publish path calls _lookup for them directly.
+        self._plain_routing = bool(
+            cache and cls._lookup is RoutingMixin._lookup
+            and cls.typeof is Channel.typeof
+            and cls._queue_policy is Channel._queue_policy
+            and cls._put_message is RoutingMixin._put_message)
         self._keyed_types = frozenset(
             typ for typ in self.exchange_types.values()
             if type(typ).deliver is ExchangeType.deliver)
@@ -404,7 +410,11 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             codec = self._codec(encoding)
             self._publish_codec = (encoding, codec)
         if codec is not None:
-            message['body'] = codec.encode(message['body'])
+            body = message['body']
+            if codec.__class__ is Base64 and body.__class__ is bytes:
+                message['body'] = b2a_base64(body, newline=False).decode('ascii')
+            else:
+                message['body'] = codec.encode(body)
         props = message['properties']
         props['body_encoding'] = encoding
         props['delivery_tag'] = next_delivery_tag()
@@ -413,6 +423,24 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         delivery_info['routing_key'] = routing_key
         if not exchange:  # default exchange: the routing key is the destination queue
             return self._put_message(routing_key, message, **kwargs)
+        if self._plain_routing:
+            # typeof, _lookup, _put_message and _queue_policy inlined for a
+            # remembered route to one queue (stores that override none of them).
+            state = self.connection.state
+            decl = state.exchanges.get(exchange)
+            typ = self.exchange_types[decl['type'] if decl is not None else 'direct']
+            if typ in self._keyed_types:
+                memo = state.routes.get(exchange)
+                queues = memo.get(routing_key) if memo is not None else None
+                if not queues:  # not remembered, or unroutable (deadletter_queue)
+                    queues = self._lookup(exchange, routing_key)
+                if len(queues) != 1:
+                    return self._put_routed(queues, message, **kwargs)
+                queue = queues[0]
+                if 'expiration' in props or state.policies.get(queue) is not None:
+                    return self._put_message(queue, message, **kwargs)
+                return self._put(queue, message, **kwargs)
+            return typ.deliver(message, exchange, routing_key, **kwargs)
         typ = self.typeof(exchange)
         if typ in self._keyed_types:
             queues = self._lookup(exchange, routing_key)
