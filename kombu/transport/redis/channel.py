@@ -134,6 +134,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         #: subscribed topic -> this channel's queues consuming it
         self._topic_queues: dict[str, list[str]] = {}
         self._no_ack_queues: set[str] = set()
+        self._active_list: list[str] = []
         self._get_no_ack = False
         self._tables: dict[str, tuple[int, float, list]] = {}
         self._routes: dict[tuple[str, str], tuple[int, float, list]] = {}
@@ -582,6 +583,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
             return None
 
     def _touch_expires(self, queues: list[str]) -> None:
+        if not self._expires:
+            return
         commands = [('PEXPIRE', k, self._expires[q])
                     for q in queues if q in self._expires for k in self._all_qkeys(q)]
         if commands:
@@ -698,11 +701,12 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
     @property
     def active_queues(self) -> list[str]:
         """Queues consumed from with BRPOP (fanout queues excluded)."""
-        return list(dict.fromkeys(
-            q for q in self._active_queues if q not in self.active_fanout_queues))
+        return self._active_list  # recomputed on every consume/cancel
 
     def _update_queue_cycle(self) -> None:
-        self._queue_cycle.update(self.active_queues)
+        self._active_list = list(dict.fromkeys(
+            q for q in self._active_queues if q not in self.active_fanout_queues))
+        self._queue_cycle.update(self._active_list)
 
 
 def connection_declared(transport: Any) -> set[str]:
