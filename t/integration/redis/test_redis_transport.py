@@ -355,8 +355,23 @@ def test_queue_order_strategy_priority(redis_url, uname):
         producer = Producer(conn.channel())
         for q in queues:
             q(producer.channel).declare()
-            for i in range(3):
+            for _ in range(3):
                 producer.publish(q.name, exchange=q.exchange, routing_key=q.name)
         got, _ = consume_all(conn, queues, 6, prefetch=2)
     # 'priority': the first queue is always drained before the next
     assert [b for _, b in got] == [first] * 3 + [second] * 3
+
+
+def test_binding_from_another_process_seen_after_cache_ttl(redis_url, uname, rclient):
+    name = uname('ttlcache')
+    exchange = Exchange(name, 'topic')
+    with Connection(redis_url, transport_options={'binding_cache_ttl': 0.2}) as conn:
+        producer = Producer(conn.channel(), exchange)
+        Queue(name + '.a', exchange, 'k.*')(producer.channel).declare()
+        producer.publish('1', routing_key='k.x')
+        # another process binds a second queue (written as upstream would)
+        rclient.sadd(f'_kombu.binding.{name}', f'#\x06\x16#\x06\x16{name}.b')
+        time.sleep(0.3)
+        producer.publish('2', routing_key='k.x')
+        assert producer.channel._size(name + '.a') == 2
+        assert producer.channel._size(name + '.b') == 1
