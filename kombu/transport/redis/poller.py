@@ -61,6 +61,7 @@ class MultiChannelPoller:
         self._chan_to_sock: dict[tuple[Any, Any, str], Any] = {}
         self.poller: Any = _Selector()
         self._hub = False
+        self._turn = 0
         self.after_read = set()
 
     def close(self) -> None:
@@ -233,7 +234,11 @@ class MultiChannelPoller:
         self._in_protected_read = True
         try:
             self.maybe_refresh_binding_expiry()
-            for channel in list(self._channels):
+            channels = list(self._channels)
+            if len(channels) > 1:  # start from a different channel each time
+                self._turn = (self._turn + 1) % len(channels)
+                channels = channels[self._turn:] + channels[:self._turn]
+            for channel in channels:
                 # under load the non-blocking batch pop is the only round trip
                 if channel.active_queues and not channel._in_poll \
                         and channel.qos.can_consume() and channel._pop_and_deliver():

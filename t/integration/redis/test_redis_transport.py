@@ -375,3 +375,24 @@ def test_binding_from_another_process_seen_after_cache_ttl(redis_url, uname, rcl
         producer.publish('2', routing_key='k.x')
         assert producer.channel._size(name + '.a') == 2
         assert producer.channel._size(name + '.b') == 1
+
+
+def test_channels_of_one_connection_take_turns(redis_url, uname):
+    a, b = uname('chanA'), uname('chanB')
+    qa, qb = Queue(a, Exchange(a), a), Queue(b, Exchange(b), b)
+    got = []
+    with Connection(redis_url) as conn:
+        producer = Producer(conn.channel())
+        for q in (qa, qb):
+            q(producer.channel).declare()
+            for _ in range(20):
+                producer.publish(q.name, exchange=q.exchange, routing_key=q.name)
+        consumers = [Consumer(conn.channel(), [q], prefetch_count=2,
+                              callbacks=[lambda body, m: (got.append(body), m.ack())])
+                     for q in (qa, qb)]
+        for c in consumers:
+            c.consume()
+        drain(conn, lambda: len(got) < 8)
+        for c in consumers:
+            c.cancel()
+    assert {a, b} <= set(got[:8])  # neither channel starves the other
