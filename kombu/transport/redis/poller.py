@@ -70,6 +70,9 @@ class MultiChannelPoller:
         self._channels.clear()
         self._fd_to_chan.clear()
         self._chan_to_sock.clear()
+        if not self._hub:  # a fresh selector: the transport may reconnect
+            self.poller.close()
+            self.poller = _Selector()
 
     def add(self, channel: Any) -> None:
         self._channels.add(channel)
@@ -151,9 +154,9 @@ class MultiChannelPoller:
                 self._register_LISTEN(channel)
 
     def on_poll_init(self, poller: Any) -> None:
+        if not self._hub:
+            self.poller.close()  # our selector; the hub's poller takes over
         self._hub = True
-        for sock in self._chan_to_sock.values():
-            self.poller.unregister(sock)
         self.poller = poller
 
     def maybe_restore_messages(self) -> Any:
