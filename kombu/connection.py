@@ -538,6 +538,12 @@ class Connection:
 
     def drain_events(self, **kwargs: Any) -> Any:
         """Wait for one event on any channel; raises :exc:`socket.timeout` after ``timeout``."""
+        # What the ``connection`` property does, without its property chain
+        # when the connection is up (the common case: once per message).
+        transport, connection = self._transport, self._connection
+        if (transport is not None and connection is not None and not self._closed
+                and transport.verify_connection(connection)):
+            return transport.drain_events(connection, **kwargs)
         return self.transport.drain_events(self.connection, **kwargs)
 
     def heartbeat_check(self, rate: int = 2) -> Any:

@@ -164,10 +164,13 @@ class Message:
         acknowledged, rejected or requeued. A message delivered to a
         ``no_ack`` consumer needs no ack, and this does nothing.
         """
-        if self.channel is not None and self._from_no_ack_consumer():
+        channel = self.channel
+        if (channel is not None and getattr(channel, 'no_ack_consumers', None)
+                and self._from_no_ack_consumer()):
             return
-        self._check_can_settle()
-        self.channel.basic_ack(self.delivery_tag, multiple=multiple)
+        if channel is None or self._state in ACK_STATES:
+            self._check_can_settle()  # raises
+        channel.basic_ack(self.delivery_tag, multiple=multiple)
         self._state = 'ACK'
         if hooks.on_ack:
             hooks.run(hooks.on_ack, self)
