@@ -216,9 +216,21 @@ class ConsumeMixin(_ChannelBase):
             self._deliver_batch(items)
             return True
         record = self.ack_emulation and queue not in self._no_ack_queues
-        items += self._record_and_pop_more(payload, record)
+        try:
+            items += self._record_and_pop_more(payload, record)
+        except BaseException:
+            self._rescue(queue, payload)
+            raise
         self._deliver_batch(items)
         return True
+
+    def _rescue(self, queue: str, payload: dict) -> None:
+        """BRPOP took ``payload`` but it could not be recorded: put it back."""
+        try:
+            self._give_back([(queue, payload)])
+        except Exception:
+            logger.critical('Could not give back message %r to queue %r',
+                            payload, queue, exc_info=True)
 
     def _record_and_pop_more(self, payload: dict, record: bool) -> list[tuple[str, dict]]:
         """Record the BRPOP'd message and fetch more, in one round trip."""

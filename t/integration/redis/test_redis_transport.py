@@ -396,3 +396,27 @@ def test_channels_of_one_connection_take_turns(redis_url, uname):
         for c in consumers:
             c.cancel()
     assert {a, b} <= set(got[:8])  # neither channel starves the other
+
+
+def test_brpop_message_given_back_when_recording_fails(redis_url, uname, rclient,
+                                                        monkeypatch):
+    name = uname('rescue')
+    queue = Queue(name, Exchange(name), name)
+    got = []
+    with Connection(redis_url) as conn:
+        channel = conn.channel()
+        with Consumer(channel, [queue], callbacks=[lambda b, m: got.append(b)]):
+            with pytest.raises(socket.timeout):
+                conn.drain_events(timeout=0.1)  # empty: a BRPOP is now in flight
+            assert channel._in_poll
+            Producer(conn.channel()).publish('m', exchange=queue.exchange, routing_key=name)
+
+            def broken(*args, **kwargs):
+                raise ConnectionError('recording failed')
+            monkeypatch.setattr(channel, '_record_and_pop_more', broken)
+            with pytest.raises(ConnectionError):
+                conn.drain_events(timeout=2)
+            assert got == [] and rclient.llen(name) == 1
+            monkeypatch.undo()
+            drain(conn, lambda: not got)
+    assert got == ['m']
