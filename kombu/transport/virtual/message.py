@@ -60,23 +60,35 @@ class Message(base.Message):
                 body = a2b_base64(body)  # what decode_body does, minus two calls
             else:
                 body = channel.decode_body(body, encoding)
-        if kwargs:
+        headers = payload.get('headers')
+        if (kwargs or body.__class__ is not bytes
+                or (headers and headers.get('compression'))):
             super().__init__(
                 body=body,
                 channel=channel,
                 delivery_tag=properties['delivery_tag'],
                 content_type=payload.get('content-type'),
                 content_encoding=payload.get('content-encoding'),
-                headers=payload.get('headers'),
+                headers=headers,
                 properties=properties,
                 delivery_info=properties.get('delivery_info'),
                 postencode='utf-8',
                 **kwargs)
-        else:  # the common case, positionally (Kombu's argument order): cheaper
-            super().__init__(
-                body, properties['delivery_tag'], payload.get('content-type'),
-                payload.get('content-encoding'), properties.get('delivery_info'),
-                properties, payload.get('headers'), 'utf-8', None, channel)
+            return
+        # The common case (uncompressed bytes body): what kombu.message.Message
+        # does for it, without the call (keep the two in step).
+        self.errors = [] if self.errors is None else self.errors
+        self.channel = channel
+        self.delivery_tag = properties['delivery_tag']
+        self.content_type = payload.get('content-type')
+        self.content_encoding = payload.get('content-encoding')
+        self.delivery_info = properties.get('delivery_info') or {}
+        self.headers = headers or {}
+        self.properties = properties
+        self._decoded_cache = None
+        self._state = 'RECEIVED'
+        self.accept = None
+        self.body = body
 
     def serializable(self) -> dict[str, Any]:
         """Return the envelope of this message (body encoded again)."""

@@ -77,8 +77,13 @@ class QoS:
 
     def append(self, message: Any, delivery_tag: Any) -> None:
         """Track ``message`` as delivered and not yet acknowledged."""
-        if self._dirty:
-            self._flush()
+        dirty = self._dirty
+        while dirty:  # _flush, inlined: usually the one tag acked since the last delivery
+            try:
+                tag = dirty.pop()
+            except KeyError:  # pragma: no cover - emptied by another thread
+                break
+            self._delivered.pop(tag, None)
         self._quick_append(delivery_tag, message)
 
     def get(self, delivery_tag: Any) -> Any:
