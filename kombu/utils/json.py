@@ -101,8 +101,8 @@ _decoder = json.JSONDecoder(object_hook=object_hook)
 # inside encode()/decode(), minus building an encoder per call and the
 # whitespace regexes).  Anything unusual goes through the stdlib path, which
 # then decides the result or the exact error.
-_scan_hooked = _decoder.scan_once
-_scan_plain = json.JSONDecoder().scan_once
+_scan_hooked = _decoder.scan_once  # type: ignore[attr-defined]
+_scan_plain = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 try:
     # No circular-reference markers: a shared markers dict is not thread
     # safe; a cycle ends in RecursionError and is retried by the stdlib path.
