@@ -401,8 +401,20 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                 'properties': properties}
 
     def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str,
+                      mandatory: bool = False, immediate: bool = False,
+                      timeout: float | None = None, confirm_timeout: float | None = None,
                       **kwargs: Any) -> None:
-        """Publish an envelope made by :meth:`prepare_message`."""
+        """Publish an envelope made by :meth:`prepare_message`.
+
+        Other keyword arguments, and the AMQP options above unless they have
+        their default values, are passed on to the ``_put`` hook.
+        """
+        # Producer.publish passes the AMQP options every time, as Kombu does;
+        # forwarding their defaults would rebuild a kwargs dict at every level
+        # (and once per queue for fanout).
+        if mandatory or immediate or timeout is not None or confirm_timeout is not None:
+            kwargs.update(mandatory=mandatory, immediate=immediate, timeout=timeout,
+                          confirm_timeout=confirm_timeout)
         # Same work as _inplace_augment_message, inlined: this is the hot path.
         encoding = self.body_encoding
         cached_encoding, codec = self._publish_codec

@@ -38,6 +38,9 @@ class UndeliverableWarning(UserWarning):
 class RoutingMixin:
     """Routing with memoized routes, per-queue copies, TTL stamps, DLX, priority."""
 
+    #: set by the channel: no routing hook overridden, shortcuts allowed.
+    _plain_routing = False
+
     if TYPE_CHECKING:
         deadletter_queue: str | None
         max_priority: int
@@ -124,17 +127,21 @@ class RoutingMixin:
             return self._put_message(queues[0], message, **kwargs)
         props = message['properties']
         has_expiration = 'expiration' in props
-        queue_policy, put = self._queue_policy, self._put
+        if self._plain_routing:
+            queue_policy = self.connection.state.policies.get  # type: ignore[attr-defined]
+        else:
+            queue_policy = self._queue_policy
+        put = self._put
         tag = props.get('delivery_tag') or next_delivery_tag()
-        copy: dict[str, Any] | None = message
+        copy = message
         for n, queue in enumerate(queues):
-            if copy is None:
+            if n:
                 # Own properties (tag, expiry stamp); the inner dicts are
                 # shared and never mutated once published (see _restore).
-                copy_props = dict(props)
+                copy_props = props.copy()
                 copy_props.pop(EXPIRES_AT, None)  # stamped for the previous queue
                 copy_props['delivery_tag'] = f'{tag}.{n}'  # unique since the tag is
-                copy = dict(message)
+                copy = message.copy()
                 copy['properties'] = copy_props
             policy = queue_policy(queue)
             if policy is not None:
@@ -143,7 +150,6 @@ class RoutingMixin:
                 if has_expiration:
                     self._stamp_expiry(copy['properties'], None)
                 put(queue, copy, **kwargs)
-            copy = None
         return None
 
     @staticmethod
