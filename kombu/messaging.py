@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from .common import maybe_declare
 from .compression import compress
 from .connection import PooledConnection, is_connection, maybe_channel
-from .entity import Exchange, Queue, maybe_delivery_mode
+from .entity import PERSISTENT_DELIVERY_MODE, Exchange, Queue, maybe_delivery_mode
 from .exceptions import ContentDisallowed
 from .message import hooks
 from .serialization import dumps, prepare_accept_content
@@ -128,8 +128,11 @@ class Producer:
         else:  # a name: messages get the default exchange's delivery mode
             exchange_name = exchange
             mode = delivery_mode or default_exchange.delivery_mode
-        properties['delivery_mode'] = (
-            mode if mode.__class__ is int and mode else maybe_delivery_mode(mode))
+        if mode is None:
+            properties['delivery_mode'] = PERSISTENT_DELIVERY_MODE  # what maybe_delivery_mode gives
+        else:
+            properties['delivery_mode'] = (
+                mode if mode.__class__ is int and mode else maybe_delivery_mode(mode))
         if expiration is not None:
             properties['expiration'] = str(int(expiration * 1000))
         if headers is None:

@@ -423,7 +423,9 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             self._publish_codec = (encoding, codec)
         if codec is not None:
             body = message['body']
-            if codec.__class__ is Base64 and body.__class__ is bytes:
+            if codec.__class__ is Base64 and body.__class__ is str:  # json & co
+                message['body'] = b2a_base64(body.encode(), newline=False).decode('ascii')
+            elif codec.__class__ is Base64 and body.__class__ is bytes:
                 message['body'] = b2a_base64(body, newline=False).decode('ascii')
             else:
                 message['body'] = codec.encode(body)
