@@ -651,9 +651,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._closing = True
         if self._in_poll:
             try:
-                self._brpop_read()
-            except Empty:
-                pass
+                self._finish_brpop()  # a message it popped must not be lost
             except self.connection_errors:
                 pass
         if not self.closed:

@@ -25,6 +25,7 @@ class ConsumeMixin(_ChannelBase):
     """Mixed into :class:`~kombu.transport.redis.Channel`."""
 
     _brpop_sent_at: float | None = None
+    _brpop_id: tuple[Any, Any] = (None, None)
 
     @property
     def _pop_order(self) -> str:
@@ -190,6 +191,10 @@ class ConsumeMixin(_ChannelBase):
             return
         keys = self._consume_keys(queues)
         conn = self.client.connection
+        if self._brpop_id[0] is not conn:
+            # remembered so close() can cut a waiting BRPOP short (CLIENT UNBLOCK)
+            conn.send_command('CLIENT', 'ID')
+            self._brpop_id = (conn, conn.read_response())
         self._in_poll = conn
         self._brpop_sent_at = monotonic()
         conn.send_command('BRPOP', *keys, timeout or 0)
@@ -223,6 +228,19 @@ class ConsumeMixin(_ChannelBase):
             raise
         self._deliver_batch(items)
         return True
+
+    def _finish_brpop(self) -> None:
+        """Read the reply of a BRPOP in flight, unblocking it first."""
+        conn, client_id = self._brpop_id
+        if conn is self._in_poll and client_id is not None:
+            try:
+                self._execute('CLIENT', 'UNBLOCK', client_id)
+            except self.connection_errors:
+                pass
+        try:
+            self._brpop_read()
+        except Empty:
+            pass
 
     def _rescue(self, queue: str, payload: dict) -> None:
         """BRPOP took ``payload`` but it could not be recorded: put it back."""

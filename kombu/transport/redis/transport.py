@@ -44,6 +44,12 @@ class Transport(virtual.Transport):
         vt = float(options.get('visibility_timeout', self.Channel.visibility_timeout))
         self._lease_keeper = LeaseKeeper(interval=max(0.05, min(vt / 4, 60.0)))
 
+    def _wait_for_messages(self, timeout: float, token: Any) -> None:
+        """No sleep between polls: the poll itself waited (BRPOP blocks).
+
+        ``polling_interval`` only sets the BRPOP timeout here, as upstream.
+        """
+
     def driver_version(self) -> str:
         return redis.__version__
 

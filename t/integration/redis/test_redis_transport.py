@@ -420,3 +420,19 @@ def test_brpop_message_given_back_when_recording_fails(redis_url, uname, rclient
             monkeypatch.undo()
             drain(conn, lambda: not got)
     assert got == ['m']
+
+
+def test_close_with_brpop_in_flight_is_quick_and_keeps_messages(redis_url, uname, rclient):
+    name = uname('closeblk')
+    queue = Queue(name, Exchange(name), name)
+    with Connection(redis_url, transport_options={'polling_interval': 5}) as conn:
+        channel = conn.channel()
+        consumer = Consumer(channel, [queue], callbacks=[lambda b, m: None])
+        consumer.consume()
+        with pytest.raises(socket.timeout):
+            conn.drain_events(timeout=0.1)
+        assert channel._in_poll  # BRPOP waits up to 5 s on the server
+        start = time.monotonic()
+        channel.close()
+        assert time.monotonic() - start < 1.0  # unblocked, not waited out
+    assert rclient.llen(name) == 0 and rclient.hlen('unacked') == 0
