@@ -249,7 +249,10 @@ class MultiChannelPoller:
             self.on_poll_start()
             delivered = False
             for fileno, event in self.poller.poll(timeout):
-                ret = self.handle_event(fileno, event)
+                try:
+                    ret = self.handle_event(fileno, event)
+                except Empty:  # a BRPOP timed out: still time for the sweep
+                    continue
                 delivered = delivered or bool(ret and ret[0])
             if delivered:
                 return

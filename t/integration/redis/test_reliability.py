@@ -132,7 +132,7 @@ def test_consumer_sweeps_while_draining(redis_url, uname, rclient):
             deadline = time.monotonic() + 10
             while len(got) < 3 and time.monotonic() < deadline:
                 try:
-                    conn.drain_events(timeout=0.5)
+                    conn.drain_events(timeout=2)  # longer than BRPOP's 1 s
                 except socket.timeout:
                     pass
     assert sorted(got) == [0, 1, 2]
