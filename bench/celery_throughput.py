@@ -32,11 +32,12 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# DB 15: the test suites lock 5-14 for themselves (t/integration/redis/servers.py, e2e tests).
 BROKERS = {
-    'redis': ('redis://127.0.0.1:6379/14', 6379),
+    'redis': ('redis://127.0.0.1:6379/15', 6379),
     'amqp': ('amqp://guest:guest@127.0.0.1:5672//', 5672),
 }
-MARKS = 'redis://127.0.0.1:6379/14'   # where the worker writes its start/end times
+MARKS = 'redis://127.0.0.1:6379/15'   # where the worker writes its start/end times
 
 APP = '''
 import os, time
