@@ -145,10 +145,15 @@ class ConsumeMixin(_ChannelBase):
             for queue, payload in items:
                 done += 1
                 self._queue_cycle.rotate(queue)
+                record = recorded is not None and self.ack_emulation \
+                    and queue not in self._no_ack_queues
                 if EXPIRES_AT in payload['properties'] and self._expired(queue, payload):
-                    continue  # dead-lettered; its unacked entry goes below
-                if recorded is not None and self.ack_emulation \
-                        and queue not in self._no_ack_queues:
+                    # dead-lettered: marked so that _drop_unclaimed (below) removes its
+                    # unacked entry, else a later restore would bring it back
+                    if record:
+                        self._mark_recorded(payload)
+                    continue
+                if record:
                     self._mark_recorded(payload)
                 deliver(payload, queue)
         except BaseException:
