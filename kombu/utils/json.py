@@ -130,19 +130,6 @@ def dumps(s: Any, _dumps: Callable[..., str] = json.dumps, cls: type = JSONEncod
     return _dumps(s, cls=cls, **dict(default_kwargs or {}, **kwargs))
 
 
-def _fast_decode(s: str) -> Any:
-    # A typed envelope needs the key "__type__" in the text, literally or
-    # with \u escapes; without either, the hook would return every dict as is.
-    scan = _scan_hooked if ('__type__' in s or '\\u' in s) else _scan_plain
-    try:
-        obj, end = scan(s, 0)
-    except StopIteration:  # leading whitespace or no value: let decode() judge
-        return _decoder.decode(s)
-    if end != len(s):  # trailing whitespace or extra data
-        return _decoder.decode(s)
-    return obj
-
-
 def loads(s: str | bytes | bytearray | memoryview, _loads: Callable[..., Any] = json.loads,
           decode_bytes: bool = True, object_hook: Callable[[dict[str, Any]], Any] = object_hook,
           ) -> Any:
@@ -157,7 +144,15 @@ def loads(s: str | bytes | bytearray | memoryview, _loads: Callable[..., Any] = 
     elif decode_bytes and isinstance(s, bytes):
         s = s.decode('utf-8')
     if _loads is json.loads and object_hook is _default_hook and type(s) is str:
-        return _fast_decode(s)
+        # A typed envelope needs the key "__type__" in the text, literally or
+        # with \\u escapes; without either, the hook returns every dict as is.
+        scan = _scan_hooked if ('__type__' in s or '\\u' in s) else _scan_plain
+        try:
+            obj, end = scan(s, 0)
+        except StopIteration:  # leading whitespace or no value: decode() judges
+            return _decoder.decode(s)
+        # trailing whitespace or extra data: decode() again
+        return obj if end == len(s) else _decoder.decode(s)
     return _loads(s, object_hook=object_hook)
 
 

@@ -140,3 +140,29 @@ def test_roundtrip_property(value):
 def test_plain_json_matches_stdlib(value):
     # Wire compatibility: for plain data we write exactly what json.dumps writes.
     assert dumps(value) == stdjson.dumps(value)
+
+
+# -- direct C encoder/scanner paths: same text and errors as the stdlib ----------
+
+def test_dumps_matches_stdlib_with_kombu_encoder():
+    value = {'a': [1, 2.5, None, True], 'é': 'ü', 'when': datetime(2024, 1, 2, 3, 4, 5),
+             'raw': b'\xff\x00', 'n': float('inf')}
+    assert json.dumps(value) == stdjson.dumps(value, cls=json.JSONEncoder)
+
+
+def test_dumps_circular_and_unknown_raise_like_stdlib():
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match='Circular reference'):
+        json.dumps(loop)
+    with pytest.raises(TypeError, match='not JSON serializable'):
+        json.dumps({'x': object()})
+
+
+def test_loads_escaped_type_key_whitespace_and_extra_data():
+    assert json.loads('{"\\u005f_type__": "bytes", "__value__": "x"}') == b'x'
+    assert json.loads(' \n{"a": 1}\t') == {'a': 1}
+    with pytest.raises(stdjson.JSONDecodeError, match='Extra data'):
+        json.loads('{"a": 1} 2')
+    with pytest.raises(stdjson.JSONDecodeError, match='Expecting value'):
+        json.loads('')
