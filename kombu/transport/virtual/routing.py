@@ -35,6 +35,10 @@ class UndeliverableWarning(UserWarning):
     """A message could not be routed to any queue."""
 
 
+#: '.1', '.2', ...: fanout copies' tag suffixes, prebuilt.
+_TAG_SUFFIXES = tuple(f'.{n}' for n in range(64))
+
+
 class RoutingMixin:
     """Routing with memoized routes, per-queue copies, TTL stamps, DLX, priority."""
 
@@ -132,7 +136,7 @@ class RoutingMixin:
         else:
             queue_policy = self._queue_policy
         put = self._put
-        tag = props.get('delivery_tag') or next_delivery_tag()
+        tag = str(props.get('delivery_tag') or next_delivery_tag())
         copy = message
         for n, queue in enumerate(queues):
             if n:
@@ -140,7 +144,8 @@ class RoutingMixin:
                 # shared and never mutated once published (see _restore).
                 copy_props = props.copy()
                 copy_props.pop(EXPIRES_AT, None)  # stamped for the previous queue
-                copy_props['delivery_tag'] = f'{tag}.{n}'  # unique since the tag is
+                copy_props['delivery_tag'] = (  # unique since the tag is
+                    tag + _TAG_SUFFIXES[n] if n < 64 else f'{tag}.{n}')
                 copy = message.copy()
                 copy['properties'] = copy_props
             policy = queue_policy(queue)
