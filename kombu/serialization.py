@@ -181,7 +181,10 @@ class SerializerRegistry:
         if serializer:
             if serializer == 'raw':
                 return raw_encode(data)
-            content_type, content_encoding, encoder = self._codec(serializer)
+            try:
+                content_type, content_encoding, encoder = self._encoders[serializer]
+            except KeyError:
+                content_type, content_encoding, encoder = self._codec(serializer)
         elif isinstance(data, bytes):
             return 'application/data', 'binary', data
         elif isinstance(data, str):

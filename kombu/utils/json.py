@@ -113,20 +113,16 @@ except (TypeError, ValueError):  # pragma: no cover - no C speedups
     _c_encode = None
 
 
-def _fast_encode(s: Any) -> str:
-    if _c_encode is None:  # pragma: no cover
-        return _encoder.encode(s)
-    try:
-        return ''.join(_c_encode(s, 0))
-    except Exception:  # the stdlib path raises its own (exact) error, or succeeds
-        return _encoder.encode(s)
-
-
 def dumps(s: Any, _dumps: Callable[..., str] = json.dumps, cls: type = JSONEncoder,
           default_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
     """Serialize ``s`` to a JSON ``str``."""
     if _dumps is json.dumps and cls is JSONEncoder and not default_kwargs and not kwargs:
-        return _fast_encode(s)
+        if _c_encode is not None:  # _fast_encode, inlined (once per published message)
+            try:
+                return ''.join(_c_encode(s, 0))
+            except Exception:
+                pass  # the stdlib path raises its own (exact) error, or succeeds
+        return _encoder.encode(s)
     return _dumps(s, cls=cls, **dict(default_kwargs or {}, **kwargs))
 
 
