@@ -117,7 +117,7 @@ def dumps(s: Any, _dumps: Callable[..., str] = json.dumps, cls: type = JSONEncod
           default_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
     """Serialize ``s`` to a JSON ``str``."""
     if _dumps is json.dumps and cls is JSONEncoder and not default_kwargs and not kwargs:
-        if _c_encode is not None:  # _fast_encode, inlined (once per published message)
+        if _c_encode is not None:  # the C encoder directly (once per published message)
             try:
                 return ''.join(_c_encode(s, 0))
             except Exception:
