@@ -140,11 +140,12 @@ def broker_env(broker: str) -> Iterator[dict[str, Any]]:
 def cleanup_redis(settings: dict[str, Any]) -> None:
     import redis
     client = redis.Redis(db=REDIS_DB)
-    for prefix in (settings['key'],):
-        keys = list(client.scan_iter(f'{prefix}*', count=1000))
-        keys += list(client.scan_iter(f'_kombu.binding.{prefix}*', count=1000))
-        if keys:
-            client.delete(*keys)
+    prefix = settings['key']
+    keys = []
+    for pattern in (f'{prefix}*', f'_kombu.binding.{prefix}*', f'_kombu.binding_*.{prefix}*'):
+        keys += client.scan_iter(pattern, count=1000)
+    if keys:
+        client.delete(*keys)
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05) -> bool:

@@ -53,6 +53,7 @@ def test_acks_late_task_redelivered_after_sigkill(broker, env_for, start_worker)
     first.kill()            # SIGKILL mid-task: the message was never acknowledged
     start_worker(settings)
     assert result.get(timeout=30) == 2
+    time.sleep(1.5)     # a second copy would run now
     assert ints(redis, f'{key}.started') == [1, 1]
     assert int(redis.get(f'{key}.runs.1')) == 2
 
