@@ -5,6 +5,7 @@ import functools
 import hashlib
 import logging
 import os
+import threading
 import weakref
 from contextlib import contextmanager
 from queue import Empty
@@ -141,6 +142,9 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._hot: Any = None
         self._unread = 0
         self._unread_sock: Any = None
+        #: the dedicated connection may be used by other threads too (a
+        #: thread pool acking or rejecting late): one command stream at a time
+        self._hot_lock = threading.RLock()
         self._key_cache: dict[tuple[str, int], str] = {}
         self._keys_cache: dict[tuple[str, ...], list[str]] = {}
         self.handlers = {'BRPOP': self._brpop_read, 'LISTEN': self._receive}
@@ -282,6 +286,10 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         Used for acks: they leave the process at once (a crash right after
         cannot bring the message back) without costing a round trip.
         """
+        with self._hot_lock:
+            self._send_deferred_locked(commands)
+
+    def _send_deferred_locked(self, commands: list[tuple]) -> None:
         conn = self._hot_conn()
         try:
             # no health check here: its PING reply would interleave with ours
@@ -294,6 +302,10 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._unread_sock = conn._sock
 
     def _execute(self, *args: Any) -> Any:
+        with self._hot_lock:
+            return self._execute_locked(*args)
+
+    def _execute_locked(self, *args: Any) -> Any:
         conn = self._hot_conn()
         try:
             if self._unread:
@@ -327,6 +339,10 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
 
     def _execute_many(self, commands: list[tuple]) -> list[Any]:
         """Pipeline ``commands`` in one round trip; error replies are returned."""
+        with self._hot_lock:
+            return self._execute_many_locked(commands)
+
+    def _execute_many_locked(self, commands: list[tuple]) -> list[Any]:
         conn = self._hot_conn()
         try:
             if self._unread:
@@ -683,14 +699,15 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
                     connection.disconnect()
                 except Exception:
                     pass
-        if self._hot is not None:
-            if self._unread:  # acks in flight: closed means applied
-                try:
-                    self._read_unread(self._hot)
-                except Exception:
-                    logger.warning('could not confirm acks at close', exc_info=True)
-            self._hot.disconnect()
-            self._hot = None
+        with self._hot_lock:
+            if self._hot is not None:
+                if self._unread:  # acks in flight: closed means applied
+                    try:
+                        self._read_unread(self._hot)
+                    except Exception:
+                        logger.warning('could not confirm acks at close', exc_info=True)
+                self._hot.disconnect()
+                self._hot = None
 
     def _prepare_virtual_host(self, vhost: Any) -> int:
         from .connparams import prepare_virtual_host

@@ -48,6 +48,8 @@ class RestoreMixin(_ChannelBase):
 
     def _renew_leases(self, tags: list[str], acks: list[str], now: float) -> int:
         """From the lease thread: uses the thread-safe pooled client."""
+        if self.closed or self.connection is None:
+            return 0  # closing: its deliveries are given back, not renewed
         pipe = self._sync.pipeline(transaction=False)
         if acks:
             pipe.hdel(self._unacked, *acks)

@@ -436,3 +436,32 @@ def test_close_with_brpop_in_flight_is_quick_and_keeps_messages(redis_url, uname
         channel.close()
         assert time.monotonic() - start < 1.0  # unblocked, not waited out
     assert rclient.llen(name) == 0 and rclient.hlen('unacked') == 0
+
+
+def test_acks_and_requeues_from_other_threads(redis_url, uname, rclient):
+    import threading
+    name = uname('threads')
+    queue = Queue(name, Exchange(name), name)
+    held = []
+    with Connection(redis_url) as conn:
+        producer = Producer(conn.channel())
+        queue(producer.channel).declare()
+        for i in range(50):
+            producer.publish(i, exchange=queue.exchange, routing_key=name)
+        channel = conn.channel()
+        consumer = Consumer(channel, [queue], callbacks=[lambda b, m: held.append(m)],
+                            prefetch_count=50)
+        consumer.consume()
+        drain(conn, lambda: len(held) < 50)
+        consumer.cancel()
+        # like a thread pool acking (and requeueing) late, all at once
+        workers = [threading.Thread(target=lambda ms=held[i::4]: [m.ack() for m in ms])
+                   for i in range(3)]
+        workers.append(threading.Thread(target=lambda ms=held[3::4]: [m.requeue() for m in ms]))
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(10)
+        channel._execute('PING')  # read the replies of acks sent without waiting
+        assert rclient.hlen('unacked') == 0
+        assert rclient.llen(name) == len(held[3::4])
