@@ -19,8 +19,9 @@ def start_worker(tmp_path) -> Iterator:
 
     workers: list[Worker] = []
 
-    def start(settings: dict[str, Any], *args: str, ready: bool = True) -> Worker:
-        worker = Worker(settings, tmp_path, *args)
+    def start(settings: dict[str, Any], *args: str, ready: bool = True,
+              pool: str = 'solo') -> Worker:
+        worker = Worker(settings, tmp_path, *args, pool=pool)
         workers.append(worker)
         if ready:
             worker.wait_ready()

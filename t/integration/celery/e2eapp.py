@@ -63,6 +63,11 @@ def register_tasks(app: Celery, settings: dict[str, Any]) -> None:
     def now():
         return time.time()
 
+    @app.task(name='e2e.pid', shared=False)
+    def pid(sleep=0.0):
+        time.sleep(sleep)
+        return os.getpid()
+
     @app.task(name='e2e.flaky', shared=False, bind=True, max_retries=5)
     def flaky(self, succeed_on):
         attempt = self.request.retries + 1

@@ -69,12 +69,13 @@ def make_settings(broker: str, backend: str, *, vhost: str | None = None,
 class Worker:
     """A ``celery worker`` subprocess; :meth:`kill` is safe to call more than once."""
 
-    def __init__(self, settings: dict[str, Any], log_dir: Path, *args: str) -> None:
+    def __init__(self, settings: dict[str, Any], log_dir: Path, *args: str,
+                 pool: str = 'solo') -> None:
         self.settings = settings
         self.nodename = f'w{uuid.uuid4().hex[:10]}@localhost'
         self.log_path = log_dir / f'{self.nodename}.log'
         self._log = open(self.log_path, 'w')
-        cmd = [sys.executable, '-m', 'celery', '-A', APP_MODULE, 'worker', '--pool=solo',
+        cmd = [sys.executable, '-m', 'celery', '-A', APP_MODULE, 'worker', f'--pool={pool}',
                '-l', 'INFO', '-n', self.nodename, '--without-gossip', '--without-mingle',
                *args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(settings),

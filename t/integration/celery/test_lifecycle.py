@@ -122,3 +122,20 @@ def test_quorum_queue_eta_uses_native_delayed_delivery(env_for, start_worker):
     assert ran_at - sent >= 2.9
     exchanges = rabbitmqctl('list_exchanges', '-p', vhost, 'name', 'type')
     assert 'celery_delayed_27\ttopic' in exchanges, exchanges
+
+
+@pytest.mark.parametrize('broker', ['redis', 'amqp'])
+def test_prefork_pool(broker, env_for, start_worker):
+    """Celery's default pool: two child processes fed by the worker's event loop."""
+    settings, app = env_for(broker)
+    worker = start_worker(settings, '--concurrency=2', pool='prefork')
+    add = app.tasks['e2e.add']
+    results = [add.delay(i, i) for i in range(50)]
+    assert [r.get(timeout=30) for r in results] == [2 * i for i in range(50)]
+    sent = time.time()
+    assert app.tasks['e2e.now'].apply_async(countdown=1).get(timeout=30) - sent >= 0.9
+    # while one child sleeps the other gets work
+    pids = {r.get(timeout=30) for r in [app.tasks['e2e.pid'].delay(0.2) for _ in range(6)]}
+    assert len(pids) == 2 and worker.proc.pid not in pids
+    assert worker.stop() == 0
+    assert 'Traceback' not in worker.log(), worker.log()
