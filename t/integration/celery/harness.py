@@ -52,6 +52,7 @@ def make_settings(broker: str, backend: str, *, vhost: str | None = None,
         transport_options['control_folder'] = str(data_dir / 'control')
     else:
         raise ValueError(broker)
+    broker_url = extra.pop('broker_url', broker_url)     # e.g. a private redis-server
     transport_options.update(extra.pop('transport_options', {}))
     return {
         'broker': broker_url,
