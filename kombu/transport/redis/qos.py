@@ -39,7 +39,7 @@ class QoS(virtual.QoS):
         self._recorded: set[str] = set()
         #: acked tags not yet removed from Redis (thread-safe deque)
         self._pending_acks: deque[str] = deque()
-        #: >0 while the poller delivers a batch: acks wait for the next trip
+        #: >0 while the poller delivers a batch: acks go together at its end
         self._buffer_acks = 0
 
     # -- delivery bookkeeping ----------------------------------------------
