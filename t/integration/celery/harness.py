@@ -71,14 +71,15 @@ class Worker:
     """A ``celery worker`` subprocess; :meth:`kill` is safe to call more than once."""
 
     def __init__(self, settings: dict[str, Any], log_dir: Path, *args: str,
-                 pool: str = 'solo') -> None:
+                 pool: str = 'solo', cluster: bool = False) -> None:
         self.settings = settings
         self.nodename = f'w{uuid.uuid4().hex[:10]}@localhost'
         self.log_path = log_dir / f'{self.nodename}.log'
         self._log = open(self.log_path, 'w')
+        # mingle and gossip (cluster=True) cost startup time; most tests run without
+        cluster_args = [] if cluster else ['--without-gossip', '--without-mingle']
         cmd = [sys.executable, '-m', 'celery', '-A', APP_MODULE, 'worker', f'--pool={pool}',
-               '-l', 'INFO', '-n', self.nodename, '--without-gossip', '--without-mingle',
-               *args]
+               '-l', 'INFO', '-n', self.nodename, *cluster_args, *args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(settings),
                                      stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)

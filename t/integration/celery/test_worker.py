@@ -50,7 +50,8 @@ def running(request, tmp_path_factory):
     broker, backend = request.param
     with broker_env(broker) as env:
         settings = make_settings(broker, backend, **env)
-        worker = Worker(settings, tmp_path_factory.mktemp('worker'), '-E')
+        # with mingle and gossip: the worker greets and watches the cluster at startup
+        worker = Worker(settings, tmp_path_factory.mktemp('worker'), '-E', cluster=True)
         app = make_app(settings)
         try:
             worker.wait_ready()
@@ -165,3 +166,12 @@ def test_task_events_received(running):
     finally:
         stop.set()
         thread.join(25)
+
+
+def test_worker_log_is_clean(running):
+    """Runs last for each pair: nothing above left an error in the worker's log."""
+    log = running.worker.log()
+    if not running.settings['broker'].startswith('filesystem'):
+        # mingle ran (Celery runs it on amqp and redis only); no other node on our exchanges
+        assert 'mingle: all alone' in log
+    assert 'Traceback' not in log and 'ERROR' not in log, log
