@@ -387,10 +387,12 @@ class Connection:
         got_connection = 0
         conn_errors = self.recoverable_connection_errors
         chan_errors = self.recoverable_channel_errors
-        has_modern_errors = hasattr(self.get_transport_cls(), 'recoverable_connection_errors')
         deadline = policy.deadline()
         max_retries = policy.max_retries
-        with self._reraise_as_library_errors():
+        # _reraise_as_library_errors, spelled out: this runs once per publish
+        # with retry (Celery's default) and the context manager costs more
+        # than the publish's own bookkeeping.
+        try:
             if not self.connected:
                 # Connect under the caller's policy: otherwise fun's first
                 # access to default_channel would retry under the transport
@@ -404,7 +406,8 @@ class Connection:
                         raise
                     self._debug('ensure retry policy error: %r', exc, exc_info=1)
                 except conn_errors as exc:
-                    if got_connection and not has_modern_errors:
+                    if got_connection and not hasattr(self.get_transport_cls(),
+                                                      'recoverable_connection_errors'):
                         # the transport can't tell recoverable errors apart:
                         # an error right after reconnecting is not transient
                         raise
@@ -421,6 +424,12 @@ class Connection:
                     self._debug('ensure channel error: %r', exc, exc_info=1)
                     if errback:
                         errback(exc, 0)
+        except exceptions.OperationalError:
+            raise
+        except self.recoverable_connection_errors as exc:
+            raise exceptions.OperationalError(str(exc)) from exc
+        except self.recoverable_channel_errors as exc:
+            raise exceptions.OperationalError(str(exc)) from exc
         raise AssertionError('unreachable')  # pragma: no cover
 
     def _revive_after(self, exc: Exception, obj: Any, policy: RetryPolicy, retries: int,
