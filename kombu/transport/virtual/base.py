@@ -26,7 +26,7 @@ from kombu.transport import base
 from kombu.utils.scheduling import FairCycle
 
 from . import ttl
-from .exchange import STANDARD_EXCHANGE_TYPES, ExchangeType
+from .exchange import STANDARD_EXCHANGE_TYPES, ExchangeType, FanoutExchange
 from .message import Base64, Message, next_delivery_tag
 from .qos import RESTORE_PANIC_FMT, RESTORING_FMT, QoS
 from .routing import UNDELIVERABLE_FMT, RoutingMixin, UndeliverableWarning
@@ -189,9 +189,13 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             and cls.typeof is Channel.typeof
             and cls._queue_policy is Channel._queue_policy
             and cls._put_message is RoutingMixin._put_message)
+        # Fanout too when its delivery is the default one: FanoutExchange.deliver
+        # -> _put_fanout -> _put_routed(_lookup(...)) is what the keyed path does.
+        fanout_by_key = self.supports_fanout and cls._put_fanout is Channel._put_fanout
         self._keyed_types = frozenset(
             typ for typ in self.exchange_types.values()
-            if type(typ).deliver is ExchangeType.deliver)
+            if type(typ).deliver is ExchangeType.deliver
+            or (fanout_by_key and type(typ).deliver is FanoutExchange.deliver))
 
     # -- exchanges -----------------------------------------------------------
 
