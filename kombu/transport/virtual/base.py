@@ -508,7 +508,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         append = self.qos.append
 
         def _callback(raw_message: dict[str, Any]) -> Any:
-            message = make_message(raw_message, channel=self)
+            message = make_message(raw_message, self)
             message._source_queue = queue  # type: ignore[attr-defined]
             if not no_ack:
                 append(message, message.delivery_tag)
