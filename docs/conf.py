@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath('..'))
 
-import kombu  # noqa: E402
+import kombu
 
 project = 'kombu'
 author = 'The kombu developers'

@@ -6,7 +6,7 @@ catch the same thing whichever transport raised it.
 """
 from __future__ import annotations
 
-from socket import timeout as TimeoutError  # noqa: N812  (public name fixed by Kombu)
+from socket import timeout as TimeoutError  # the name is Kombu's public API
 from types import TracebackType
 from typing import Any, NoReturn
 
