@@ -18,10 +18,15 @@ extensions = [
     'sphinx.ext.autodoc',
     'sphinx.ext.intersphinx',
     'sphinx.ext.viewcode',
+    'sphinx.ext.napoleon',
 ]
 autodoc_member_order = 'bysource'
 autodoc_typehints = 'none'
-autodoc_default_options = {'undoc-members': False}
+# Class attributes that alias exceptions would document them twice.
+autodoc_default_options = {
+    'undoc-members': False,
+    'exclude-members': 'ContentDisallowed, MessageStateError, LimitExceeded, Empty',
+}
 intersphinx_mapping = {}
 exclude_patterns = ['_build']
 html_theme = 'alabaster'
