@@ -34,7 +34,7 @@ from t.integration.celery.harness import (
 pytestmark = pytest.mark.integration
 
 PAIRS = [('redis', 'redis'), ('redis', 'rpc'), ('amqp', 'rpc'), ('amqp', 'redis'),
-         ('filesystem', 'redis')]
+         ('filesystem', 'redis'), ('filesystem', 'rpc')]
 
 
 class Running:
