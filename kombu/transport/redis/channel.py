@@ -24,7 +24,7 @@ from . import keys as K
 from .client import PrefixedStrictRedis
 from .connparams import build_connparams
 from .consume import ConsumeMixin
-from .qos import QoS
+from .qos import QoS, unconfirmed_acks
 from .restore import RestoreMixin
 
 logger = logging.getLogger('kombu.transport.redis')
@@ -39,6 +39,7 @@ _live_channels: weakref.WeakSet[Channel] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    unconfirmed_acks.clear()  # the parent's to send, not ours
     for channel in list(_live_channels):
         channel._after_fork()
 
@@ -142,6 +143,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._hot: Any = None
         self._unread = 0
         self._unread_sock: Any = None
+        #: tags of the acks whose replies are among the ``_unread``
+        self._inflight: list[str] = []
         #: the dedicated connection may be used by other threads too (a
         #: thread pool acking or rejecting late): one command stream at a time
         self._hot_lock = threading.RLock()
@@ -157,6 +160,11 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         p = self.global_keyprefix
         self._unacked = p + self.unacked_key
         self._unacked_index = p + self.unacked_index_key
+        client = self.connection.client
+        #: which Redis our acks are for (acks in doubt are kept per target)
+        self._ack_target = (str(getattr(client, 'hostname', '')), getattr(client, 'port', None),
+                            str(getattr(client, 'virtual_host', '')),
+                            self._unacked, self._unacked_index)
         try:
             self._first_ping()
         except Exception:
@@ -236,7 +244,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         return self._create_client(asynchronous=True).pubsub()
 
     def _after_fork(self) -> None:
-        self._hot = None  # the parent owns that socket
+        self._hot = None  # the parent owns that socket (and its acks in flight)
+        self._unread, self._inflight = 0, []
         self._disconnect_pools()
 
     def _disconnect_pools(self) -> None:
@@ -268,28 +277,71 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
             # the master lookup of Sentinel-managed connections
             conn.connect()
         if self._unread and conn._sock is not self._unread_sock:
-            self._unread = 0  # replies of a previous socket are gone with it
+            # replies of a previous socket are gone with it: so may its acks be
+            self._unread = 0
+            self._acks_unconfirmed(self._inflight)
+            self._inflight = []
+        if unconfirmed_acks.by_target:
+            self._resend_acks(conn)
         return conn
 
     def _read_unread(self, conn: Any) -> None:
         """Consume the replies of commands sent without waiting (acks)."""
         while self._unread:
-            self._unread -= 1
             try:
                 conn.read_response()
             except rexc.ResponseError as exc:
                 logger.warning('Redis refused an ack: %r', exc)
+            self._unread -= 1  # only once read: a lost reply leaves it counted
+        if self._inflight:
+            self._inflight = []
 
-    def _send_deferred(self, commands: list[tuple]) -> None:
+    def _acks_unconfirmed(self, tags: list[str]) -> None:
+        """Keep ``tags`` to send again: their acks may not have reached Redis."""
+        if tags:
+            unconfirmed_acks.add(self._ack_target, tags)
+
+    def _ack_in_doubt(self, tag: str) -> bool:
+        return tag in self._inflight or unconfirmed_acks.holds(self._ack_target, tag)
+
+    def _resend_acks(self, conn: Any) -> None:
+        """Send again, and confirm, the acks in doubt for our Redis (first thing)."""
+        tags = unconfirmed_acks.get(self._ack_target)
+        if not tags:
+            return
+        try:
+            if self._unread:
+                self._read_unread(conn)
+            conn.send_packed_command([K.pack_command('HDEL', self._unacked, *tags) +
+                                      K.pack_command('ZREM', self._unacked_index, *tags)])
+            for _ in range(2):
+                try:
+                    conn.read_response()
+                except rexc.ResponseError as exc:
+                    logger.warning('Redis refused an ack: %r', exc)
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
+            conn.disconnect()
+            raise
+        unconfirmed_acks.confirm(self._ack_target, tags)
+
+    def _send_deferred(self, commands: list[tuple], tags: list[str] | None = None) -> None:
         """Send ``commands`` now; read their replies before the next command.
 
-        Used for acks: they leave the process at once (a crash right after
-        cannot bring the message back) without costing a round trip.
+        Used for acks (``tags``): they leave the process at once (a crash
+        right after cannot bring the message back) without costing a round
+        trip.  If the connection fails they are kept, not raised: they are
+        sent again first thing on the next connection to this Redis.
         """
         with self._hot_lock:
-            self._send_deferred_locked(commands)
+            try:
+                self._send_deferred_locked(commands, tags)
+            except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+                if not tags:
+                    raise
+                logger.debug('acks kept to send again on reconnect: %r', exc)
+                self._acks_unconfirmed(tags)
 
-    def _send_deferred_locked(self, commands: list[tuple]) -> None:
+    def _send_deferred_locked(self, commands: list[tuple], tags: list[str] | None) -> None:
         conn = self._hot_conn()
         try:
             # no health check here: its PING reply would interleave with ours
@@ -300,6 +352,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
             raise
         self._unread += len(commands)
         self._unread_sock = conn._sock
+        if tags:
+            self._inflight += tags
 
     def _execute(self, *args: Any) -> Any:
         with self._hot_lock:
@@ -705,7 +759,10 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
                     try:
                         self._read_unread(self._hot)
                     except Exception:
-                        logger.warning('could not confirm acks at close', exc_info=True)
+                        logger.warning('could not confirm acks at close; they are sent '
+                                       'again on the next connection', exc_info=True)
+                        self._acks_unconfirmed(self._inflight)
+                        self._unread, self._inflight = 0, []
                 self._hot.disconnect()
                 self._hot = None
 

@@ -98,8 +98,7 @@ class ConsumeMixin(_ChannelBase):
         try:
             flat = self._script('pop', keys, args)
         except BaseException:
-            if acks:
-                self.qos._pending_acks.extendleft(acks)
+            self._acks_unconfirmed(acks or [])  # sent again on reconnect
             raise
         return [(queues[int(flat[i]) - 1], K.loads(flat[i + 1]))
                 for i in range(0, len(flat), 2)]

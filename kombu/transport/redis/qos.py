@@ -17,13 +17,62 @@ import threading
 import weakref
 from collections import deque
 from time import time
-from typing import Any, Iterable
+from typing import Any, Hashable, Iterable
 
 from kombu.transport import virtual
 
 from .client import Mutex, MutexHeld
 
 logger = logging.getLogger('kombu.transport.redis')
+
+
+class UnconfirmedAcks:
+    """Acks whose removal Redis has not confirmed, per Redis (one per process).
+
+    Acks go out without waiting for Redis' reply; when the connection dies
+    before the reply is read, the ack may never have arrived.  The tags are
+    kept here until some channel talking to the same Redis sends them again
+    (HDEL/ZREM are idempotent) and reads the reply: that happens before any
+    other command of that channel, so before anything is restored; restores
+    also skip these tags.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: target -> ordered set of tags; truthy iff any ack is waiting
+        self.by_target: dict[Hashable, dict[str, None]] = {}
+
+    def add(self, target: Hashable, tags: Iterable[str]) -> None:
+        with self._lock:
+            self.by_target.setdefault(target, {}).update(dict.fromkeys(tags))
+            if not self.by_target[target]:
+                del self.by_target[target]
+
+    def get(self, target: Hashable) -> list[str]:
+        with self._lock:
+            return list(self.by_target.get(target, ()))
+
+    def confirm(self, target: Hashable, tags: Iterable[str]) -> None:
+        with self._lock:
+            waiting = self.by_target.get(target)
+            if waiting is None:
+                return
+            for tag in tags:
+                waiting.pop(tag, None)
+            if not waiting:
+                del self.by_target[target]
+
+    def holds(self, target: Hashable, tag: str) -> bool:
+        waiting = self.by_target.get(target)
+        return waiting is not None and tag in waiting
+
+    def clear(self) -> None:
+        with self._lock:
+            self.by_target.clear()
+
+
+#: The process' acks in doubt (a forked child starts without its parent's).
+unconfirmed_acks = UnconfirmedAcks()
 
 
 class QoS(virtual.QoS):
@@ -84,15 +133,19 @@ class QoS(virtual.QoS):
 
     def flush_acks(self, client: Any = None) -> None:
         if getattr(self.channel, '_pool', None) is None and self.channel.closed:
-            self._pending_acks.clear()  # closed: its unacked were given back
+            # closed: its unacked were given back, and a redelivery keeps the
+            # delivery tag, so an ack arriving now must not be applied later
+            self._pending_acks.clear()
             return
         acks = self.take_acks()
         if acks:
-            try:
-                self.channel._remove_unacked(acks, client=client)
-            except BaseException:
-                self._pending_acks.extendleft(acks)
-                raise
+            # never raises a connection error: what it could not confirm
+            # stays in unconfirmed_acks and is sent again on reconnect
+            self.channel._remove_unacked(acks, client=client)
+
+    def ack_pending(self, tag: str) -> bool:
+        """Whether an ack of ``tag`` was given but not confirmed by Redis."""
+        return tag in self._pending_acks or self.channel._ack_in_doubt(tag)
 
     def live_tags(self) -> list[str]:
         for _ in range(3):
@@ -248,7 +301,7 @@ def renew(qos: QoS, now: float | None = None) -> int:
     try:
         return channel._renew_leases(tags, acks, now if now is not None else time())
     except BaseException:
-        qos._pending_acks.extendleft(acks)
+        channel._acks_unconfirmed(acks)
         raise
 
 

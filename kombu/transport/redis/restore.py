@@ -44,7 +44,7 @@ class RestoreMixin(_ChannelBase):
     def _remove_unacked(self, tags: list[str], client: Any = None) -> None:
         if tags:
             self._send_deferred([('HDEL', self._unacked, *tags),
-                                 ('ZREM', self._unacked_index, *tags)])
+                                 ('ZREM', self._unacked_index, *tags)], tags)
 
     def _renew_leases(self, tags: list[str], acks: list[str], now: float) -> int:
         """From the lease thread: uses the thread-safe pooled client."""
@@ -64,6 +64,9 @@ class RestoreMixin(_ChannelBase):
 
     def _restore_command(self, tag: str, payload: dict, exchange: str, routing_key: str,
                          ceil: str, leftmost: bool, queue: str | None = None) -> tuple | None:
+        qos = self._qos
+        if qos is not None and hasattr(qos, 'ack_pending') and qos.ack_pending(tag):
+            return None  # acked, Redis not told yet: it must not come back
         try:
             queues = [queue] if queue else self._lookup(exchange, routing_key)
         except Exception:

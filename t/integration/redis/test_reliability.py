@@ -152,3 +152,34 @@ def test_acks_of_a_killed_consumer_are_not_lost(redis_url, uname, rclient):
     returned = sorted(json.loads(base64.b64decode(json.loads(raw)['body']))
                       for raw in rclient.lrange(name, 0, -1))
     assert returned == [1, 3, 5, 7, 9] and rclient.hlen('unacked') == 0
+
+
+def test_ack_whose_reply_is_lost_is_sent_again_and_never_restored(redis_url, uname, rclient):
+    """An ack written to a connection the server dropped is not lost.
+
+    Acks go out without waiting for the reply; here the server closes the
+    connection first, so the write succeeds but the ack never arrives.  The
+    next connection to the same Redis sends it again before anything else,
+    and no visibility sweep brings the acked message back.
+    """
+    name = uname('acklost')
+    queue = publish(redis_url, name, 1)
+    got = []
+    with Connection(redis_url, transport_options=OPTIONS) as conn:
+        channel = conn.channel()
+        consumer = Consumer(channel, [queue], callbacks=[lambda body, m: got.append(m)],
+                            prefetch_count=1)
+        with consumer:
+            conn.drain_events(timeout=5)
+        tag = got[0].delivery_tag
+        assert rclient.hexists('unacked', tag)
+        client_id = channel._execute('CLIENT', 'ID')
+        rclient.client_kill_filter(_id=client_id)
+        time.sleep(0.1)  # the server's FIN has arrived: a write still succeeds
+        got[0].ack()  # returns normally: the application gave its ack
+        channel.close()
+    time.sleep(OPTIONS['visibility_timeout'] + 0.3)
+    assert sweep(redis_url) == 0
+    assert not rclient.hexists('unacked', tag)
+    assert rclient.zscore('unacked_index', tag) is None
+    assert rclient.llen(name) == 0
