@@ -12,11 +12,11 @@ pytestmark = pytest.mark.integration
 
 
 class RedisCapabilities:
-    # Redis lists cannot order by an arbitrary priority: messages go to one list
-    # per ``priority_steps`` step and, as in upstream Kombu and Celery's documented
-    # Redis behaviour, priority 0 is consumed first -- the reverse of AMQP, kept
-    # for wire compatibility (tested in t/integration/redis).
-    supports_priority = False
+    # Messages go to one list per ``priority_steps`` step and, as in upstream
+    # Kombu and Celery's documented Redis behaviour, priority 0 is consumed
+    # first -- the reverse of AMQP, kept for compatibility with upstream
+    # consumers sharing the same Redis.
+    priority_order = 'lowest-first'
     # Fanout goes through Redis PUB/SUB: a copy exists only for subscribed
     # consumers, nothing waits in unconsumed queues (upstream Kombu's layout).
     supports_fanout_without_consumers = False
