@@ -31,6 +31,11 @@ As in Kombu, a message is deleted from Azure when it is received; until it is
 acknowledged the channel keeps it, and gives unacknowledged messages back to the
 queue when it closes.
 
+Limits
+======
+A message (its JSON envelope) may be at most 64 KiB; a larger one raises
+:class:`~kombu.exceptions.LimitExceeded` and is not sent.
+
 Transport Options
 =================
 * ``queue_name_prefix`` - prepended to every queue name (default ``''``).
@@ -41,6 +46,7 @@ import string
 from queue import Empty
 from typing import Any
 
+from kombu.exceptions import LimitExceeded
 from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
@@ -62,6 +68,9 @@ __all__ = ('CHARS_REPLACE_TABLE', 'Channel', 'Transport')
 
 #: Azure queue names allow only letters, digits and dashes: punctuation becomes a dash.
 CHARS_REPLACE_TABLE = {ord(c): 0x2d for c in string.punctuation}
+
+#: Azure's limit for one message (the JSON envelope, body included).
+MAX_MESSAGE_SIZE = 64 * 1024
 
 _URI_HELP = ('Need a URI like azurestoragequeues://{SAS or access key}@{URL}, '
              'azurestoragequeues://DefaultAzureCredential@{URL} or '
@@ -121,7 +130,12 @@ class Channel(virtual.Channel):
             pass
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        self._client(queue).send_message(dumps(message))
+        text = dumps(message)
+        size = len(text.encode())
+        if size > MAX_MESSAGE_SIZE:   # Azure would answer 413 RequestBodyTooLarge
+            raise LimitExceeded(f'message of {size} bytes for queue {queue!r} is over the '
+                                f'{MAX_MESSAGE_SIZE} byte limit of Azure Storage Queues')
+        self._client(queue).send_message(text)
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         client = self._client(queue)
