@@ -15,7 +15,7 @@ import pytest
 from kombu import Consumer
 from kombu.exceptions import LimitExceeded
 from t.integration.conformance import ConformanceSuite
-from t.servers import free_port, port_open
+from t.servers import IN_CI, free_port, port_open
 
 pytest.importorskip('azure.storage.queue')
 
@@ -33,7 +33,10 @@ def azurite_bin() -> str | None:
 def azurite() -> Iterator[str]:
     exe = azurite_bin()
     if exe is None:
-        pytest.skip('azurite-queue not found (npm install azurite)')
+        message = 'azurite-queue not found (npm install azurite; .ci/start-servers does)'
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     port = free_port()
     data = tempfile.mkdtemp(prefix='azurite-')
     proc = subprocess.Popen(
