@@ -22,9 +22,10 @@ from kombu.utils.scheduling import cycle_by_name
 
 from . import keys as K
 from .client import PrefixedStrictRedis
-from .connparams import build_connparams
+from .connparams import ChannelOptions, build_connparams
 from .consume import ConsumeMixin
 from .qos import QoS, unconfirmed_acks
+from .queue_args import QueueArgsMixin
 from .restore import RestoreMixin
 
 logger = logging.getLogger('kombu.transport.redis')
@@ -48,7 +49,7 @@ if hasattr(os, 'register_at_fork'):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
+class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, virtual.Channel):
     """Redis channel."""
 
     QoS = QoS
@@ -139,6 +140,8 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
         self._active_list: list[str] = []
         self._get_no_ack = False
         self._tables: dict[str, tuple[int, float, list]] = {}
+        #: queue -> (trusted until, policy) of arguments read from Redis
+        self._loaded_policies: dict[str, tuple[float, Any]] = {}
         self._routes: dict[tuple[str, str], tuple[int, float, list]] = {}
         self._hot: Any = None
         self._unread = 0
@@ -184,7 +187,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         params = build_connparams(
-            self.connection.client, _ChannelOptions(self), self.connection.default_port,
+            self.connection.client, ChannelOptions(self), self.connection.default_port,
             self.connection_class, self.connection_class_ssl)
         if asynchronous:
             channel = self
@@ -570,7 +573,7 @@ class Channel(RestoreMixin, ConsumeMixin, virtual.Channel):
             commands += [('SREM', p + self.keyprefix_queue % (exchange,), member),
                          ('SREM', p + self.keyprefix_binding_permanent % (exchange,), member)]
         commands += [('DEL', k) for k in self._all_qkeys(queue)]
-        self._run(commands)
+        self._run(commands + self._forget_queue_args(queue))
         K.bump_binding_epoch()
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
@@ -788,12 +791,3 @@ def connection_declared(transport: Any) -> set[str]:
         declared = transport._redis_declared = set()
     return declared
 
-
-class _ChannelOptions:
-    """Read-only mapping view of a channel's connection options."""
-
-    def __init__(self, channel: Channel) -> None:
-        self._channel = channel
-
-    def __getitem__(self, name: str) -> Any:
-        return getattr(self._channel, name)

@@ -129,3 +129,13 @@ def redacted(params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` safe to log: credentials masked."""
     return {k: ('**' if k in ('password', 'credential_provider') and v else v)
             for k, v in params.items()}
+
+
+class ChannelOptions:
+    """Read-only mapping view of a channel's connection options."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self._channel, name)

@@ -43,6 +43,7 @@ class ConsumeMixin(_ChannelBase):
                 queues = self._topic_queues.setdefault(topic, [])
                 if queue not in queues:
                     queues.append(queue)
+        self._queue_policy(queue)  # x-expires declared elsewhere: touched while consumed
         if no_ack:
             self._no_ack_queues.add(queue)
         else:
