@@ -614,9 +614,16 @@ class Connection:
             ('credential_provider', self.credential_provider),
         )
 
-    def info(self, mask: str = '**') -> dict[str, Any]:
-        """Connection settings, with the password (also in alternates) masked."""
+    def info(self, mask: str | None = None) -> dict[str, Any]:
+        """Connection settings, as keyword arguments ``Connection`` accepts.
+
+        Like Kombu this includes the password (``Connection(**conn.info())``
+        must reconnect, and Celery reads it); pass ``mask`` (e.g. ``'**'``)
+        for a copy that is safe to log.
+        """
         info = dict(self._info())
+        if mask is None:
+            return info
         if info['password']:
             info['password'] = mask
         if isinstance(info['hostname'], str):
