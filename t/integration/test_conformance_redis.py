@@ -20,9 +20,6 @@ class RedisCapabilities:
     # Fanout goes through Redis PUB/SUB: a copy exists only for subscribed
     # consumers, nothing waits in unconsumed queues (upstream Kombu's layout).
     supports_fanout_without_consumers = False
-    # The shared binding tables store (routing key, pattern, queue) only, with
-    # no binding arguments, so a headers exchange cannot match (as upstream).
-    supports_headers_exchange = False
 
 
 @pytest.fixture(scope='class')

@@ -24,6 +24,7 @@ from . import keys as K
 from .client import PrefixedStrictRedis
 from .connparams import ChannelOptions, build_connparams
 from .consume import ConsumeMixin
+from .exchange import EXCHANGE_TYPES
 from .qos import QoS, unconfirmed_acks
 from .queue_args import QueueArgsMixin
 from .restore import RestoreMixin
@@ -53,6 +54,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, virtual.Channel):
     """Redis channel."""
 
     QoS = QoS
+    exchange_types = dict(EXCHANGE_TYPES)
 
     _client = None
     _subclient = None

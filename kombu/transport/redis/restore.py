@@ -68,7 +68,7 @@ class RestoreMixin(_ChannelBase):
         if qos is not None and hasattr(qos, 'ack_pending') and qos.ack_pending(tag):
             return None  # acked, Redis not told yet: it must not come back
         try:
-            queues = [queue] if queue else self._lookup(exchange, routing_key)
+            queues = [queue] if queue else self._restore_queues(exchange, routing_key, payload)
         except Exception:
             logger.critical('Could not restore message: %r', tag, exc_info=True)
             return None
@@ -76,6 +76,14 @@ class RestoreMixin(_ChannelBase):
         keys = [self._unacked, self._unacked_index] + [self._qkey(q, pri) for q in queues if q]
         return self._script_cmd('restore', keys, [
             tag, ceil, K.dumps(mark_redelivered(payload)), '1' if leftmost else '0'])
+
+    def _restore_queues(self, exchange: str, routing_key: str, payload: dict) -> Any:
+        """Where a message goes back to: headers exchanges route on its headers."""
+        if exchange:
+            route = getattr(self.typeof(exchange), 'route', None)
+            if route is not None:
+                return route(exchange, routing_key, payload.get('headers'))
+        return self._lookup(exchange, routing_key)
 
     def _restore_messages(self, messages: Iterable[Any], leftmost: bool = False,
                           client: Any = None) -> int:

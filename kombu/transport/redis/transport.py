@@ -29,7 +29,7 @@ class Transport(virtual.Transport):
     implements = virtual.Transport.implements.extend(
         asynchronous=True,
         batch_publish=True,
-        exchange_type=frozenset(['direct', 'topic', 'fanout']),
+        exchange_type=frozenset(['direct', 'topic', 'fanout', 'headers']),
     )
 
     connection_errors, channel_errors = get_redis_error_classes()

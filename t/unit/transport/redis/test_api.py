@@ -72,7 +72,9 @@ def test_defaults_match_upstream():
     assert R.PRIORITY_STEPS == [0, 3, 6, 9] and R.DEFAULT_PORT == 6379
     assert R.SentinelTransport.default_port == 26379
     assert R.Transport.brpop_timeout == 1 and R.Transport.polling_interval is None
-    assert R.Transport.implements.exchange_type == frozenset({'direct', 'topic', 'fanout'})
+    # headers: beyond upstream (its arguments ride in the binding's pattern slot)
+    assert R.Transport.implements.exchange_type == frozenset(
+        {'direct', 'topic', 'fanout', 'headers'})
     assert R.Transport.implements.asynchronous
 
 
