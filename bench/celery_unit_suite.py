@@ -55,8 +55,6 @@ AS_ROOT = {
 }
 # Deliberate differences of this package (docs/userguide/celery.rst says why).
 KNOWN_DIFFERENCES = {
-    # Connection.info() masks the password.
-    't.unit.app.test_app.test_App::test_amqp_get_broker_info[pyamqp://-expected_fields0]',
     # virtual transports honour the ``expiration`` property (a task already expired is dropped)
     't.unit.tasks.test_tasks.test_tasks::test_regular_task',
 }

@@ -142,8 +142,15 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
     #: queue receiving unroutable messages (``transport_options['deadletter_queue']``).
     deadletter_queue: str | None = None
 
+    #: honour the per-message ``expiration`` property (RabbitMQ does, upstream
+    #: Kombu's virtual transports don't).  ``False`` lets consumers see expired
+    #: messages, e.g. so that Celery workers record expired tasks as revoked;
+    #: queue ``x-message-ttl`` applies either way.
+    honor_expiration: bool = True
+
     #: options copied from ``transport_options``.
-    from_transport_options: tuple[str, ...] = ('body_encoding', 'deadletter_queue')
+    from_transport_options: tuple[str, ...] = (
+        'body_encoding', 'deadletter_queue', 'honor_expiration')
 
     default_priority = 0
     min_priority = 0

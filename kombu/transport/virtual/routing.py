@@ -31,6 +31,9 @@ EXPIRES_AT = ttl.EXPIRES_AT
 logger = logging.getLogger('kombu.transport.virtual.base')
 
 
+# Stands in for a message's properties when its expiration is ignored.
+_NO_PROPERTIES: dict[str, Any] = {}
+
 class UndeliverableWarning(UserWarning):
     """A message could not be routed to any queue."""
 
@@ -47,6 +50,7 @@ class RoutingMixin:
 
     if TYPE_CHECKING:
         deadletter_queue: str | None
+        honor_expiration: bool
         max_priority: int
         min_priority: int
         default_priority: int
@@ -197,9 +201,10 @@ class RoutingMixin:
             self._dead_letter(queue, head, 'maxlen')
         return None
 
-    @staticmethod
-    def _stamp_expiry(props: dict[str, Any], policy: QueuePolicy | None) -> None:
-        deadline = ttl.expiry_deadline(props, policy, ttl.clock())
+    def _stamp_expiry(self, props: dict[str, Any], policy: QueuePolicy | None) -> None:
+        # With honor_expiration off only the queue's x-message-ttl counts.
+        deadline = ttl.expiry_deadline(
+            props if self.honor_expiration else _NO_PROPERTIES, policy, ttl.clock())
         if deadline is None:
             props.pop(EXPIRES_AT, None)
         else:

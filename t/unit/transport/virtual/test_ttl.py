@@ -63,6 +63,23 @@ def test_expired_message_never_delivered_to_consumer(clock):
     assert got == [b'new']
 
 
+def test_expiration_can_be_ignored_like_upstream(clock):
+    # honor_expiration=False: expired messages still reach consumers (Celery then
+    # records the task as revoked), while the queue's x-message-ttl still applies.
+    t = make_transport(honor_expiration=False)
+    channel = t.create_channel(t)
+    try:
+        publish(channel, 'late', routing_key='q', expiration='0')
+        clock.advance(10)
+        assert bodies(channel, 'q') == [b'late']
+        declare(channel, 'ttl-q', message_ttl=1)
+        publish(channel, 'dropped', routing_key='ttl-q', expiration='0')
+        clock.advance(2)
+        assert bodies(channel, 'ttl-q') == []
+    finally:
+        t.close_connection(t)
+
+
 def test_queue_message_ttl(channel, clock):
     declare(channel, 'q', message_ttl=2)
     publish(channel, 'a', routing_key='q')
