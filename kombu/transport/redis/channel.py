@@ -9,7 +9,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 from queue import Empty
-from time import monotonic
+from time import monotonic, time
 from typing import Any, Iterator
 
 import redis
@@ -150,6 +150,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, virtual.Channel):
         self._unread_sock: Any = None
         #: tags of the acks whose replies are among the ``_unread``
         self._inflight: list[str] = []
+        self._inflight_at = 0.0  # when the newest of them was sent (epoch)
         #: the dedicated connection may be used by other threads too (a
         #: thread pool acking or rejecting late): one command stream at a time
         self._hot_lock = threading.RLock()
@@ -284,7 +285,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, virtual.Channel):
         if self._unread and conn._sock is not self._unread_sock:
             # replies of a previous socket are gone with it: so may its acks be
             self._unread = 0
-            self._acks_unconfirmed(self._inflight)
+            self._acks_unconfirmed(self._inflight, self._inflight_at)
             self._inflight = []
         if unconfirmed_acks.by_target:
             self._resend_acks(conn)
@@ -301,33 +302,34 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, virtual.Channel):
         if self._inflight:
             self._inflight = []
 
-    def _acks_unconfirmed(self, tags: list[str]) -> None:
+    def _acks_unconfirmed(self, tags: list[str], sent_at: float | None = None) -> None:
         """Keep ``tags`` to send again: their acks may not have reached Redis."""
         if tags:
-            unconfirmed_acks.add(self._ack_target, tags)
+            unconfirmed_acks.add(self._ack_target, tags, time() if sent_at is None else sent_at)
 
     def _ack_in_doubt(self, tag: str) -> bool:
         return tag in self._inflight or unconfirmed_acks.holds(self._ack_target, tag)
 
     def _resend_acks(self, conn: Any) -> None:
         """Send again, and confirm, the acks in doubt for our Redis (first thing)."""
-        tags = unconfirmed_acks.get(self._ack_target)
-        if not tags:
+        waiting = unconfirmed_acks.get(self._ack_target)
+        if not waiting:
             return
+        args = [a for tag, acked_at in waiting for a in (tag, repr(acked_at))]
         try:
             if self._unread:
                 self._read_unread(conn)
-            conn.send_packed_command([K.pack_command('HDEL', self._unacked, *tags) +
-                                      K.pack_command('ZREM', self._unacked_index, *tags)])
-            for _ in range(2):
-                try:
-                    conn.read_response()
-                except rexc.ResponseError as exc:
-                    logger.warning('Redis refused an ack: %r', exc)
+            # EVAL, not EVALSHA: rare, and no script cache to reload here
+            conn.send_packed_command([K.pack_command(
+                'EVAL', K.ACK_IF_OURS, 2, self._unacked, self._unacked_index, *args)])
+            try:
+                conn.read_response()
+            except rexc.ResponseError as exc:
+                logger.warning('Redis refused an ack: %r', exc)
         except (rexc.ConnectionError, rexc.TimeoutError, OSError):
             conn.disconnect()
             raise
-        unconfirmed_acks.confirm(self._ack_target, tags)
+        unconfirmed_acks.confirm(self._ack_target, [tag for tag, _ in waiting])
 
     def _send_deferred(self, commands: list[tuple], tags: list[str] | None = None) -> None:
         """Send ``commands`` now; read their replies before the next command.
@@ -358,6 +360,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, virtual.Channel):
         self._unread += len(commands)
         self._unread_sock = conn._sock
         if tags:
+            self._inflight_at = time()  # not before any lease renewal of these tags
             self._inflight += tags
 
     def _execute(self, *args: Any) -> Any:
@@ -766,7 +769,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, virtual.Channel):
                     except Exception:
                         logger.warning('could not confirm acks at close; they are sent '
                                        'again on the next connection', exc_info=True)
-                        self._acks_unconfirmed(self._inflight)
+                        self._acks_unconfirmed(self._inflight, self._inflight_at)
                         self._unread, self._inflight = 0, []
                 self._hot.disconnect()
                 self._hot = None

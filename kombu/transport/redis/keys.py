@@ -135,6 +135,22 @@ return out
 #: KEYS: unacked hash, unacked index, then the target queue lists.
 #: ARGV: tag, ceiling score ('+inf' for an unconditional restore), payload,
 #: '1' to push at the tail (LPUSH) instead of the head (RPUSH).
+#: Acks sent again after their connection died: KEYS unacked, unacked_index;
+#: ARGV tag, acked-at pairs.  An entry whose lease score is newer than the ack
+#: is a later delivery of the same message (a restore keeps the delivery tag):
+#: it stays.
+ACK_IF_OURS = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if (not score) or tonumber(score) <= tonumber(ARGV[i + 1]) then
+    n = n + redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+  end
+end
+return n
+"""
+
 RESTORE_ONE = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if ARGV[2] ~= '+inf' and (not score or tonumber(score) > tonumber(ARGV[2])) then

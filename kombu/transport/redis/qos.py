@@ -32,25 +32,31 @@ class UnconfirmedAcks:
     Acks go out without waiting for Redis' reply; when the connection dies
     before the reply is read, the ack may never have arrived.  The tags are
     kept here until some channel talking to the same Redis sends them again
-    (HDEL/ZREM are idempotent) and reads the reply: that happens before any
-    other command of that channel, so before anything is restored; restores
-    also skip these tags.
+    and reads the reply: that happens before any other command of that
+    channel, so before anything is restored; restores also skip these tags.
+
+    Each tag keeps the time its ack was sent: sent again, the ack removes the
+    entry only if its lease is not newer (a sweep elsewhere may have given
+    the message back and delivered it again under the same delivery tag,
+    and that delivery's record must stay).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        #: target -> ordered set of tags; truthy iff any ack is waiting
-        self.by_target: dict[Hashable, dict[str, None]] = {}
+        #: target -> {tag: time the ack was sent}; truthy iff any ack waits
+        self.by_target: dict[Hashable, dict[str, float]] = {}
 
-    def add(self, target: Hashable, tags: Iterable[str]) -> None:
+    def add(self, target: Hashable, tags: Iterable[str], acked_at: float) -> None:
         with self._lock:
-            self.by_target.setdefault(target, {}).update(dict.fromkeys(tags))
-            if not self.by_target[target]:
+            waiting = self.by_target.setdefault(target, {})
+            for tag in tags:
+                waiting.setdefault(tag, acked_at)  # the first send counts
+            if not waiting:
                 del self.by_target[target]
 
-    def get(self, target: Hashable) -> list[str]:
+    def get(self, target: Hashable) -> list[tuple[str, float]]:
         with self._lock:
-            return list(self.by_target.get(target, ()))
+            return list(self.by_target.get(target, {}).items())
 
     def confirm(self, target: Hashable, tags: Iterable[str]) -> None:
         with self._lock:

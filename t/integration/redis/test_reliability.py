@@ -183,3 +183,20 @@ def test_ack_whose_reply_is_lost_is_sent_again_and_never_restored(redis_url, una
     assert not rclient.hexists('unacked', tag)
     assert rclient.zscore('unacked_index', tag) is None
     assert rclient.llen(name) == 0
+
+
+def test_ack_sent_again_spares_a_later_delivery_of_the_same_tag(redis_url, rclient):
+    """A restore keeps the delivery tag: an ack in doubt must not remove the
+    record of a delivery made after it (its lease is newer than the ack)."""
+    from kombu.transport.redis.qos import unconfirmed_acks
+    now = time.time()
+    rclient.hset('unacked', mapping={'ours': '[]', 'later': '[]'})
+    rclient.zadd('unacked_index', {'ours': now - 20, 'later': now})
+    with Connection(redis_url) as conn:
+        target = conn.default_channel._ack_target
+    unconfirmed_acks.add(target, ['ours', 'later'], now - 10)
+    with Connection(redis_url) as conn:
+        conn.default_channel  # its first command sends them again
+    assert not unconfirmed_acks.holds(target, 'ours')
+    assert rclient.hkeys('unacked') == [b'later']
+    assert rclient.zrange('unacked_index', 0, -1) == [b'later']
