@@ -7,7 +7,8 @@ Connection strings::
     redis+socket:///path/to/redis.sock?virtual_host=DB
     sentinel://HOST1:26379;sentinel://HOST2:26379   (master_name option)
 
-Features: direct, topic and fanout (PUB/SUB) exchanges, priorities (one list
+Features: direct, topic, fanout (PUB/SUB) and headers exchanges (binding
+arguments as JSON in the binding table's pattern slot), priorities (one list
 per ``priority_steps`` step), queue expiry (``x-expires``), message TTL
 (``expiration``, ``x-message-ttl``) and dead-lettering
 (``x-dead-letter-exchange``, on expiry and on reject), ack emulation with
@@ -25,7 +26,13 @@ What differs from upstream (all invisible on the wire):
   killed right after the pop cannot lose them -- with fair round robin across
   queues within each priority step; BRPOP only when all are empty;
 * acks are sent without waiting for their reply (read on the next round
-  trip); acks given while a batch is delivered go together at its end;
+  trip); acks given while a batch is delivered go together at its end; an
+  ack whose reply was lost with its connection is kept by the process and
+  sent again first thing on the next connection to that Redis (restores
+  skip it meanwhile), so a Redis restart does not bring acked messages back;
+* queue ``x-`` arguments (TTL, ``x-expires``, dead-lettering, ``x-max-length``)
+  are also stored under ``_kombu.queue_args.<queue>`` when declared, so they
+  apply in processes that publish or consume without declaring the queue;
 * a lease thread renews the ``unacked_index`` scores of messages held by a
   live consumer, so the visibility-timeout sweep (ours or upstream's) only
   restores messages of dead consumers, each exactly once (atomic script);
