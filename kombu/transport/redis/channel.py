@@ -25,6 +25,7 @@ from .client import PrefixedStrictRedis
 from .connparams import ChannelOptions, build_connparams
 from .consume import ConsumeMixin
 from .exchange import EXCHANGE_TYPES
+from .exchange_decl import ExchangeDeclMixin
 from .qos import QoS, unconfirmed_acks
 from .queue_args import QueueArgsMixin
 from .restore import RestoreMixin
@@ -50,7 +51,7 @@ if hasattr(os, 'register_at_fork'):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, virtual.Channel):
+class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, virtual.Channel):
     """Redis channel."""
 
     QoS = QoS
