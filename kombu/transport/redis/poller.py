@@ -52,8 +52,9 @@ class MultiChannelPoller:
     #: Set by :meth:`get` while reading from the socket.
     _in_protected_read = False
 
-    #: One-shot callbacks to call after reading from socket.
-    after_read: set[Callable[[], Any]]
+    #: One-shot callbacks to call after reading from socket (a set per
+    #: instance; None on the class, as upstream has it).
+    after_read: set[Callable[[], Any]] | None = None
 
     def __init__(self) -> None:
         self._channels: set[Any] = set()
