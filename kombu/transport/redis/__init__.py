@@ -33,6 +33,10 @@ What differs from upstream (all invisible on the wire):
 * queue ``x-`` arguments (TTL, ``x-expires``, dead-lettering, ``x-max-length``)
   are also stored under ``_kombu.queue_args.<queue>`` when declared, so they
   apply in processes that publish or consume without declaring the queue;
+* exchange declarations (type, durable, auto_delete, arguments) are stored
+  under ``_kombu.exchange.<name>``, so a process that publishes to or
+  restores through a topic, fanout or headers exchange it never declared
+  routes by its real type (upstream treats it as direct);
 * a lease thread renews the ``unacked_index`` scores of messages held by a
   live consumer, so the visibility-timeout sweep (ours or upstream's) only
   restores messages of dead consumers, each exactly once (atomic script);

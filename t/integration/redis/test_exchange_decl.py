@@ -148,3 +148,18 @@ def test_declaration_key_honours_global_keyprefix(redis_url, uname, rclient):
         Producer(conn.channel()).publish('p', exchange=topic.name, routing_key='a.b',
                                          serializer='json')
         assert get_all(conn, q1.name) == ['p']
+
+
+def test_headers_routing_in_a_connection_that_never_declared(redis_url, uname):
+    name = uname('xdecl-hdr')
+    exchange = Exchange(name, 'headers')
+    pdf = Queue(name + '.pdf', exchange, binding_arguments={'x-match': 'any', 'format': 'pdf'})
+    with Connection(redis_url) as conn:
+        pdf(conn.channel()).declare()
+    with Connection(redis_url) as conn:
+        producer = Producer(conn.channel())
+        producer.publish('yes', exchange=name, routing_key='', headers={'format': 'pdf'},
+                         serializer='json')
+        producer.publish('no', exchange=name, routing_key='', headers={'format': 'zip'},
+                         serializer='json')
+        assert get_all(conn, pdf.name) == ['yes']
