@@ -91,6 +91,10 @@ class UnknownTransport(KeyError, ImportError):
                 f'provides a {ENTRY_POINT_GROUP!r} entry point.')
 
 
+class TransportNotAvailable(ImportError):
+    """A Kombu transport name whose module this package does not ship."""
+
+
 def _iter_entry_points(group: str) -> List[Any]:
     from importlib import metadata
     try:
@@ -155,7 +159,16 @@ class TransportRegistry:
         """Return the transport class for a name, path or class (not cached)."""
         if not isinstance(transport, str):
             return transport
-        return symbol_by_name(self._target(transport))
+        target = self._target(transport)
+        try:
+            return symbol_by_name(target)
+        except ModuleNotFoundError as exc:
+            module = target.replace(':', '.').rsplit('.', 1)[0]
+            if exc.name != module or not module.startswith(f'{__name__}.'):
+                raise  # a missing client library, or a third-party path: as it is
+            raise TransportNotAvailable(
+                f'The {transport!r} transport ({module}) is one of Kombu\'s, but this '
+                f'package does not provide it yet.') from exc
 
     def get(self, transport: Any = None) -> Any:
         """Like :meth:`resolve`, cached by name."""

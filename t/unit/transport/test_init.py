@@ -167,3 +167,10 @@ def test_entry_point_from_an_installed_distribution(tmp_path, monkeypatch):
     cls = reg.get('epq')
     assert cls.__name__ == 'EPTransport' and cls.driver_type == 'ep'
     assert 'epq' in reg.known()
+
+
+def test_kombu_transport_not_shipped_says_so():
+    from kombu.transport import TransportNotAvailable, resolve_transport
+    with pytest.raises(TransportNotAvailable, match="'zookeeper' transport") as info:
+        resolve_transport('zookeeper')
+    assert isinstance(info.value, ImportError)  # what a missing module raised before
