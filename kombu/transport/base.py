@@ -226,6 +226,7 @@ class Transport:
                 if exc.errno in retry_later:
                     return
                 raise
+            # more frames may already be buffered: read again soon
             loop.call_soon(_read, loop)
 
         return _read

@@ -34,7 +34,6 @@ Transport options (``Connection(transport_options=...)``) are parsed once into
 """
 from __future__ import annotations
 
-import errno
 import logging
 import re
 import socket
@@ -488,25 +487,6 @@ class Transport(base.Transport):
         if cached is None or cached[0] is not connection:
             cached = self._connection_reader = (connection, self._make_reader(connection))
         cached[1](loop)
-
-    def _make_reader(self, connection: AMQPConnection) -> Callable[[Any], None]:
-        drain_events = connection.drain_events
-        retry = (errno.EAGAIN, errno.EINTR)
-
-        def _read(loop: Any) -> None:
-            if not connection.connected:
-                raise amqp.RecoverableConnectionError('Socket was disconnected')
-            try:
-                drain_events(timeout=0)
-            except socket.timeout:
-                return
-            except OSError as exc:
-                if exc.errno in retry:
-                    return
-                raise
-            # more frames may already be buffered: read again soon
-            loop.call_soon(_read, loop)
-        return _read
 
     # -- capabilities
 
