@@ -25,7 +25,7 @@ class HeadersExchange(vexchange.HeadersExchange):
 
     def route(self, exchange: str, routing_key: str,
               headers: Mapping[str, Any] | None) -> Sequence[str]:
-        channel = self.channel
+        channel: Any = self.channel  # the Redis channel (its binding-table cache)
         cached = channel._tables.get(exchange)
         table = channel.get_table(exchange)
         queues = self.lookup(table, exchange, routing_key, None, headers=headers)

@@ -30,6 +30,7 @@ class QueueArgsMixin(_ChannelBase):
     """Store queue arguments in Redis on declare; load them where missing."""
 
     keyprefix_queue_args = '_kombu.queue_args.%s'
+    _get_no_ack: bool  # the channel's: set while a _get is not a delivery
 
     def _queue_args_key(self, queue: str) -> str:
         return self.global_keyprefix + self.keyprefix_queue_args % (queue,)
