@@ -18,3 +18,11 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / 'html' / 'index.html').exists()
+
+
+def test_readme_is_valid_restructuredtext() -> None:
+    docutils_core = pytest.importorskip('docutils.core')
+    text = (ROOT / 'README.rst').read_text()
+    # halt_level=2: any warning (a short underline, a bad table) raises
+    docutils_core.publish_string(text, writer_name='null',
+                                 settings_overrides={'halt_level': 2, 'report_level': 2})
