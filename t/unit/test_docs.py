@@ -24,5 +24,5 @@ def test_readme_is_valid_restructuredtext() -> None:
     docutils_core = pytest.importorskip('docutils.core')
     text = (ROOT / 'README.rst').read_text()
     # halt_level=2: any warning (a short underline, a bad table) raises
-    docutils_core.publish_doctree(text,
-                                 settings_overrides={'halt_level': 2, 'report_level': 2})
+    docutils_core.publish_doctree(
+        text, settings_overrides={'halt_level': 2, 'report_level': 2})
