@@ -317,9 +317,6 @@ class Producer:
             raise ValueError(f'max_size must be a positive integer, not {max_size!r}')
         return _PublishBatch(self, max_size)
 
-    def _current_batch(self) -> Optional[_BatchSession]:
-        return self._batch_local.__dict__.get('current')
-
 
 class _BatchSession:
     """The state of one outermost :meth:`Producer.batch` block (one thread)."""
