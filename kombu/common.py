@@ -187,12 +187,8 @@ def drain_consumer(consumer: Any, limit: int = 1, timeout: Optional[float] = Non
     with consumer:
         client = consumer.channel.connection.client
         for _ in eventloop(client, limit=limit, timeout=timeout, ignore_timeouts=True):
-            while True:
-                try:
-                    item = acc.popleft()
-                except IndexError:
-                    break
-                yield item
+            while acc:
+                yield acc.popleft()
 
 
 def itermessages(conn: Any, channel: Any, queue: Any, limit: int = 1,
