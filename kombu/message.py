@@ -233,8 +233,7 @@ class Message:
     @property
     def payload(self) -> Any:
         """The decoded body."""
-        cached = self._decoded_cache
-        return self.decode() if cached is None else cached
+        return self.decode()
 
     def __repr__(self) -> str:
         details = {
