@@ -12,29 +12,11 @@ import textwrap
 import threading
 
 import pytest
-import redis
 
 from kombu import Connection, pidbox
-from t.integration.redis.servers import SHARED_HOST, SHARED_PORT, claim_db
-from t.servers import require_server
 from t.upstream import run_upstream, upstream_python
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def redis_url():
-    require_server('Redis', SHARED_HOST, SHARED_PORT,
-                   'redis-server --bind 127.0.0.1 --port 6379 --save ""')
-    db, lock = claim_db()
-    client = redis.Redis(host=SHARED_HOST, port=SHARED_PORT, db=db)
-    client.flushdb()
-    try:
-        yield f'redis://{SHARED_HOST}:{SHARED_PORT}/{db}'
-    finally:
-        client.flushdb()
-        client.close()
-        lock.close()
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ import threading
 import time
 
 import pytest
-import redis
 
 from kombu import Connection, Exchange, Queue, pidbox
 from kombu.mixins import ConsumerMixin
-from t.integration.redis.servers import SHARED_HOST, SHARED_PORT, claim_db
 from t.servers import require_server
 
 pytestmark = pytest.mark.integration
@@ -20,19 +18,8 @@ pytestmark = pytest.mark.integration
 def broker_url(request):
     if request.param == 'amqp':
         require_server('RabbitMQ', '127.0.0.1', 5672, 'bash .ci/start-servers')
-        yield 'amqp://guest:guest@127.0.0.1:5672//'
-        return
-    require_server('Redis', SHARED_HOST, SHARED_PORT,
-                   'redis-server --bind 127.0.0.1 --port 6379 --save ""')
-    db, lock = claim_db()
-    client = redis.Redis(host=SHARED_HOST, port=SHARED_PORT, db=db)
-    client.flushdb()
-    try:
-        yield f'redis://{SHARED_HOST}:{SHARED_PORT}/{db}'
-    finally:
-        client.flushdb()
-        client.close()
-        lock.close()
+        return 'amqp://guest:guest@127.0.0.1:5672//'
+    return request.getfixturevalue('redis_url')  # t/integration/conftest.py
 
 
 def test_simple_queue(broker_url, uname):

@@ -1,3 +1,4 @@
+"""Fixtures shared by the integration tests (the shared Redis database of this session)."""
 from __future__ import annotations
 
 import pytest
