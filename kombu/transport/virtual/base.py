@@ -434,9 +434,9 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             self._publish_codec = (encoding, codec)
         if codec is not None:
             body = message['body']
-            if codec.__class__ is Base64 and body.__class__ is str:  # json & co
-                message['body'] = b2a_base64(body.encode(), newline=False).decode('ascii')
-            elif codec.__class__ is Base64 and body.__class__ is bytes:
+            if codec.__class__ is Base64:  # Base64.encode without the call
+                if body.__class__ is str:  # json & co
+                    body = body.encode()
                 message['body'] = b2a_base64(body, newline=False).decode('ascii')
             else:
                 message['body'] = codec.encode(body)
@@ -494,11 +494,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         return message
 
     def _get_and_deliver(self, queue: str, callback: Callable[..., Any]) -> None:
-        message = self._get(queue)
-        if EXPIRES_AT in message['properties']:
-            while self._expired(queue, message):
-                message = self._get(queue)
-        callback(message, queue)
+        callback(self._get_live(queue), queue)
 
     def _make_message(self, raw: dict[str, Any], queue: str) -> _VMessage:
         message = self.Message(raw, channel=self)
