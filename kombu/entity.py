@@ -177,10 +177,6 @@ class Exchange(MaybeChannelBound):
                     and self.delivery_mode == other.delivery_mode)
         return NotImplemented
 
-    def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
     def __repr__(self) -> str:
         return self._repr_entity(str(self))
 
@@ -478,10 +474,6 @@ class Queue(MaybeChannelBound):
                     and self.exclusive == other.exclusive
                     and self.auto_delete == other.auto_delete)
         return NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
 
     def __repr__(self) -> str:
         if self.bindings:
