@@ -6,7 +6,7 @@ from threading import local
 from types import TracebackType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
-from .common import maybe_declare
+from .common import _declared_entities, maybe_declare
 from .compression import compress
 from .connection import PooledConnection, is_connection, maybe_channel
 from .entity import PERSISTENT_DELIVERY_MODE, Exchange, Queue, maybe_delivery_mode
@@ -201,10 +201,7 @@ class Producer:
                  retry_policy: Dict[str, Any]) -> None:
         # The connection's declaration cache is consulted first, so the steady
         # state costs a hash lookup per entity and copies nothing.
-        try:
-            declared = channel.connection.client.declared_entities
-        except AttributeError:
-            declared = None
+        declared = _declared_entities(channel)
         if not isinstance(declared, (set, frozenset, dict)):
             declared = None  # e.g. a mock: let maybe_declare decide
         for entity in entities:
