@@ -332,11 +332,5 @@ class Transport(virtual.Transport):
                 return True
         return False
 
-    def _wakeup_token(self) -> int:
-        return activity.generation
-
-    def _wait_for_messages(self, timeout: float, token: Any) -> None:
-        activity.wait(min(timeout, self.polling_interval or timeout), token)
-
     def driver_version(self) -> str:
         return 'N/A'
