@@ -92,6 +92,8 @@ _IGNORED_OPTIONS = frozenset({
     'manager_hostname', 'manager_port', 'manager_userid', 'manager_password',
 })
 _warned_options: set[str] = set()
+#: Options whose values are credentials, never shown in a repr.
+_SECRET_OPTIONS = frozenset({'password', 'login_response'})
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,14 @@ class AMQPOptions:
             props.setdefault('connection_name', name)
             kwargs['client_properties'] = props
         return cls(kwargs, name, global_qos)
+
+    def __repr__(self) -> str:
+        # Options may carry credentials (password, login_response): mask them
+        # so that logging the options or the transport cannot leak them.
+        kwargs = {k: ('**' if k in _SECRET_OPTIONS and v else v)
+                  for k, v in self.connection_kwargs.items()}
+        return (f'{type(self).__name__}(connection_kwargs={kwargs!r}, '
+                f'connection_name={self.connection_name!r}, global_qos={self.global_qos!r})')
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

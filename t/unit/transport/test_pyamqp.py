@@ -113,6 +113,15 @@ def test_options_pass_amqp_keys_and_name_the_connection():
     assert opts.connection_name == 'worker-1'
 
 
+def test_options_repr_masks_credentials():
+    opts = pyamqp.AMQPOptions.from_transport_options({
+        'password': 's3cret-pw', 'login_response': 's3cret-lr', 'read_timeout': 3})
+    assert opts.connection_kwargs['password'] == 's3cret-pw'  # still passed on
+    text = repr(opts)
+    assert 's3cret' not in text
+    assert "'read_timeout': 3" in text
+
+
 def test_unknown_option_warns_once_and_is_not_passed():
     key = unique_name('opt')
     with pytest.warns(UserWarning, match=key):
