@@ -78,6 +78,15 @@ _URI_HELP = ('Need a URI like azurestoragequeues://{SAS or access key}@{URL}, '
 _SCHEME = 'azurestoragequeues://'
 
 
+def _split_uri(uri: str) -> tuple[str, str]:
+    """``(credential, account_url)``: the credential is what precedes the last ``@``."""
+    rest = uri[len(_SCHEME):] if uri.startswith(_SCHEME) else uri
+    credential, sep, url = rest.rpartition('@')
+    if not sep or not credential or not url:
+        raise ValueError(_URI_HELP)
+    return credential, url
+
+
 class Channel(virtual.Channel):
     """Azure Storage Queues channel."""
 
@@ -194,10 +203,7 @@ class Transport(virtual.Transport):
 
         Raises ValueError for a URI without a credential or an account URL.
         """
-        rest = uri[len(_SCHEME):] if uri.startswith(_SCHEME) else uri
-        credential, sep, url = rest.rpartition('@')
-        if not sep or not credential or not url:
-            raise ValueError(_URI_HELP)
+        credential, url = _split_uri(uri)
         named = {'defaultazurecredential': DefaultAzureCredential,
                  'managedidentitycredential': ManagedIdentityCredential}
         if credential.lower() in named:
@@ -214,8 +220,5 @@ class Transport(virtual.Transport):
     @classmethod
     def as_uri(cls, uri: str, include_password: bool = False, mask: str = '**') -> str:
         """The URI with the credential masked unless ``include_password``."""
-        rest = uri[len(_SCHEME):] if uri.startswith(_SCHEME) else uri
-        credential, sep, url = rest.rpartition('@')
-        if not sep or not credential or not url:
-            raise ValueError(_URI_HELP)
+        credential, url = _split_uri(uri)
         return f'{_SCHEME}{credential if include_password else mask}@{url}'
