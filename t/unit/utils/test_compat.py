@@ -4,6 +4,7 @@ import gc
 import io
 import os
 import sys
+import weakref
 from contextlib import contextmanager
 from unittest.mock import Mock, patch
 
@@ -118,7 +119,16 @@ class Obj:
     pass
 
 
-def test_register_after_fork_runs_in_child_and_is_weak():
+@pytest.fixture
+def after_fork_registry(monkeypatch):
+    # The callbacks below write to pipes closed after the test: left
+    # registered, they would write into whatever reuses those fds in the
+    # children of later tests.
+    monkeypatch.setattr(compat, '_after_fork_weak', weakref.WeakValueDictionary())
+    monkeypatch.setattr(compat, '_after_fork_strong', {})
+
+
+def test_register_after_fork_runs_in_child_and_is_weak(after_fork_registry):
     obj, dead = Obj(), Obj()
     r, w = os.pipe()
 
