@@ -125,6 +125,10 @@ _after_fork_hooked = False
 
 
 def _run_after_forkers() -> None:
+    global _after_fork_lock
+    # Another thread may have held the lock at fork time; in the child that
+    # thread is gone and the lock would stay held forever.
+    _after_fork_lock = threading.Lock()
     items = list(_after_fork_weak.items()) + list(_after_fork_strong.items())
     items.sort(key=lambda item: item[0][0])
     for (_, _, func), obj in items:

@@ -148,3 +148,16 @@ def test_register_after_fork_runs_in_child_and_is_weak(after_fork_registry):
     with os.fdopen(r, 'rb') as f:
         data = f.read()
     assert data == b'AL'
+
+
+def test_register_after_fork_works_in_child_forked_while_registering(after_fork_registry):
+    # A thread registering at fork time leaves the lock held in the child:
+    # the child must still be able to register (e.g. create a pool).
+    register_after_fork(Obj(), lambda o: None)  # installs the fork hook
+    with compat._after_fork_lock:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover  (child)
+            ok = compat._after_fork_lock.acquire(timeout=5)
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
