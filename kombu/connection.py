@@ -426,9 +426,7 @@ class Connection:
                         errback(exc, 0)
         except exceptions.OperationalError:
             raise
-        except self.recoverable_connection_errors as exc:
-            raise exceptions.OperationalError(str(exc)) from exc
-        except self.recoverable_channel_errors as exc:
+        except self.recoverable_connection_errors + self.recoverable_channel_errors as exc:
             raise exceptions.OperationalError(str(exc)) from exc
         raise AssertionError('unreachable')  # pragma: no cover
 
