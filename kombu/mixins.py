@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import socket
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from functools import partial
 from itertools import count
 from time import monotonic, sleep
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from .common import ignore_errors
 from .log import get_logger
 from .messaging import Consumer, Producer
+from .utils.compat import nested
 from .utils.encoding import safe_repr
 from .utils.limits import TokenBucket
 from .utils.objects import cached_property
@@ -168,10 +169,8 @@ class ConsumerMixin:
             self.on_consume_end(conn, channel)
         debug('Connection closed')
 
-    @contextmanager
-    def _consume_from(self, *consumers: _Consumer) -> Iterator[list[_Consumer]]:
-        with ExitStack() as stack:
-            yield [stack.enter_context(consumer) for consumer in consumers]
+    def _consume_from(self, *consumers: _Consumer) -> ContextManager[list[_Consumer]]:
+        return nested(*consumers)
 
     @cached_property
     def restart_limit(self) -> TokenBucket:
