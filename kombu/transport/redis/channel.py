@@ -16,7 +16,6 @@ import redis
 from redis import exceptions as rexc
 
 from kombu.transport import virtual
-from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.objects import cached_property
 from kombu.utils.scheduling import cycle_by_name
 
@@ -651,9 +650,6 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
                 self.get_table(exchange), exchange, routing_key, None) or ())
         except KeyError:
             return []
-
-    def prepare_queue_arguments(self, arguments: Any, **kwargs: Any) -> Any:
-        return to_rabbitmq_queue_arguments(arguments, **kwargs)
 
     def _get_queue_expire(self, args: Any) -> int | None:
         try:

@@ -117,3 +117,11 @@ def test_arguments_key_honours_global_keyprefix(redis_url, uname, rclient):
         Producer(conn.channel()).publish('x', routing_key=name, serializer='json')
     raw = rclient.lrange(f'pfx:{name}', 0, -1)
     assert len(raw) == 1 and b'x-expires-at' in raw[0]  # the TTL was stamped
+
+
+def test_prepare_queue_arguments_accepts_none(redis_url):
+    with Connection(redis_url) as conn:
+        channel = conn.channel()
+        assert channel.prepare_queue_arguments(None, message_ttl=1.5) == {
+            'x-message-ttl': 1500}
+        assert channel.prepare_queue_arguments(None) == {}
