@@ -21,11 +21,6 @@ def unpickle_dict(cls: type, kwargs: Dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def _maybe_channel(channel: Any) -> Any:
-    """Return the default channel when given a :class:`~kombu.Connection`."""
-    return maybe_channel(channel)
-
-
 class Object:
     """An object described by the attributes listed in :attr:`attrs`.
 
@@ -84,7 +79,7 @@ class MaybeChannelBound(Object):
     def maybe_bind(self: _T, channel: Any) -> _T:
         """Bind this instance in place, unless it is already bound."""
         if not self.is_bound and channel:
-            self._channel = _maybe_channel(channel)
+            self._channel = maybe_channel(channel)
             self.when_bound()
             self._is_bound = True
         return self

@@ -13,7 +13,8 @@ from uuid import NAMESPACE_OID, uuid3, uuid4, uuid5
 
 from amqp import ChannelError, RecoverableConnectionError
 
-from .abstract import AttrSpec, _maybe_channel
+from .abstract import AttrSpec
+from .connection import maybe_channel
 from .entity import Exchange, Queue
 from .log import get_logger
 from .serialization import registry as serializers
@@ -97,7 +98,7 @@ def declaration_cached(entity: Any, channel: Any) -> bool:
 
 def _channel_for(entity: Any, channel: Any) -> Any:
     if channel is not None:
-        channel = _maybe_channel(channel)
+        channel = maybe_channel(channel)
         if not entity.is_bound:
             return channel
         if channel.connection:
