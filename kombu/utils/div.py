@@ -1,7 +1,6 @@
 """Last-resort helpers."""
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pprint import pformat
@@ -9,8 +8,6 @@ from tempfile import mkstemp
 from typing import IO, Any, Callable
 
 __all__ = ('emergency_dump_state',)
-
-logger = logging.getLogger(__name__)
 
 
 def emergency_dump_state(state: Any, open_file: Callable[..., IO[Any]] = open,

@@ -7,7 +7,6 @@ contain the password.
 """
 from __future__ import annotations
 
-import logging
 import ssl
 from functools import partial
 from typing import Any, Mapping, NamedTuple
@@ -20,7 +19,6 @@ __all__ = (
 
 safequote = partial(quote, safe='')
 ssl_available = True
-logger = logging.getLogger(__name__)
 
 _CONNECTION_KEYS = frozenset(
     ['transport', 'hostname', 'port', 'userid', 'password', 'virtual_host'])
