@@ -19,7 +19,7 @@ import os
 import signal
 import socket
 import threading
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from functools import cached_property
 from queue import Empty
 from time import sleep
@@ -50,11 +50,6 @@ class Stop(BaseException):
 
 def _raise_stop_error() -> None:
     raise Stop()
-
-
-@contextmanager
-def _dummy_context(*args: Any, **kwargs: Any) -> Iterator[None]:
-    yield
 
 
 class _Waker:
