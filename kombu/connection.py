@@ -304,10 +304,6 @@ class Connection:
         except self.recoverable_channel_errors as exc:
             raise ChannelError(str(exc)) from exc
 
-    @contextmanager
-    def _dummy_context(self) -> Iterator[None]:
-        yield
-
     def completes_cycle(self, retries: int) -> bool:
         """Return true if the alternates were all tried after ``retries`` retries."""
         return not (retries + 1) % len(self.alt) if self.alt else True
