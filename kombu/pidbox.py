@@ -415,7 +415,6 @@ class Mailbox:
                 after_reply(queue.name)
 
 
-
 class _ReplyCollector:
     """Consumer callback of :meth:`Mailbox._collect` for one ticket."""
 
