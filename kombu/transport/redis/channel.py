@@ -484,6 +484,9 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
         body = K.dumps(message)
         expires = self._expires.get(queue) if self._expires else None
         batch = kwargs.get('_publish_batch')
+        if expires is None and batch is None and not self.publish_replicas:
+            self._execute('LPUSH', key, body)  # the common case: no command list
+            return
         commands: list[tuple] = [('LPUSH', key, body)]
         if expires is not None:
             commands += [('PEXPIRE', k, expires) for k in self._all_qkeys(queue)]
@@ -492,8 +495,6 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
                 batch.add(*command)
         elif self.publish_replicas:
             self._replicated(commands)
-        elif expires is None:
-            self._execute('LPUSH', key, body)
         else:
             self._run(commands)
 
