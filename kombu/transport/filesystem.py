@@ -201,6 +201,7 @@ class Channel(virtual.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._listing: dict[str, list[str]] = {}
+        self._control_files: dict[tuple[str, str], Path] = {}
         self._claims: dict[Any, str] = {}
         self._fresh_claims: list[Any] = []
         for folder in (self.data_folder_in, self.data_folder_out, self.control_folder):
@@ -211,11 +212,20 @@ class Channel(virtual.Channel):
     # -- control folder: exchange tables and queue arguments -----------------
 
     def _control_file(self, name: str, suffix: str) -> Path:
+        # Memoized: every publish looks up its exchange's and queue's files.
+        try:
+            return self._control_files[name, suffix]
+        except KeyError:
+            pass
         if not _valid_name(name):
             raise ChannelError(f'Invalid {suffix} name: {name!r}')
-        file = self.control_folder / f'{name}.{suffix}'
-        if file.parent != self.control_folder:  # defence in depth
+        folder = self.control_folder
+        file = folder / f'{name}.{suffix}'
+        if file.parent != folder:  # defence in depth
             raise ChannelError(f'Invalid {suffix} name: {name!r}')
+        if len(self._control_files) > 10000:  # unbounded name spaces: start over
+            self._control_files.clear()
+        self._control_files[name, suffix] = file
         return file
 
     def _exchange_file(self, exchange: str) -> Path:
@@ -505,7 +515,7 @@ class Channel(virtual.Channel):
     def processed_folder(self) -> str:
         return self.transport_options.get('processed_folder', 'processed')
 
-    @property
+    @cached_property
     def control_folder(self) -> Path:
         return Path(self.transport_options.get('control_folder', 'control'))
 
