@@ -16,6 +16,7 @@ import logging
 import threading
 import weakref
 from collections import deque
+from contextlib import nullcontext
 from time import time
 from typing import Any, Hashable, Iterable
 
@@ -223,19 +224,8 @@ class QoS(virtual.QoS):
     def pipe_or_acquire(self, pipe: Any = None, client: Any = None) -> Any:
         """Compatibility helper: a pipeline on ``client`` unless ``pipe`` given."""
         if pipe is not None:
-            return _Given(pipe)
+            return nullcontext(pipe)
         return _PipelineOn(self.channel, client)
-
-
-class _Given:
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __enter__(self) -> Any:
-        return self.value
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 class _PipelineOn:
