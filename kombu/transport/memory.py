@@ -33,6 +33,7 @@ from time import monotonic
 from typing import Any
 
 from . import base, virtual
+from .virtual.routing import queue_priority
 from .virtual.state import QueuePolicy
 from .virtual.ttl import EXPIRES_AT
 
@@ -96,11 +97,7 @@ class _PriorityQueue:
         self._lock = threading.Lock()
 
     def _priority(self, message: dict[str, Any]) -> int:
-        try:
-            priority = int(message['properties'].get('priority') or 0)
-        except (TypeError, ValueError):
-            return 0
-        return -max(0, min(priority, self.max_priority))
+        return -queue_priority(message, self.max_priority)  # heapq pops the smallest
 
     def put(self, message: dict[str, Any]) -> None:
         with self._lock:

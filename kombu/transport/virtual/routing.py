@@ -42,6 +42,18 @@ class UndeliverableWarning(UserWarning):
 _TAG_SUFFIXES = tuple(f'.{n}' for n in range(64))
 
 
+def queue_priority(message: dict[str, Any], max_priority: int) -> int:
+    """Return the priority of ``message`` on a queue with ``x-max-priority``.
+
+    As RabbitMQ does: missing or invalid is 0, above the maximum is the maximum.
+    """
+    try:
+        priority = int(message['properties'].get('priority') or 0)
+    except (TypeError, ValueError):
+        return 0
+    return max(0, min(priority, max_priority))
+
+
 class RoutingMixin:
     """Routing with memoized routes, per-queue copies, TTL stamps, DLX, priority."""
 
@@ -262,11 +274,7 @@ class RoutingMixin:
         """Return the priority ``message`` gets on a queue (0 without x-max-priority)."""
         if policy is None or not policy.max_priority:
             return 0
-        try:
-            priority = int(message['properties'].get('priority') or 0)
-        except (TypeError, ValueError):
-            return 0
-        return max(0, min(priority, policy.max_priority))
+        return queue_priority(message, policy.max_priority)
 
     def _touch_queue(self, queue: str) -> None:
         policy = self.state.policies.get(queue)
