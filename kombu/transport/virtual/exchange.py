@@ -160,6 +160,10 @@ class FanoutExchange(ExchangeType):
             self.channel._put_fanout(exchange, message, routing_key, **kwargs)
 
 
+#: Stands in for an absent header (a header may be present with value None).
+_MISSING = object()
+
+
 class HeadersExchange(ExchangeType):
     """Routes on message headers matching the binding arguments.
 
@@ -220,10 +224,9 @@ class HeadersExchange(ExchangeType):
 
     def _match(self, pattern: Any, headers: Mapping[str, Any]) -> bool:
         match_any, pairs = self._rule(pattern)
-        missing = object()
         results = (
-            headers.get(k, missing) is not missing if v is None
-            else headers.get(k, missing) == v
+            headers.get(k, _MISSING) is not _MISSING if v is None
+            else headers.get(k, _MISSING) == v
             for k, v in pairs)
         return any(results) if match_any else all(results)
 
