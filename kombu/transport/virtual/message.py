@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from binascii import a2b_base64, b2a_base64
 from itertools import count
 from typing import Any, Callable
 from uuid import uuid4
 
+from kombu.exceptions import DecodeError
 from kombu.transport import base
 
 __all__ = ('Base64', 'Message', 'next_delivery_tag')
@@ -47,6 +49,15 @@ class Base64:
         return a2b_base64(s)
 
 
+def _body_error(exc: Exception, encoding: Any) -> tuple[Any, ...]:
+    """``sys.exc_info()``-style tuple of a DecodeError for an undecodable body."""
+    try:
+        raise DecodeError(
+            f'message body is not valid {encoding or "envelope"} data: {exc}') from exc
+    except DecodeError:
+        return sys.exc_info()
+
+
 class Message(base.Message):
     """A message received from a virtual channel; ``payload`` is the stored envelope."""
 
@@ -54,15 +65,25 @@ class Message(base.Message):
         self._raw = payload
         properties = payload['properties']
         body = payload.get('body')
+        error = None
         if body:
             encoding = properties.get('body_encoding')
-            if encoding == 'base64' and channel._plain_base64:
-                body = a2b_base64(body)  # what decode_body does, minus two calls
-            else:
-                body = channel.decode_body(body, encoding)
+            try:
+                if encoding == 'base64' and channel._plain_base64:
+                    body = a2b_base64(body)  # what decode_body does, minus two calls
+                else:
+                    body = channel.decode_body(body, encoding)
+            except Exception as exc:
+                # A corrupt envelope still becomes a Message: the consumer's
+                # on_decode_error gets it (to ack, reject or dead-letter)
+                # instead of the error escaping drain_events and the message
+                # being lost.
+                error = _body_error(exc, encoding)
         headers = payload.get('headers')
-        if (kwargs or body.__class__ is not bytes
+        if (error is not None or kwargs or body.__class__ is not bytes
                 or (headers and headers.get('compression'))):
+            if error is not None:
+                self.errors = [error]  # first, so nothing else is tried on the body
             super().__init__(
                 body=body,
                 channel=channel,
