@@ -7,9 +7,12 @@ started it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import uuid
+from typing import Iterator
 
 import pytest
 
@@ -44,3 +47,34 @@ def free_port() -> int:
 def unique_name(prefix: str = 't') -> str:
     """A queue/exchange name no other test run on this machine will use."""
     return f'{prefix}.{os.getpid()}.{uuid.uuid4().hex[:12]}'
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A loopback TCP server that accepts connections and never answers (a hung
+    broker); yields its port."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(('127.0.0.1', 0))
+    server.listen(64)
+    server.settimeout(0.1)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        for sock in accepted:
+            sock.close()
+        server.close()

@@ -6,7 +6,6 @@ they do not measure speed). Run with ``-s`` to see the measured times.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
@@ -125,33 +124,6 @@ def test_ensure_connection_timeout_against_dead_port():
     elapsed = time.monotonic() - started
     report('ensure_connection(timeout=1.0), dead port', elapsed)
     assert elapsed < 4
-
-
-@pytest.fixture
-def silent_server():
-    """Accepts TCP connections and never answers (a hung broker)."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(('127.0.0.1', 0))
-    server.listen(64)
-    accepted, stop = [], threading.Event()
-
-    def serve():
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    for sock in accepted:
-        sock.close()
-    server.close()
 
 
 @pytest.mark.timeout(15)

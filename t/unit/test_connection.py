@@ -5,7 +5,6 @@ import logging
 import pickle
 import socket
 import ssl
-import threading
 import time
 
 import pytest
@@ -487,33 +486,6 @@ def test_ensure_connection_dead_port_is_bounded():
     with pytest.raises(OperationalError):
         conn.ensure_connection(interval_start=0.1, interval_step=0.1, timeout=0.5)
     assert time.monotonic() - started < 1.5
-
-
-@pytest.fixture
-def silent_server():
-    """A TCP server that accepts connections and never says a word."""
-    server = socket.socket()
-    server.bind(('127.0.0.1', 0))
-    server.listen(16)
-    accepted = []
-    stop = threading.Event()
-
-    def serve():
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield server.getsockname()[1]
-    stop.set()
-    t.join(2)
-    for sock in accepted:
-        sock.close()
-    server.close()
 
 
 def test_ensure_connection_silent_server_is_bounded(silent_server):

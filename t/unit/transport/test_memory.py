@@ -13,18 +13,6 @@ from kombu.transport.virtual import BrokerState
 from .virtual.helpers import bodies, make_transport, publish
 
 
-@pytest.fixture
-def transport():
-    t = make_transport()
-    yield t
-    t.close_connection(t)
-
-
-@pytest.fixture
-def channel(transport):
-    return transport.create_channel(transport)
-
-
 def test_attributes():
     assert memory.Transport.driver_type == memory.Transport.driver_name == 'memory'
     assert memory.Transport.implements.exchange_type == frozenset(

@@ -14,18 +14,6 @@ from kombu.transport.virtual.state import QueuePolicy
 from .helpers import bodies, make_transport, publish
 
 
-@pytest.fixture
-def transport():
-    t = make_transport()
-    yield t
-    t.close_connection(t)
-
-
-@pytest.fixture
-def channel(transport):
-    return transport.create_channel(transport)
-
-
 def test_public_names():
     for name in virtual.__all__:
         assert getattr(virtual, name) is getattr(vbase, name)
