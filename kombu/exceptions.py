@@ -20,6 +20,7 @@ __all__ = (
     'VersionMismatch', 'SerializerNotInstalled', 'ResourceError',
     'SerializationError', 'EncodeError', 'DecodeError', 'HttpError',
     'InconsistencyError', 'BatchPublishError', 'ContentDisallowed',
+    'AccessRefused',
 )
 
 BaseExceptionType = type[BaseException]
@@ -91,6 +92,10 @@ class ContentDisallowed(SerializerNotInstalled):
 
 class InconsistencyError(ConnectionError):
     """The broker's data is in an unexpected state; reconnecting may help."""
+
+
+class AccessRefused(ConnectionError):
+    """The broker refused the credentials or the permissions: retrying cannot help."""
 
 
 class HttpError(Exception):

@@ -41,9 +41,13 @@ from .base import (
                    binding_key_t,
                    queue_binding_t,
 )
+from .errors import ErrorTranslator
+from .options import TransportOptionError, TransportOptions
 
 __all__ = (
     'Base64', 'NotEquivalentError', 'UndeliverableWarning', 'BrokerState',
     'QoS', 'Message', 'AbstractChannel', 'Channel', 'Management', 'Transport',
     'Empty', 'binding_key_t', 'queue_binding_t',
 )
+# Beyond Kombu (importable from here, kept out of Kombu's __all__):
+_EXTENSION_API = (ErrorTranslator, TransportOptionError, TransportOptions)

@@ -28,6 +28,7 @@ from kombu.utils.scheduling import FairCycle
 from . import ttl
 from .exchange import STANDARD_EXCHANGE_TYPES, ExchangeType, FanoutExchange
 from .message import Base64, Message, next_delivery_tag
+from .options import TransportOptions
 from .qos import RESTORE_PANIC_FMT, RESTORING_FMT, QoS
 from .routing import UNDELIVERABLE_FMT, RoutingMixin, UndeliverableWarning
 from .state import BrokerState, QueuePolicy, binding_key_t, queue_binding_t
@@ -121,6 +122,10 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
     #: QoS class used.
     QoS = QoS
 
+    #: typed ``transport_options`` of this transport (subclass and add fields);
+    #: built once per connection, read as ``channel.options``.
+    Options: type[TransportOptions] = TransportOptions
+
     #: restore unacked messages when the channel closes.
     do_restore = True
 
@@ -173,6 +178,12 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             typ: cls(self) for typ, cls in self.exchange_types.items()
         }
         self.channel_id = self._get_free_channel_id()
+        options = getattr(self.connection, 'options', None)
+        if not isinstance(options, self.Options):  # a transport not built on ours
+            options = self.Options.from_transport_options(
+                self.connection.client.transport_options,
+                extra_known=self.from_transport_options, warn=False)
+        self.options = options
         topts = self.connection.client.transport_options
         for opt_name in self.from_transport_options:
             try:
@@ -771,9 +782,14 @@ class Transport(base.Transport):
         self._avail_channels: list[_VChannel] = []
         self._callbacks = {}
         self.cycle = self.Cycle(self._drain_channel, self.channels, Empty)
-        polling_interval = client.transport_options.get('polling_interval')
-        if polling_interval is not None:
-            self.polling_interval = polling_interval
+        Options = self.Channel.Options
+        #: the typed transport options (:mod:`kombu.transport.virtual.options`).
+        self.options = Options.from_transport_options(
+            client.transport_options, extra_known=self.Channel.from_transport_options,
+            # transports still reading raw dicts report unknown keys themselves
+            warn=Options is not TransportOptions)
+        if self.options.polling_interval is not None:
+            self.polling_interval = self.options.polling_interval
         self._used_channel_ids = array(ARRAY_TYPE_H)
 
     def create_channel(self, connection: Any) -> _VChannel:
