@@ -528,7 +528,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                 append(message, message.delivery_tag)
             return callback(message)
 
-        self.connection._callbacks[queue] = _callback
+        self.connection.register_callback(queue, _callback)
         self._consumers.add(consumer_tag)
         self._reset_cycle()
         return consumer_tag
@@ -550,8 +550,8 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             if not consumers[queue]:
                 del consumers[queue]
             self._touch_queue(queue)
-        if queue not in self._active_queues:
-            self.connection._callbacks.pop(queue, None)
+        if queue is not None and queue not in self._active_queues:
+            self.connection.unregister_callback(queue)
 
     def basic_get(self, queue: str, no_ack: bool = False,
                   **kwargs: Any) -> _VMessage | None:
@@ -713,14 +713,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                             (50, 10), method, '404')
 
     def _get_free_channel_id(self) -> int:
-        used = set(self.connection._used_channel_ids)
-        for channel_id in range(1, self.connection.channel_max + 1):
-            if channel_id not in used:
-                self.connection._used_channel_ids.append(channel_id)
-                return channel_id
-        raise ResourceError(
-            f'No free channel ids, current={len(self.connection.channels)}, '
-            f'channel_max={self.connection.channel_max}', (20, 10))
+        return self.connection.allocate_channel_id()
 
 
 _VChannel = Channel
@@ -802,16 +795,43 @@ class Transport(base.Transport):
 
     def close_channel(self, channel: _VChannel) -> None:  # type: ignore[override]
         try:
-            try:
-                self._used_channel_ids.remove(channel.channel_id)
-            except ValueError:
-                pass
+            self.release_channel_id(channel.channel_id)
             try:
                 self.channels.remove(channel)  # type: ignore[union-attr]
             except ValueError:
                 pass
         finally:
             channel.connection = None
+
+    # -- what channels ask of their transport ---------------------------------
+    # (``_callbacks`` and ``_used_channel_ids`` stay the storage: transports
+    # written for Kombu read and write them directly.)
+
+    def register_callback(self, queue: str, callback: Callable[..., Any]) -> None:
+        """Deliver the messages of ``queue`` to ``callback(raw_envelope)``."""
+        self._callbacks[queue] = callback  # type: ignore[index]
+
+    def unregister_callback(self, queue: str) -> None:
+        """Stop delivering ``queue`` (no-op if it has no callback)."""
+        self._callbacks.pop(queue, None)  # type: ignore[union-attr]
+
+    def allocate_channel_id(self) -> int:
+        """Reserve and return the lowest free channel id (1..``channel_max``)."""
+        used = set(self._used_channel_ids)
+        for channel_id in range(1, self.channel_max + 1):
+            if channel_id not in used:
+                self._used_channel_ids.append(channel_id)
+                return channel_id
+        raise ResourceError(
+            f'No free channel ids, current={len(self.channels or ())}, '
+            f'channel_max={self.channel_max}', (20, 10))
+
+    def release_channel_id(self, channel_id: int) -> None:
+        """Make ``channel_id`` free again (no-op if it is not in use)."""
+        try:
+            self._used_channel_ids.remove(channel_id)
+        except ValueError:
+            pass
 
     def establish_connection(self) -> Transport:
         # The channel made to verify the connection is handed out next.

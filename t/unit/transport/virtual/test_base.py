@@ -359,6 +359,39 @@ def test_channel_ids_and_limit(transport):
     assert transport.Channel(transport).channel_id == channels[0].channel_id
 
 
+def test_transport_channel_id_methods(transport):
+    first = transport.allocate_channel_id()
+    second = transport.allocate_channel_id()
+    assert first != second
+    assert list(transport._used_channel_ids)[-2:] == [first, second]  # the legacy view
+    transport.release_channel_id(first)
+    transport.release_channel_id(first)  # twice: no error
+    assert transport.allocate_channel_id() == first
+
+
+def test_consume_registers_callback_through_transport(transport, channel):
+    seen = []
+    channel.basic_consume('q', True, seen.append, 'tag')
+    assert 'q' in transport._callbacks  # third-party transports read it
+    publish(channel, 'a', routing_key='q')
+    transport.drain_events(transport, timeout=1)
+    assert [m.body for m in seen] == [b'a']
+    channel.basic_cancel('tag')
+    assert 'q' not in transport._callbacks
+
+
+def test_legacy_callbacks_dict_still_delivers(transport, channel):
+    seen = []
+    transport._callbacks['q'] = seen.append  # as Kombu-era transports do
+    publish(channel, 'a', routing_key='q')
+    raw = channel._get('q')
+    transport._deliver(raw, 'q')
+    assert seen == [raw]
+    transport.unregister_callback('q')
+    transport.unregister_callback('q')
+    assert 'q' not in transport._callbacks
+
+
 def test_flow_not_supported(channel):
     with pytest.raises(NotImplementedError):
         channel.flow(False)
