@@ -42,15 +42,17 @@ Transport Options
 """
 from __future__ import annotations
 
+import dataclasses
 import string
 from queue import Empty
-from typing import Any
+from typing import Any, ClassVar
 
 from kombu.exceptions import LimitExceeded
 from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 from . import virtual
+from .virtual.options import TransportOptions
 
 try:
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -87,8 +89,29 @@ def _split_uri(uri: str) -> tuple[str, str]:
     return credential, url
 
 
+@dataclasses.dataclass(frozen=True)
+class AzureStorageQueuesOptions(TransportOptions):
+    """``transport_options`` of the Azure Storage Queues transport.
+
+    The credential is part of the URL (and masked by ``as_uri``), not an option.
+    """
+
+    transport_name: ClassVar[str] = 'azurestoragequeues'
+
+    #: prepended to every queue name.
+    queue_name_prefix: str = ''
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.require(isinstance(self.queue_name_prefix, str),
+                     f'queue_name_prefix must be a string, not {self.queue_name_prefix!r}')
+
+
 class Channel(virtual.Channel):
     """Azure Storage Queues channel."""
+
+    Options = AzureStorageQueuesOptions
+    options: AzureStorageQueuesOptions
 
     domain_format: str = 'kombu%(vhost)s'
     no_ack: bool = True
@@ -176,7 +199,7 @@ class Channel(virtual.Channel):
 
     @cached_property
     def queue_name_prefix(self) -> str:
-        return self.transport_options.get('queue_name_prefix', '')
+        return self.options.queue_name_prefix
 
 
 class Transport(virtual.Transport):

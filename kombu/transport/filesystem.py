@@ -43,6 +43,7 @@ Transport Options
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -53,10 +54,11 @@ import uuid
 from collections import namedtuple
 from pathlib import Path
 from queue import Empty
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from kombu.exceptions import ChannelError
 from kombu.transport import virtual
+from kombu.transport.virtual.options import TransportOptions
 from kombu.transport.virtual.state import QueuePolicy
 from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
@@ -164,6 +166,32 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@dataclasses.dataclass(frozen=True)
+class FilesystemOptions(TransportOptions):
+    """``transport_options`` of the file-system transport (Kombu's names and defaults)."""
+
+    transport_name: ClassVar[str] = 'filesystem'
+
+    #: folder messages are read from.
+    data_folder_in: str = 'data_in'
+    #: folder messages are written to.
+    data_folder_out: str = 'data_out'
+    #: keep consumed messages (in ``processed_folder``) instead of deleting them.
+    store_processed: bool = False
+    #: where consumed messages are kept with ``store_processed``.
+    processed_folder: str = 'processed'
+    #: where exchange tables and queue arguments are kept.
+    control_folder: str = 'control'
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ('data_folder_in', 'data_folder_out', 'processed_folder',
+                     'control_folder'):
+            value = getattr(self, name)
+            self.require(isinstance(value, (str, os.PathLike)) and str(value) != '',
+                         f'{name} must be a folder path, not {value!r}')
+
+
 class QoS(virtual.QoS):
     """Settles a message's claimed file once it is acked, rejected or restored."""
 
@@ -192,6 +220,8 @@ class Channel(virtual.Channel):
     """File-system channel."""
 
     QoS = QoS
+    Options = FilesystemOptions
+    options: FilesystemOptions
 
     supports_fanout = True
 
@@ -499,25 +529,26 @@ class Channel(virtual.Channel):
     def transport_options(self) -> dict[str, Any]:
         return self.connection.client.transport_options
 
+    # Attributes, as in Kombu (a test or subclass may still assign them).
     @cached_property
     def data_folder_in(self) -> str:
-        return self.transport_options.get('data_folder_in', 'data_in')
+        return self.options.data_folder_in
 
     @cached_property
     def data_folder_out(self) -> str:
-        return self.transport_options.get('data_folder_out', 'data_out')
+        return self.options.data_folder_out
 
     @cached_property
     def store_processed(self) -> bool:
-        return self.transport_options.get('store_processed', False)
+        return self.options.store_processed
 
     @cached_property
     def processed_folder(self) -> str:
-        return self.transport_options.get('processed_folder', 'processed')
+        return self.options.processed_folder
 
     @cached_property
     def control_folder(self) -> Path:
-        return Path(self.transport_options.get('control_folder', 'control'))
+        return Path(self.options.control_folder)
 
 
 class Transport(virtual.Transport):

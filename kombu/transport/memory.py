@@ -23,6 +23,7 @@ waiting consumer wakes up at once instead of polling.
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import socket
 import threading
@@ -30,9 +31,10 @@ from collections import defaultdict, deque
 from itertools import count
 from queue import Empty
 from time import monotonic
-from typing import Any
+from typing import Any, ClassVar
 
 from . import base, virtual
+from .virtual.options import TransportOptions
 from .virtual.routing import queue_priority
 from .virtual.state import QueuePolicy
 from .virtual.ttl import EXPIRES_AT
@@ -127,8 +129,17 @@ def _new_store(policy: QueuePolicy | None) -> _FifoQueue | _PriorityQueue:
     return _FifoQueue()
 
 
+@dataclasses.dataclass(frozen=True)
+class MemoryOptions(TransportOptions):
+    """memory:// reads only the options every virtual transport reads."""
+
+    transport_name: ClassVar[str] = 'memory'
+
+
 class Channel(virtual.Channel):
     """In-memory channel."""
+
+    Options = MemoryOptions
 
     #: kept for compatibility with code that inspects it.
     events: defaultdict[str, set[Any]] = defaultdict(set)

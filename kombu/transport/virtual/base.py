@@ -184,12 +184,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                 self.connection.client.transport_options,
                 extra_known=self.from_transport_options, warn=False)
         self.options = options
-        topts = self.connection.client.transport_options
-        for opt_name in self.from_transport_options:
-            try:
-                setattr(self, opt_name, topts[opt_name])
-            except KeyError:
-                pass
+        self._apply_legacy_options(options)
         cache = self.cache_routes
         if cache is None:
             cache = type(self).get_table is Channel.get_table
@@ -214,6 +209,23 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             typ for typ in self.exchange_types.values()
             if type(typ).deliver is ExchangeType.deliver
             or (fanout_by_key and type(typ).deliver is FanoutExchange.deliver))
+
+    def _apply_legacy_options(self, options: TransportOptions) -> None:
+        """Copy the ``from_transport_options`` keys the user gave onto the channel.
+
+        Kombu's channels read these as attributes (``channel.body_encoding``),
+        and a subclass's class attribute is its default, so only keys actually
+        given override it: coerced by the options class when it has the field,
+        as given otherwise (a third-party channel's own keys).
+        """
+        names = options.field_names()
+        raw = options.raw
+        for name in self.from_transport_options:
+            if name in names:
+                if options.given(name):
+                    setattr(self, name, getattr(options, name))
+            elif name in raw:
+                setattr(self, name, raw[name])
 
     # -- exchanges -----------------------------------------------------------
 

@@ -50,6 +50,9 @@ COMMON_PASSTHROUGH = frozenset({
     'fanout_prefix', 'fanout_patterns', 'max_connections',
 })
 
+#: options class -> its field names (computed once per class).
+_field_names: dict[type, frozenset[str]] = {}
+
 #: (options class, key) pairs already warned about in this process.
 _warned: set[tuple[type, str]] = set()
 
@@ -138,7 +141,13 @@ class TransportOptions:
 
     @classmethod
     def field_names(cls) -> frozenset[str]:
-        return frozenset(f.name for f in dataclasses.fields(cls) if f.name != 'raw')
+        """The option names this class declares as fields."""
+        try:
+            return _field_names[cls]
+        except KeyError:
+            names = _field_names[cls] = frozenset(
+                f.name for f in dataclasses.fields(cls) if f.name != 'raw')
+            return names
 
     @classmethod
     def from_transport_options(cls: type[_T], options: Mapping[str, Any] | _T | None = None,
