@@ -727,7 +727,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
         self._closing = True
         if self._in_poll:
             try:
-                self._finish_brpop()  # a message it popped must not be lost
+                self._abort_brpop()  # a message it popped must not be lost
             except self.connection_errors:
                 pass
         if not self.closed:

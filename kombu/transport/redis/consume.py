@@ -79,6 +79,11 @@ class ConsumeMixin(_ChannelBase):
         self._no_ack_queues.discard(queue)
         ret = super().basic_cancel(consumer_tag)
         self._update_queue_cycle()
+        if self._in_poll:
+            try:  # it may pop from the cancelled queue: take it back
+                self._abort_brpop()
+            except self.connection_errors:
+                logger.debug('BRPOP in flight lost with its connection', exc_info=True)
         return ret
 
     # -- batch pop -----------------------------------------------------------------
@@ -204,7 +209,8 @@ class ConsumeMixin(_ChannelBase):
         self._brpop_sent_at = monotonic()
         conn.send_command('BRPOP', *keys, timeout or 0)
 
-    def _brpop_read(self, **options: Any) -> bool:
+    def _brpop_reply(self) -> tuple[str, dict]:
+        """Read the reply of the BRPOP in flight: (queue, payload), or Empty."""
         conn = self.client.connection
         try:
             try:
@@ -219,12 +225,16 @@ class ConsumeMixin(_ChannelBase):
             raise Empty()
         key, item = reply
         key = key.decode() if isinstance(key, bytes) else key
-        queue = K.queue_from_key(key[len(self.global_keyprefix):], self.sep)
-        payload = K.loads(item)
+        return K.queue_from_key(key[len(self.global_keyprefix):], self.sep), K.loads(item)
+
+    def _brpop_read(self, **options: Any) -> bool:
+        queue, payload = self._brpop_reply()
+        if self._closing or not self.connection or queue not in self._active_queues \
+                or not self.qos.can_consume():
+            # nobody may take it now (cancelled, closing, paused): back to the head
+            self._rescue(queue, payload)
+            return False
         items = [(queue, payload)]
-        if self._closing or not self.connection or queue not in self._active_queues:
-            self._deliver_batch(items)
-            return True
         record = self.ack_emulation and queue not in self._no_ack_queues
         try:
             items += self._record_and_pop_more(payload, record)
@@ -234,8 +244,15 @@ class ConsumeMixin(_ChannelBase):
         self._deliver_batch(items)
         return True
 
-    def _finish_brpop(self) -> None:
-        """Read the reply of a BRPOP in flight, unblocking it first."""
+    def _abort_brpop(self) -> None:
+        """Take back the BRPOP in flight (cancel, close, pause).
+
+        It is unblocked and its reply read; a message it popped meanwhile goes
+        back to the head of its queue, so that nothing is lost or held by a
+        consumer that may not take it.
+        """
+        if not self._in_poll:
+            return
         conn, client_id = self._brpop_id
         if conn is self._in_poll and client_id is not None:
             try:
@@ -243,9 +260,15 @@ class ConsumeMixin(_ChannelBase):
             except self.connection_errors:
                 pass
         try:
-            self._brpop_read()
+            queue, payload = self._brpop_reply()
         except Empty:
-            pass
+            return
+        self._rescue(queue, payload)
+
+    def _pause_if_full(self) -> None:
+        """At the prefetch limit: hold no BRPOP that would pop for us."""
+        if self._in_poll and not self.qos.can_consume():
+            self._abort_brpop()
 
     def _rescue(self, queue: str, payload: dict) -> None:
         """BRPOP took ``payload`` but it could not be recorded: put it back."""

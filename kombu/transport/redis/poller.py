@@ -149,8 +149,11 @@ class MultiChannelPoller:
     def on_poll_start(self) -> None:
         for channel in list(self._channels):
             getattr(channel.qos, "flush_acks", _noop)()
-            if channel.active_queues and channel.qos.can_consume():
-                self._register_BRPOP(channel)
+            if channel.active_queues:
+                if channel.qos.can_consume():
+                    self._register_BRPOP(channel)
+                else:
+                    channel._pause_if_full()
             if channel.active_fanout_queues:
                 self._register_LISTEN(channel)
 
@@ -221,8 +224,12 @@ class MultiChannelPoller:
             return None
         chan, type = chan_type
         if type == 'LISTEN' or chan.qos.can_consume() or chan._in_poll:
-            # a BRPOP reply already popped its message: always read it
-            return chan.handlers[type]()
+            # a BRPOP reply already popped its message: always read it (a
+            # paused channel gives it back)
+            try:
+                return chan.handlers[type]()
+            finally:
+                chan._pause_if_full()  # e.g. a fanout delivery filled it
         return None
 
     def handle_event(self, fileno: int, event: int) -> Any:
