@@ -166,6 +166,17 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
     #: ``state.invalidate_routes`` when the shared table changes).
     cache_routes: bool | None = None
 
+    #: let ``basic_publish`` inline the routing hooks for a memoized route:
+    #: None decides by the rule of :meth:`_choose_paths` (no routing hook
+    #: overridden); set True or False in a subclass to choose explicitly.
+    inline_routing: bool | None = None
+
+    # Set per class by _choose_paths (read by the hot paths).
+    _cache_routes: bool = True
+    _keyed_type_names: frozenset[str] = frozenset()
+    _plain_encode: bool = True
+    _plain_base64: bool = True
+
     def __init__(self, connection: Any, **kwargs: Any) -> None:
         self.connection = connection
         self._consumers: set[str] = set()
@@ -185,30 +196,61 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                 extra_known=self.from_transport_options, warn=False)
         self.options = options
         self._apply_legacy_options(options)
-        cache = self.cache_routes
-        if cache is None:
-            cache = type(self).get_table is Channel.get_table
-        self._cache_routes = cache
         self._has_get_many = hasattr(self, '_get_many')
         self._codec_cache: dict[Any, Any] = {}
         self._publish_codec: tuple[Any, Any] = (object(), None)
-        cls = type(self)
-        self._plain_base64 = (cls.decode_body is Channel.decode_body
-                              and type(self.codecs.get('base64')) is Base64)
-        # Exchange types routing by key alone (deliver not overridden): the
-        # publish path calls _lookup for them directly.
-        self._plain_routing = bool(
-            cache and cls._lookup is RoutingMixin._lookup
-            and cls.typeof is Channel.typeof
-            and cls._queue_policy is Channel._queue_policy
-            and cls._put_message is RoutingMixin._put_message)
-        # Fanout too when its delivery is the default one: FanoutExchange.deliver
-        # -> _put_fanout -> _put_routed(_lookup(...)) is what the keyed path does.
-        fanout_by_key = self.supports_fanout and cls._put_fanout is Channel._put_fanout
+        # The exchange instances that route by key alone (see _choose_paths).
         self._keyed_types = frozenset(
-            typ for typ in self.exchange_types.values()
-            if type(typ).deliver is ExchangeType.deliver
-            or (fanout_by_key and type(typ).deliver is FanoutExchange.deliver))
+            self.exchange_types[name] for name in self._keyed_type_names
+            if name in self.exchange_types)
+
+    # -- the paths a channel class takes, chosen once per class ----------------
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._choose_paths()
+
+    @classmethod
+    def _choose_paths(cls) -> None:
+        """Decide, once per class, which shortcuts the hot paths of ``cls`` may take.
+
+        The rule: a shortcut inlines some hooks, so it is taken only when the
+        class overrides none of them.  A class states its choice itself by
+        setting :attr:`inline_routing` (or :attr:`cache_routes`) to a bool;
+        None means "by the rule":
+
+        * routes are memoized (``_cache_routes``) unless ``get_table`` is
+          overridden (the store then reads shared tables);
+        * ``basic_publish`` inlines ``typeof``/``_lookup``/``_queue_policy``/
+          ``_put_message`` for a memoized route (``_plain_routing``) only if
+          routes are memoized and none of the four is overridden;
+        * exchange types whose ``deliver`` is the keyed default (and fanout,
+          when ``_put_fanout`` is the default) are routed by ``_lookup`` on
+          either path (``_keyed_type_names``);
+        * message bodies are encoded inline (``_plain_encode``) unless
+          ``encode_body`` is overridden, and base64 bodies decoded inline
+          (``_plain_base64``) unless ``decode_body`` or the base64 codec is
+          replaced.
+        """
+        cache = cls.cache_routes
+        if cache is None:
+            cache = cls.get_table is Channel.get_table
+        cls._cache_routes = cache
+        inline = cls.inline_routing
+        if inline is None:
+            inline = (cls._lookup is RoutingMixin._lookup
+                      and cls.typeof is Channel.typeof
+                      and cls._queue_policy is Channel._queue_policy
+                      and cls._put_message is RoutingMixin._put_message)
+        cls._plain_routing = bool(cache and inline)
+        fanout_by_key = cls.supports_fanout and cls._put_fanout is Channel._put_fanout
+        cls._keyed_type_names = frozenset(
+            name for name, typ in cls.exchange_types.items()
+            if typ.deliver is ExchangeType.deliver
+            or (fanout_by_key and typ.deliver is FanoutExchange.deliver))
+        cls._plain_encode = cls.encode_body is Channel.encode_body
+        cls._plain_base64 = (cls.decode_body is Channel.decode_body
+                             and type(cls.codecs.get('base64')) is Base64)
 
     def _apply_legacy_options(self, options: TransportOptions) -> None:
         """Copy the ``from_transport_options`` keys the user gave onto the channel.
@@ -449,26 +491,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         if mandatory or immediate or timeout is not None or confirm_timeout is not None:
             kwargs.update(mandatory=mandatory, immediate=immediate, timeout=timeout,
                           confirm_timeout=confirm_timeout)
-        # Same work as _inplace_augment_message, inlined: this is the hot path.
-        encoding = self.body_encoding
-        cached_encoding, codec = self._publish_codec
-        if encoding is not cached_encoding:
-            codec = self._codec(encoding)
-            self._publish_codec = (encoding, codec)
-        if codec is not None:
-            body = message['body']
-            if codec.__class__ is Base64:  # Base64.encode without the call
-                if body.__class__ is str:  # json & co
-                    body = body.encode()
-                message['body'] = b2a_base64(body, newline=False).decode('ascii')
-            else:
-                message['body'] = codec.encode(body)
-        props = message['properties']
-        props['body_encoding'] = encoding
-        props['delivery_tag'] = next_delivery_tag()
-        delivery_info = props['delivery_info']
-        delivery_info['exchange'] = exchange
-        delivery_info['routing_key'] = routing_key
+        self._inplace_augment_message(message, exchange, routing_key)
         if not exchange:  # default exchange: the routing key is the destination queue
             return self._put_message(routing_key, message, **kwargs)
         if self._plain_routing:
@@ -485,7 +508,8 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                 if len(queues) != 1:
                     return self._put_routed(queues, message, **kwargs)
                 queue = queues[0]
-                if 'expiration' in props or state.policies.get(queue) is not None:
+                if ('expiration' in message['properties']
+                        or state.policies.get(queue) is not None):
                     return self._put_message(queue, message, **kwargs)
                 return self._put(queue, message, **kwargs)
             return typ.deliver(message, exchange, routing_key, **kwargs)
@@ -499,9 +523,27 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
 
     def _inplace_augment_message(self, message: dict[str, Any], exchange: str,
                                  routing_key: str) -> None:
-        message['body'], body_encoding = self.encode_body(message['body'], self.body_encoding)
+        """Stamp an envelope for publishing: encode its body, set tag and route.
+
+        The one place an envelope is stamped (publish and its callers).
+        """
+        encoding = self.body_encoding
+        cached_encoding, codec = self._publish_codec
+        if encoding is not cached_encoding:
+            codec = self._codec(encoding)
+            self._publish_codec = (encoding, codec)
+        if not self._plain_encode:
+            message['body'], encoding = self.encode_body(message['body'], encoding)
+        elif codec is not None:
+            body = message['body']
+            if codec.__class__ is Base64:  # Base64.encode without the call (hot path)
+                if body.__class__ is str:  # json & co
+                    body = body.encode()
+                message['body'] = b2a_base64(body, newline=False).decode('ascii')
+            else:
+                message['body'] = codec.encode(body)
         props = message['properties']
-        props['body_encoding'] = body_encoding
+        props['body_encoding'] = encoding
         props['delivery_tag'] = next_delivery_tag()
         delivery_info = props['delivery_info']
         delivery_info['exchange'] = exchange
@@ -728,6 +770,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         return self.connection.allocate_channel_id()
 
 
+Channel._choose_paths()
 _VChannel = Channel
 
 
