@@ -16,15 +16,17 @@ import redis
 from redis import exceptions as rexc
 
 from kombu.transport import virtual
+from kombu.transport.virtual.options import TransportOptions
 from kombu.utils.objects import cached_property
 from kombu.utils.scheduling import cycle_by_name
 
 from . import keys as K
 from .client import PrefixedStrictRedis
-from .connparams import ChannelOptions, build_connparams
+from .connparams import build_connparams
 from .consume import ConsumeMixin
 from .exchange import EXCHANGE_TYPES
 from .exchange_decl import ExchangeDeclMixin
+from .options import CONNECTION_KEYS, RedisOptions, own_fields
 from .qos import QoS, unconfirmed_acks
 from .queue_args import QueueArgsMixin
 from .restore import RestoreMixin
@@ -105,17 +107,11 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
     _async_pool = None
     _pool = None
 
-    from_transport_options = tuple(virtual.Channel.from_transport_options) + (
-        'sep', 'ack_emulation', 'unacked_key', 'unacked_index_key',
-        'unacked_mutex_key', 'unacked_mutex_expire', 'visibility_timeout',
-        'unacked_restore_limit', 'unacked_restore_interval',
-        'unacked_restore_throttle', 'fanout_prefix', 'fanout_patterns',
-        'global_keyprefix', 'socket_timeout', 'socket_connect_timeout',
-        'socket_keepalive', 'socket_keepalive_options', 'queue_order_strategy',
-        'max_connections', 'health_check_interval', 'retry_on_timeout',
-        'priority_steps', 'client_name', 'consume_batch_size', 'binding_cache_ttl',
-        'publish_replicas', 'publish_replicas_timeout',
-    )
+    #: the typed ``transport_options``; the keys given are copied onto the
+    #: channel (the class attributes above are the defaults).
+    Options = RedisOptions
+    from_transport_options = (tuple(virtual.Channel.from_transport_options)
+                              + own_fields(RedisOptions, TransportOptions))
 
     connection_class: Any = redis.Connection
     connection_class_ssl: Any = redis.SSLConnection
@@ -190,7 +186,8 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         params = build_connparams(
-            self.connection.client, ChannelOptions(self), self.connection.default_port,
+            self.connection.client, {k: getattr(self, k) for k in CONNECTION_KEYS},
+            self.connection.default_port,
             self.connection_class, self.connection_class_ssl)
         if asynchronous:
             channel = self

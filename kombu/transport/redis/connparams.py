@@ -11,14 +11,6 @@ import redis
 
 from .keys import DEFAULT_DB
 
-#: Options read by the transport or by Kombu's Connection itself rather than
-#: copied onto the channel; known, so they are not reported as unknown.
-TRANSPORT_LEVEL_OPTIONS = frozenset({
-    'polling_interval', 'brpop_timeout', 'max_retries', 'interval_start',
-    'interval_step', 'interval_max', 'reauth_check_interval', 'confirm_publish',
-    'credential_provider', 'retry_policy', 'connect_timeout',
-})
-
 _CERT_REQS = {
     'required': ssl.CERT_REQUIRED, 'cert_required': ssl.CERT_REQUIRED,
     'optional': ssl.CERT_OPTIONAL, 'cert_optional': ssl.CERT_OPTIONAL,
@@ -26,13 +18,22 @@ _CERT_REQS = {
 }
 
 
-def warn_unknown_options(options: Mapping[str, Any], known: Iterable[str]) -> list[str]:
-    """Warn about transport options nothing reads (typos are silent otherwise)."""
-    unknown = sorted(set(options) - set(known) - TRANSPORT_LEVEL_OPTIONS)
+def warn_unknown_options(options: Mapping[str, Any], known: Iterable[str] = ()) -> list[str]:
+    """The keys of ``options`` no Redis option declares, warned about (every call).
+
+    The transport itself warns once per key through :class:`RedisOptions`;
+    this is the same test for code holding a plain dict.
+    """
+    from kombu.transport.virtual.options import COMMON_PASSTHROUGH
+
+    from .options import SentinelOptions
+    declared = (SentinelOptions.field_names() | SentinelOptions.passthrough
+                | COMMON_PASSTHROUGH | frozenset(known))
+    unknown = sorted(set(options) - declared)
     if unknown:
         warnings.warn(
             f'unknown Redis transport option(s) ignored: {", ".join(unknown)}',
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=2)
     return unknown
 
 
@@ -76,9 +77,12 @@ def _socket_params(hostname: str) -> dict[str, Any]:
     return params
 
 
-def build_connparams(conninfo: Any, options: Any, default_port: int,
+def build_connparams(conninfo: Any, options: Mapping[str, Any], default_port: int,
                      connection_class: type, connection_class_ssl: type) -> dict[str, Any]:
-    """Keyword arguments for ``redis.ConnectionPool`` (``db`` resolved)."""
+    """Keyword arguments for ``redis.ConnectionPool`` (``db`` resolved).
+
+    ``options`` holds the :data:`~.options.CONNECTION_KEYS` values.
+    """
     params: dict[str, Any] = {
         'host': conninfo.hostname or '127.0.0.1',
         'port': conninfo.port or default_port,
@@ -125,17 +129,10 @@ def build_connparams(conninfo: Any, options: Any, default_port: int,
     return params
 
 
+#: connection-pool parameters never logged as they are.
+_SECRET_PARAMS = frozenset({'password', 'credential_provider', 'ssl_password'})
+
+
 def redacted(params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` safe to log: credentials masked."""
-    return {k: ('**' if k in ('password', 'credential_provider') and v else v)
-            for k, v in params.items()}
-
-
-class ChannelOptions:
-    """Read-only mapping view of a channel's connection options."""
-
-    def __init__(self, channel: Any) -> None:
-        self._channel = channel
-
-    def __getitem__(self, name: str) -> Any:
-        return getattr(self._channel, name)
+    return {k: ('**' if k in _SECRET_PARAMS and v else v) for k, v in params.items()}

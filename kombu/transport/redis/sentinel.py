@@ -9,6 +9,7 @@ from redis import sentinel
 from kombu.utils.url import url_to_parts
 
 from .channel import Channel
+from .options import RedisOptions, SentinelOptions, own_fields
 from .transport import Transport
 
 
@@ -24,8 +25,9 @@ class SentinelChannel(Channel):
     a password on the sentinels themselves).
     """
 
-    from_transport_options = Channel.from_transport_options + (
-        'master_name', 'min_other_sentinels', 'sentinel_kwargs', 'sentinel_fanout_compat')
+    Options = SentinelOptions
+    from_transport_options = Channel.from_transport_options + own_fields(
+        SentinelOptions, RedisOptions)
 
     connection_class = sentinel.SentinelManagedConnection
     connection_class_ssl = SentinelManagedSSLConnection

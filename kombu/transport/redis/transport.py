@@ -10,7 +10,6 @@ from kombu.transport import virtual
 from . import keys as K
 from .channel import Channel
 from .client import get_redis_error_classes
-from .connparams import warn_unknown_options
 from .poller import MultiChannelPoller
 from .qos import LeaseKeeper
 
@@ -39,9 +38,8 @@ class Transport(virtual.Transport):
         self.cycle = MultiChannelPoller()
         if self.polling_interval is not None:
             self.brpop_timeout = self.polling_interval
-        options = self.client.transport_options or {}
-        warn_unknown_options(options, self.Channel.from_transport_options)
-        vt = float(options.get('visibility_timeout', self.Channel.visibility_timeout))
+        # (unknown options were warned about once by the base, building options)
+        vt = self._option('visibility_timeout')
         self._lease_keeper = LeaseKeeper(interval=max(0.05, min(vt / 4, 60.0)))
 
     def _wait_for_messages(self, timeout: float, token: Any) -> None:
@@ -53,9 +51,14 @@ class Transport(virtual.Transport):
     def driver_version(self) -> str:
         return redis.__version__
 
+    def _option(self, name: str) -> Any:
+        """``name`` as given in ``transport_options``, else the channel's default."""
+        options = self.options
+        return getattr(options, name) if options.given(name) else getattr(self.Channel, name)
+
     @property
     def supports_batch_publish(self) -> bool:
-        return not (self.client.transport_options or {}).get('retry_on_timeout')
+        return not self._option('retry_on_timeout')
 
     def _keep_alive(self, qos: Any) -> None:
         self._lease_keeper.watch(qos)
@@ -95,11 +98,10 @@ class Transport(virtual.Transport):
             old = getattr(cycle, attr, None)
             if old is not None:
                 old.cancel()
-        options = connection.client.transport_options or {}
-        restore_every = options.get('unacked_restore_interval', Channel.unacked_restore_interval)
+        restore_every = self._option('unacked_restore_interval')
         if not restore_every or restore_every <= 0:
             restore_every = Channel.unacked_restore_interval
-        health = options.get('health_check_interval', K.DEFAULT_HEALTH_CHECK_INTERVAL)
+        health = self._option('health_check_interval')
         cycle._restore_messages_tref = loop.call_repeatedly(
             restore_every, cycle.maybe_restore_messages)
         if health:
