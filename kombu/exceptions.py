@@ -20,7 +20,7 @@ __all__ = (
     'VersionMismatch', 'SerializerNotInstalled', 'ResourceError',
     'SerializationError', 'EncodeError', 'DecodeError', 'HttpError',
     'InconsistencyError', 'BatchPublishError', 'ContentDisallowed',
-    'AccessRefused',
+    'AccessRefused', 'DecompressionLimitExceeded',
 )
 
 BaseExceptionType = type[BaseException]
@@ -76,6 +76,24 @@ class ConnectionLimitExceeded(LimitExceeded):
 
 class ChannelLimitExceeded(LimitExceeded):
     """No more channels can be taken from the pool."""
+
+
+class DecompressionLimitExceeded(DecodeError, LimitExceeded):
+    """A compressed body expands past the consumer's ``max_decompressed_size``.
+
+    Raised before more than the limit (plus one chunk) is allocated, so a
+    small "decompression bomb" cannot exhaust the consumer's memory. The
+    message is left unacknowledged: reject or requeue it from
+    ``on_decode_error``.
+    """
+
+    def __init__(self, content_type: str, limit: int) -> None:
+        self.content_type = content_type
+        self.limit = limit
+        super().__init__(
+            f'{content_type} body expands past max_decompressed_size={limit} bytes '
+            f'(raise the consumer\'s or the transport\'s max_decompressed_size '
+            f'to accept it)')
 
 
 class VersionMismatch(KombuError):

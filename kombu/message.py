@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Type, Union
 
 from .compression import decompress
 from .exceptions import MessageStateError, reraise
-from .serialization import loads
+from .serialization import check_content_allowed, loads
 from .utils.functional import dictfilter
 
 __all__ = ('Message',)
@@ -77,13 +77,33 @@ class MessagingHooks:
 hooks = MessagingHooks()
 
 
+class _CompressedBody:
+    """``Message.body`` of a compressed message: inflated on first read.
+
+    A non-data descriptor: once inflated (or for a body that was never
+    compressed) the value lives in the instance ``__dict__`` and is read
+    from there at plain-attribute speed.
+    """
+
+    def __get__(self, message: Any, owner: Any = None) -> Any:
+        if message is None:
+            return self
+        body = message._inflate()
+        message.__dict__['body'] = body
+        return body
+
+
 class Message:
     """A message received from a broker.
 
     Transports build one per delivery (usually through
-    ``channel.message_to_python``). Decoding is lazy and done once; a body
-    that cannot be decompressed is kept as received and the error is kept in
-    :attr:`errors`, to be raised when the payload is needed.
+    ``channel.message_to_python``). Decoding is lazy and done once. A
+    compressed body is inflated only when :attr:`body` or the payload is
+    first needed, after the consumer's ``accept`` list allowed its content
+    type, and never past :attr:`max_decompressed_size`
+    (:exc:`~kombu.exceptions.DecompressionLimitExceeded`, a
+    :exc:`~kombu.exceptions.DecodeError`, which a consumer hands to its
+    ``on_decode_error``; the message stays unacknowledged).
     """
 
     MessageStateError = MessageStateError
@@ -91,10 +111,22 @@ class Message:
     #: ``sys.exc_info()`` tuples of errors met while preparing the body.
     errors: Any = None
 
+    #: The most bytes a compressed body may inflate to; ``None`` means
+    #: :data:`kombu.compression.DEFAULT_MAX_DECOMPRESSED_SIZE`. A consumer
+    #: sets it from its ``max_decompressed_size``.
+    max_decompressed_size: Optional[int] = None
+
+    #: The received (still compressed) body and its method, until inflated.
+    _compressed: Any = None
+    _compression: Optional[str] = None
+
+    # ``body`` lives in the instance ``__dict__`` (see _CompressedBody).
+    body: Any = _CompressedBody()
+
     if not IS_PYPY:  # pragma: no cover
         __slots__ = (
             '_state', 'channel', 'delivery_tag', 'content_type', 'content_encoding',
-            'delivery_info', 'headers', 'properties', 'body', '_decoded_cache',
+            'delivery_info', 'headers', 'properties', '_decoded_cache',
             'accept', '__dict__',
         )
 
@@ -120,16 +152,43 @@ class Message:
 
         compression = self.headers.get('compression')
         if compression and not self.errors:
-            try:
-                body = decompress(body, compression)
-            except Exception:
-                self.errors.append(sys.exc_info())
+            # Inflated on first use (see _CompressedBody), after ``accept``.
+            self._compressed = body
+            self._compression = compression
+            return
         if postencode and isinstance(body, str) and not self.errors:
             try:
                 body = body.encode(postencode)
             except Exception:
                 self.errors.append(sys.exc_info())
         self.body = body
+
+    def _inflate(self) -> Any:
+        compression = self._compression
+        if compression is None:  # body deleted, or never set
+            raise AttributeError('body')
+        compressed = self._compressed
+        try:
+            if self.accept is not None:
+                # A refused content type is never expanded.
+                check_content_allowed(self.content_type, self.accept)
+            body = decompress(compressed, compression, self.max_decompressed_size)
+        except Exception:
+            # As Kombu does for a corrupt body: keep it as received, and the
+            # error for whoever decodes (an on_decode_error handler that logs
+            # ``message.body`` then sees the raw bytes, not a second error).
+            self.errors.append(sys.exc_info())
+            self.__dict__['body'] = compressed
+            raise
+        finally:
+            self._compressed = self._compression = None
+        return body
+
+    @property
+    def compressed_size(self) -> Optional[int]:
+        """Size of the body as received, while it is still compressed."""
+        compressed = self._compressed
+        return None if compressed is None else len(compressed)
 
     def _reraise_error(self, callback: Optional[Callable[[Message, Exception], Any]] = None
                        ) -> Any:
@@ -222,7 +281,13 @@ class Message:
         return self._decoded_cache
 
     def _decode(self) -> Any:
-        return loads(self.body, self.content_type, self.content_encoding,
+        if self._compression is not None:
+            # Refuse before inflating (``loads`` would check only after).
+            check_content_allowed(self.content_type, self.accept)
+        body = self.body
+        if self.errors:
+            self._reraise_error()
+        return loads(body, self.content_type, self.content_encoding,
                      accept=self.accept)
 
     @property
@@ -235,12 +300,17 @@ class Message:
         """The decoded body."""
         return self.decode()
 
+    def _body_length(self) -> Optional[int]:
+        # Never inflates: a repr must not be a way to set off a bomb.
+        body = self.__dict__.get('body', self._compressed)
+        return None if body is None else len(body)
+
     def __repr__(self) -> str:
         details = {
             'state': self._state,
             'content_type': self.content_type,
             'delivery_tag': self.delivery_tag,
-            'body_length': len(self.body) if self.body is not None else None,
+            'body_length': self._body_length(),
             'properties': dictfilter(
                 correlation_id=self.properties.get('correlation_id'),
                 type=self.properties.get('type')),

@@ -439,6 +439,13 @@ class Consumer:
             :exc:`~kombu.exceptions.ContentDisallowed` when decoded.
         prefetch_count: Set with ``basic_qos`` at start.
         tag_prefix: Prefix of generated consumer tags.
+        max_decompressed_size: The most bytes a compressed body may inflate
+            to; past it decoding raises
+            :exc:`~kombu.exceptions.DecompressionLimitExceeded` (handed to
+            ``on_decode_error``; the message is left unacknowledged). Default:
+            the connection's ``transport_options['max_decompressed_size']``,
+            else :data:`kombu.compression.DEFAULT_MAX_DECOMPRESSED_SIZE`
+            (576 MiB).
     """
 
     ContentDisallowed = ContentDisallowed
@@ -451,6 +458,7 @@ class Consumer:
     on_decode_error: Optional[Callable[[Any, Exception], Any]] = None
     accept: Any = None
     prefetch_count: Optional[int] = None
+    max_decompressed_size: Optional[int] = None
 
     _queues: Dict[str, Queue]
 
@@ -463,7 +471,8 @@ class Consumer:
                  on_decode_error: Optional[Callable[[Any, Exception], Any]] = None,
                  on_message: Optional[Callable[[Any], Any]] = None,
                  accept: Any = None, prefetch_count: Optional[int] = None,
-                 tag_prefix: Optional[str] = None) -> None:
+                 tag_prefix: Optional[str] = None,
+                 max_decompressed_size: Optional[int] = None) -> None:
         self.channel = channel
         self.queues = _as_list(queues)
         self.no_ack = self.no_ack if no_ack is None else no_ack
@@ -478,6 +487,8 @@ class Consumer:
             self.on_decode_error = on_decode_error
         self.accept = prepare_accept_content(accept)
         self.prefetch_count = prefetch_count
+        if max_decompressed_size is not None:
+            self.max_decompressed_size = int(max_decompressed_size)
         if self.channel:
             self.revive(self.channel)
 
@@ -499,6 +510,8 @@ class Consumer:
         self._active_tags.clear()
         self._active_queue_no_ack.clear()
         channel = self.channel = maybe_channel(channel)
+        if self.max_decompressed_size is None:
+            self.max_decompressed_size = _option_max_decompressed_size(channel)
         for name, queue in list(self._queues.items()):
             self._queues.pop(name, None)
             queue = queue(channel)
@@ -639,6 +652,8 @@ class Consumer:
                 message = m2p(message)
             if accept is not None:
                 message.accept = accept
+            if self.max_decompressed_size is not None:
+                message.max_decompressed_size = self.max_decompressed_size
             if hooks.on_message:
                 hooks.run(hooks.on_message, self, message)
             if message.errors:
@@ -661,6 +676,15 @@ class Consumer:
             return self.channel.connection.client
         except AttributeError:
             return None
+
+
+def _option_max_decompressed_size(channel: Any) -> Optional[int]:
+    try:
+        options = channel.connection.client.transport_options or {}
+    except AttributeError:
+        return None
+    value = options.get('max_decompressed_size')
+    return None if value is None else int(value)
 
 
 def _as_list(queues: Any) -> List[Queue]:

@@ -217,15 +217,7 @@ class SerializerRegistry:
             DecodeError: the payload is corrupt (original error chained).
             SerializerNotInstalled: the serializer's library is missing.
         """
-        if not content_type:
-            content_type = 'application/data'
-        elif not isinstance(content_type, str):
-            content_type = content_type.decode(errors='replace')
-        if accept is not None:
-            if content_type not in accept and content_type not in _trusted_content:
-                raise self._for_untrusted_content(content_type, 'untrusted')
-        elif content_type in self._disabled_content_types and not force:
-            raise self._for_untrusted_content(content_type, 'disabled')
+        content_type = self.check_content_allowed(content_type, accept, force, _trusted_content)
         if not data:
             return data
         decode = self._decoders.get(content_type)
@@ -245,6 +237,24 @@ class SerializerRegistry:
             except Exception as exc:
                 raise DecodeError(exc) from exc
         return data
+
+    def check_content_allowed(self, content_type: str | bytes | None,
+                              accept: Collection[str] | None = None, force: bool = False,
+                              _trusted_content: Collection[str] = TRUSTED_CONTENT) -> str:
+        """Raise :exc:`ContentDisallowed` unless :meth:`loads` may decode the type.
+
+        Returns the content type as text (``application/data`` when empty).
+        """
+        if not content_type:
+            content_type = 'application/data'
+        elif not isinstance(content_type, str):
+            content_type = content_type.decode(errors='replace')
+        if accept is not None:
+            if content_type not in accept and content_type not in _trusted_content:
+                raise self._for_untrusted_content(content_type, 'untrusted')
+        elif content_type in self._disabled_content_types and not force:
+            raise self._for_untrusted_content(content_type, 'disabled')
+        return content_type
 
     def _for_untrusted_content(self, ctype: str, why: str) -> ContentDisallowed:
         return ContentDisallowed(
@@ -270,6 +280,7 @@ def raw_encode(data: Any) -> tuple[str, str, Any]:
 registry = SerializerRegistry()
 dumps = registry.dumps
 loads = registry.loads
+check_content_allowed = registry.check_content_allowed
 register = registry.register
 unregister = registry.unregister
 

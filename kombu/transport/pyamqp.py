@@ -88,6 +88,7 @@ _IGNORED_OPTIONS = frozenset({
     'health_check_interval', 'retry_on_timeout', 'result_chord_ordered',
     'region', 'predefined_queues', 'is_secure', 'master_name', 'sentinel_kwargs',
     'unacked_restore_limit', 'native_delayed_delivery_prefix', 'insist',
+    'max_decompressed_size',  # read by kombu.Consumer
     # kombu.utils.amq_manager.get_manager
     'manager_hostname', 'manager_port', 'manager_userid', 'manager_password',
 })

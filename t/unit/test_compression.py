@@ -124,3 +124,81 @@ def test_isolated_registry_and_module_register():
 def test_roundtrip_property(content_type, data):
     body, ctype = compress(data, content_type)
     assert decompress(body, ctype) == data
+
+
+# -- bounded decompression (decompression bombs) ---------------------------------
+
+from kombu.compression import DEFAULT_MAX_DECOMPRESSED_SIZE  # noqa: E402
+from kombu.exceptions import DecompressionLimitExceeded, LimitExceeded  # noqa: E402
+
+BOMB_SIZE = 64 * 1024 * 1024
+
+
+@pytest.fixture(scope='module')
+def bombs():
+    """64 MiB of zeros compressed by every method (a few KiB each)."""
+    zeros = bytes(BOMB_SIZE)
+    return {ctype: compress(zeros, ctype)[0] for ctype in METHODS}
+
+
+@pytest.mark.parametrize('content_type', sorted(METHODS))
+def test_bomb_stops_at_the_limit_without_inflating_it_all(content_type, bombs):
+    import time
+    import tracemalloc
+    bomb = bombs[content_type]
+    assert len(bomb) < BOMB_SIZE // 100
+    limit = 4 * 1024 * 1024
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(DecompressionLimitExceeded) as info:
+            decompress(bomb, content_type, max_size=limit)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 2
+    # The limit, one chunk, the join and the codec's own window (lzma keeps
+    # an 8 MiB dictionary) at most: never the 64 MiB.
+    assert peak < 2 * limit + 16 * 1024 * 1024, peak
+    exc = info.value
+    assert isinstance(exc, DecodeError) and isinstance(exc, LimitExceeded)
+    assert exc.limit == limit and exc.content_type == content_type
+    assert str(limit) in str(exc) and 'max_decompressed_size' in str(exc)
+
+
+@pytest.mark.parametrize('content_type', sorted(METHODS))
+def test_limit_is_inclusive_and_default_is_documented_size(content_type):
+    data = b'0123456789' * 1000
+    body, _ = compress(data, content_type)
+    assert decompress(body, content_type, max_size=len(data)) == data
+    with pytest.raises(DecompressionLimitExceeded):
+        decompress(body, content_type, max_size=len(data) - 1)
+    assert DEFAULT_MAX_DECOMPRESSED_SIZE == 576 * 1024 * 1024
+
+
+@pytest.mark.parametrize('content_type', sorted(METHODS))
+def test_truncated_body_is_a_compression_error(content_type):
+    body, _ = compress(bytes(range(256)) * 400, content_type)
+    for cut in (body[:-4], body[:len(body) // 2]):
+        with pytest.raises(CompressionError):
+            decompress(cut, content_type)
+
+
+def test_gzip_method_reads_gzip_framing_too():
+    import gzip
+    assert decompress(gzip.compress(b'abc' * 10), 'gzip') == b'abc' * 10
+
+
+def test_concatenated_streams_are_all_read():
+    import bz2
+    import lzma
+    assert decompress(bz2.compress(b'a') + bz2.compress(b'b'), 'bzip2') == b'ab'
+    assert decompress(lzma.compress(b'a') + lzma.compress(b'b'), 'lzma') == b'ab'
+
+
+def test_custom_codec_without_bounded_decoder_is_checked_after():
+    reg = CompressionRegistry()
+    reg.register(lambda b: b, lambda b: b * 10, 'x/ten')
+    assert reg.decompress(b'ab', 'x/ten', max_size=20) == b'ab' * 10
+    with pytest.raises(DecompressionLimitExceeded):
+        reg.decompress(b'ab', 'x/ten', max_size=19)

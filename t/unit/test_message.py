@@ -69,7 +69,12 @@ def test_compressed_body_is_decompressed_at_construction():
 def test_decompression_failure_is_kept_and_reraised_later():
     m = Message(body=b'not zlib at all', content_type='application/json',
                 headers={'compression': 'application/x-gzip'})
+    assert not m.errors  # inflated lazily: the first read of the body fails
+    with pytest.raises(DecodeError, match='Cannot decompress'):
+        m.body
     assert len(m.errors) == 1 and m.body == b'not zlib at all'
+    with pytest.raises(DecodeError, match='Cannot decompress'):
+        m.decode()
     with pytest.raises(DecodeError, match='Cannot decompress'):
         m._reraise_error()
     seen = []
@@ -169,3 +174,79 @@ def test_ack_with_a_mock_channel_like_celery_tests():
     m.ack()
     channel.basic_ack.assert_called_once_with(9, multiple=False)
     assert m.acknowledged
+
+
+# -- lazy, bounded decompression ---------------------------------------------------
+
+def _compressed_message(data, content_type='application/json', method='zlib', **kwargs):
+    body, ctype = compress(data, method)
+    return Message(body=body, content_type=content_type, content_encoding='utf-8',
+                   headers={'compression': ctype}, **kwargs)
+
+
+def test_compressed_body_is_inflated_on_first_read_only(monkeypatch):
+    import kombu.message
+    calls = []
+    real = kombu.message.decompress
+    monkeypatch.setattr(kombu.message, 'decompress',
+                        lambda *a: calls.append(a) or real(*a))
+    m = _compressed_message(b'{"a": 1}')
+    assert calls == [] and 'body_length' in repr(m) and calls == []
+    assert m.decode() == {'a': 1} and m.body == b'{"a": 1}'
+    assert len(calls) == 1
+
+
+def test_refused_content_type_is_never_inflated(monkeypatch):
+    import kombu.message
+    calls = []
+    monkeypatch.setattr(kombu.message, 'decompress', lambda *a: calls.append(a))
+    m = _compressed_message(bytes(1024), content_type='application/x-python-serialize',
+                            accept={'application/json'})
+    with pytest.raises(ContentDisallowed):
+        m.decode()
+    with pytest.raises(ContentDisallowed):
+        Message(body=m.body, content_type='application/x-python-serialize',
+                headers={'compression': 'application/x-gzip'},
+                accept={'application/json'}).body
+    assert calls == []
+
+
+def test_bomb_raises_typed_decode_error_and_keeps_raw_body():
+    from kombu.exceptions import DecompressionLimitExceeded
+    m = _compressed_message(bytes(10 * 1024 * 1024), content_type='application/data')
+    m.max_decompressed_size = 1024 * 1024
+    raw_size = m.compressed_size
+    with pytest.raises(DecompressionLimitExceeded):
+        m.decode()
+    assert len(m.body) == raw_size < 64 * 1024  # kept as received, for logging
+    with pytest.raises(DecompressionLimitExceeded):
+        m.decode()
+
+
+@pytest.mark.parametrize('where', ['consumer', 'transport_options'])
+def test_consumer_hands_bomb_to_on_decode_error_message_kept(where):
+    from kombu import Connection, Consumer, Producer, Queue
+    from kombu.exceptions import DecompressionLimitExceeded
+    options = {'max_decompressed_size': 1024 * 1024} if where == 'transport_options' else {}
+    with Connection('memory://', transport_options=options) as conn:
+        q = Queue('bomb-q', routing_key='bomb-q')
+        bomb, ctype = compress(bytes(8 * 1024 * 1024), 'zlib')
+        Producer(conn).publish(bomb, routing_key='bomb-q', declare=[q], serializer=None,
+                               content_type='application/data', content_encoding='binary',
+                               headers={'compression': ctype})
+        Producer(conn).publish({'ok': 1}, routing_key='bomb-q', compression='zlib')
+        errors, bodies = [], []
+
+        def on_error(message, exc):
+            errors.append(exc)
+            assert not message.acknowledged
+            message.reject()
+
+        kwargs = {'max_decompressed_size': 1024 * 1024} if where == 'consumer' else {}
+        with Consumer(conn, [q], on_decode_error=on_error,
+                      callbacks=[lambda body, m: (bodies.append(body), m.ack())], **kwargs):
+            for _ in range(2):
+                conn.drain_events(timeout=2)
+        assert len(errors) == 1 and isinstance(errors[0], DecompressionLimitExceeded)
+        assert errors[0].limit == 1024 * 1024
+        assert bodies == [{'ok': 1}]

@@ -48,6 +48,7 @@ COMMON_PASSTHROUGH = frozenset({
     'max_retries', 'interval_start', 'interval_step', 'interval_max', 'retry_policy',
     'confirm_publish', 'connect_timeout', 'client_properties', 'visibility_timeout',
     'fanout_prefix', 'fanout_patterns', 'max_connections',
+    'max_decompressed_size',  # read by kombu.Consumer
 })
 
 #: options class -> its field names (computed once per class).
