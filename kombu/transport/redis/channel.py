@@ -67,8 +67,6 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
     keyprefix_binding_permanent = '_kombu.binding_permanent.%s'
     keyprefix_fanout = '/{db}.'
     sep = K.SEP
-    _in_poll: Any = False
-    _in_listen: Any = False
     ack_emulation = True
     unacked_key = 'unacked'
     unacked_index_key = 'unacked_index'
@@ -736,7 +734,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
                     except self.connection_errors:
                         pass
             try:
-                if self._qos is not None and hasattr(self._qos, 'flush_acks'):
+                if isinstance(self._qos, QoS):
                     self._qos.flush_acks()
             except self.connection_errors:
                 logger.warning('could not flush acks at close', exc_info=True)

@@ -4,26 +4,39 @@ from __future__ import annotations
 import logging
 from queue import Empty
 from time import monotonic, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import redis
+from redis import exceptions as rexc
+from redis.connection import AbstractConnection
 from vine import promise
 
 from kombu.transport.virtual.ttl import EXPIRES_AT
 from kombu.utils.scheduling import priority_cycle
 
 from . import keys as K
+from .qos import QoS as RedisQoS
 
 logger = logging.getLogger('kombu.transport.redis')
 
 
-#: The mixins only make sense inside the Redis channel: let type checkers
-#: resolve their attributes there.
-_ChannelBase: Any = object
+if TYPE_CHECKING:
+    from kombu.transport.virtual import Channel as _VirtualChannel
+
+    from .contracts import ConsumeHost
+
+    class _ChannelBase(_VirtualChannel, ConsumeHost):
+        """Checked as part of the virtual channel, with what it needs of Redis's."""
+else:
+    _ChannelBase = object  # the Redis channel supplies the rest
 
 
 class ConsumeMixin(_ChannelBase):
     """Mixed into :class:`~kombu.transport.redis.Channel`."""
 
+    #: the connection whose BRPOP (LISTEN) reply is awaited; False/None: none.
+    _in_poll: AbstractConnection | bool | None = False
+    _in_listen: AbstractConnection | bool | None = False
     _brpop_sent_at: float | None = None
     _brpop_id: tuple[Any, Any] = (None, None)
 
@@ -110,15 +123,18 @@ class ConsumeMixin(_ChannelBase):
                 for i in range(0, len(flat), 2)]
 
     def _mark_recorded(self, payload: dict) -> None:
+        qos = self.qos
+        if not isinstance(qos, RedisQoS):
+            return  # no ack emulation: nothing recorded
         try:
-            self.qos._recorded.add(payload['properties']['delivery_tag'])
+            qos._recorded.add(payload['properties']['delivery_tag'])
         except (KeyError, TypeError):
             pass
 
     def _drop_unclaimed(self) -> None:
         """Forget recorded deliveries nobody appended (dropped, expired...)."""
         qos = self._qos
-        recorded = getattr(qos, '_recorded', None)
+        recorded = qos._recorded if isinstance(qos, RedisQoS) else None
         if recorded:
             tags = list(recorded)
             recorded.clear()
@@ -130,7 +146,8 @@ class ConsumeMixin(_ChannelBase):
         if not queues:
             return False
         record = [self.ack_emulation and q not in self._no_ack_queues for q in queues]
-        acks = self.qos.take_acks() if hasattr(self.qos, 'take_acks') else None
+        qos = self.qos
+        acks = qos.take_acks() if isinstance(qos, RedisQoS) else None
         items = self._pop(queues, self._budget(), record, acks)
         self._touch_expires(queues)
         if not items:
@@ -139,18 +156,18 @@ class ConsumeMixin(_ChannelBase):
         return True
 
     def _deliver_batch(self, items: list[tuple[str, dict]]) -> None:
-        qos = self.qos
-        buffering = hasattr(qos, '_buffer_acks')
-        if buffering:
+        vqos = self.qos
+        # without ack emulation (plain virtual QoS): no acks to buffer, nothing recorded
+        qos = vqos if isinstance(vqos, RedisQoS) else None
+        if qos is not None:
             qos._buffer_acks += 1
-        recorded = getattr(qos, '_recorded', None)
         done = 0
         try:
             deliver = self.connection._deliver
             for queue, payload in items:
                 done += 1
                 self._queue_cycle.rotate(queue)
-                record = recorded is not None and self.ack_emulation \
+                record = qos is not None and self.ack_emulation \
                     and queue not in self._no_ack_queues
                 if EXPIRES_AT in payload['properties'] and self._expired(queue, payload):
                     # dead-lettered: marked so that _drop_unclaimed (below) removes its
@@ -164,13 +181,12 @@ class ConsumeMixin(_ChannelBase):
         except BaseException:
             # a callback failed: messages popped but not handed out go back
             # to the head of their queues instead of being lost
-            flush = getattr(qos, 'flush_acks', None)
-            if flush is not None:
-                flush()
+            if qos is not None:
+                qos.flush_acks()
             self._give_back(items[done:])  # waits, so the acks are applied too
             raise
         finally:
-            if buffering:
+            if qos is not None:
                 qos._buffer_acks -= 1
                 if not qos._buffer_acks:
                     qos.flush_acks()  # sent now, replies read on the next trip
@@ -200,7 +216,7 @@ class ConsumeMixin(_ChannelBase):
         if not queues:
             return
         keys = self._consume_keys(queues)
-        conn = self.client.connection
+        conn = _pinned(self.client)
         if self._brpop_id[0] is not conn:
             # remembered so close() can cut a waiting BRPOP short (CLIENT UNBLOCK)
             conn.send_command('CLIENT', 'ID')
@@ -211,7 +227,7 @@ class ConsumeMixin(_ChannelBase):
 
     def _brpop_reply(self) -> tuple[str, dict]:
         """Read the reply of the BRPOP in flight: (queue, payload), or Empty."""
-        conn = self.client.connection
+        conn = _pinned(self.client)
         try:
             try:
                 reply = conn.read_response()
@@ -311,7 +327,7 @@ class ConsumeMixin(_ChannelBase):
         if type == 'LISTEN':
             self.subclient.parse_response()
         else:
-            self.client.connection.read_response()
+            _pinned(self.client).read_response()
 
     # -- fanout over PUB/SUB ----------------------------------------------------------
 
@@ -334,10 +350,11 @@ class ConsumeMixin(_ChannelBase):
         if not topics:
             return
         c = self.subclient
-        if c.connection._sock is None:
-            c.connection.connect()
-        self._in_listen = c.connection
-        c.psubscribe(topics)
+        conn = _pinned(c)
+        if conn._sock is None:
+            conn.connect()
+        self._in_listen = conn
+        c.psubscribe(*topics)
 
     def _unsubscribe_from(self, queue: str) -> None:
         topics = []
@@ -419,3 +436,11 @@ class ConsumeMixin(_ChannelBase):
             return False
         self.connection._deliver(message, queue)
         return True
+
+
+def _pinned(client: redis.Redis | redis.client.PubSub) -> AbstractConnection:
+    """The connection the poller pinned to ``client`` (BRPOP or LISTEN)."""
+    conn = client.connection
+    if conn is None:  # closed meanwhile: as a lost connection, for the retry logic
+        raise rexc.ConnectionError('Redis channel connection is closed')
+    return conn

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from time import monotonic
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from kombu.transport.virtual.exchange import ExchangeType
 
@@ -23,9 +23,15 @@ from . import keys as K
 
 logger = logging.getLogger('kombu.transport.redis')
 
-#: The mixin only makes sense inside the Redis channel: let type checkers
-#: resolve its attributes there.
-_ChannelBase: Any = object
+if TYPE_CHECKING:
+    from kombu.transport.virtual import Channel as _VirtualChannel
+
+    from .contracts import ExchangeDeclHost
+
+    class _ChannelBase(_VirtualChannel, ExchangeDeclHost):
+        """Checked as part of the virtual channel, with what it needs of Redis's."""
+else:
+    _ChannelBase = object  # the Redis channel supplies the rest
 
 #: Most declarations of exchanges unknown locally kept in memory at once.
 _MAX_LOADED = 4096

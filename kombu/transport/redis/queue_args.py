@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from time import monotonic
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from kombu.transport.virtual.state import QueuePolicy
 
@@ -21,9 +21,15 @@ from . import keys as K
 
 logger = logging.getLogger('kombu.transport.redis')
 
-#: The mixins only make sense inside the Redis channel: let type checkers
-#: resolve their attributes there.
-_ChannelBase: Any = object
+if TYPE_CHECKING:
+    from kombu.transport.virtual import Channel as _VirtualChannel
+
+    from .contracts import QueueArgsHost
+
+    class _ChannelBase(_VirtualChannel, QueueArgsHost):
+        """Checked as part of the virtual channel, with what it needs of Redis's."""
+else:
+    _ChannelBase = object  # the Redis channel supplies the rest
 
 
 class QueueArgsMixin(_ChannelBase):

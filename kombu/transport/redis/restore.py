@@ -4,9 +4,10 @@ from __future__ import annotations
 import copy
 import logging
 from time import time
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from . import keys as K
+from .qos import QoS as RedisQoS
 
 logger = logging.getLogger('kombu.transport.redis')
 
@@ -25,9 +26,15 @@ def mark_redelivered(payload: dict) -> dict:
     return payload
 
 
-#: The mixins only make sense inside the Redis channel: let type checkers
-#: resolve their attributes there.
-_ChannelBase: Any = object
+if TYPE_CHECKING:
+    from kombu.transport.virtual import Channel as _VirtualChannel
+
+    from .contracts import UnackedStore
+
+    class _ChannelBase(_VirtualChannel, UnackedStore):
+        """Checked as part of the virtual channel, with what it needs of Redis's."""
+else:
+    _ChannelBase = object  # the Redis channel supplies the rest
 
 
 class RestoreMixin(_ChannelBase):
@@ -65,7 +72,7 @@ class RestoreMixin(_ChannelBase):
     def _restore_command(self, tag: str, payload: dict, exchange: str, routing_key: str,
                          ceil: str, leftmost: bool, queue: str | None = None) -> tuple | None:
         qos = self._qos
-        if qos is not None and hasattr(qos, 'ack_pending') and qos.ack_pending(tag):
+        if isinstance(qos, RedisQoS) and qos.ack_pending(tag):
             return None  # acked, Redis not told yet: it must not come back
         try:
             queues = [queue] if queue else self._restore_queues(exchange, routing_key, payload)
