@@ -1,0 +1,195 @@
+"""The conformance suite over sqs:// on moto_server (the AWS emulator from ``moto[server]``).
+
+``.ci/servers.d/sqs.sh`` starts one and exports ``KOMBU_SQS_ENDPOINT``; locally::
+
+    python -m moto.server -H 127.0.0.1 -p 5123 &
+    KOMBU_SQS_ENDPOINT=http://127.0.0.1:5123 python -m pytest t/integration/test_conformance_sqs.py
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from kombu import Consumer, Exchange, Producer, Queue
+from kombu.exceptions import LimitExceeded
+from t.integration.conformance import ConformanceSuite
+from t.servers import IN_CI, port_open, unique_name
+
+pytest.importorskip('boto3')
+
+ENDPOINT = os.environ.get('KOMBU_SQS_ENDPOINT', 'http://127.0.0.1:5123')
+_parsed = urlparse(ENDPOINT)
+HOST, PORT = _parsed.hostname or '127.0.0.1', _parsed.port or 80
+URL = f'sqs://testing:testing@{HOST}:{PORT}'
+OPTIONS: dict[str, Any] = {
+    'is_secure': _parsed.scheme == 'https', 'region': 'us-east-1',
+    'polling_interval': 0.05, 'wait_time_seconds': 1, 'visibility_timeout': 30,
+}
+
+
+def ensure_moto() -> None:
+    if port_open(HOST, PORT, 0.5):
+        return
+    message = (f'moto_server is not listening on {HOST}:{PORT}; start it with: '
+               f'python -m moto.server -H 127.0.0.1 -p {PORT} (or source .ci/servers.d/sqs.sh)')
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def sqs_name(prefix: str) -> str:
+    """A unique name SQS accepts after Kombu's mangling (dots become dashes)."""
+    return unique_name(prefix)
+
+
+class TestSQSConformance(ConformanceSuite):
+    url = URL
+    transport_options = OPTIONS
+    # Fanout needs SNS (supports_fanout=True): TestSQSFanoutConformance proves it.
+    supports_fanout = False
+    supports_fanout_without_consumers = False
+
+    def ensure_server(self) -> None:
+        ensure_moto()
+
+    # SQS limits a message to 256 KiB (the suite sends 1 MiB): the largest that fits, in
+    # order with many small ones; a bigger one is refused with a typed error, nothing sent.
+    def test_large_message_and_fifo_order(self) -> None:
+        conn = self.connection()
+        queue = self.queue()
+        self.declare(conn, queue)
+        big = 'x' * (140 * 1024)     # base64 twice (body, then envelope): about 249 KiB
+        self.publish(conn, [big], routing_key=queue.routing_key)
+        self.publish(conn, list(range(200)), routing_key=queue.routing_key)
+        with pytest.raises(LimitExceeded):
+            self.publish(conn, ['x' * (300 * 1024)], routing_key=queue.routing_key)
+        got = self.get_eventually(conn, queue, 201, timeout=30)
+        assert got[0] == big
+        assert got[1:] == list(range(200))
+        assert self.get_all(conn, queue) == []
+
+
+class TestSQSFifo:
+    """FIFO queues: group ids and deduplication ids from publish properties."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self) -> Any:
+        ensure_moto()
+        from kombu import Connection
+        self.conn = Connection(URL, transport_options=dict(OPTIONS))
+        self.queues: list[Queue] = []
+        yield
+        for queue in self.queues:
+            queue.bind(self.conn.default_channel).delete()
+        self.conn.release()
+
+    def fifo_queue(self) -> Queue:
+        queue = Queue(sqs_name('conf-fifo') + '.fifo', Exchange(''),
+                      routing_key='unused')
+        queue = Queue(queue.name, Exchange(''), routing_key=queue.name)
+        queue.bind(self.conn.default_channel).declare()
+        self.queues.append(queue)
+        return queue
+
+    def test_order_group_and_dedup(self) -> None:
+        queue = self.fifo_queue()
+        producer = Producer(self.conn.default_channel)
+        for n in range(12):
+            producer.publish({'n': n}, routing_key=queue.name, MessageGroupId='g1',
+                             MessageDeduplicationId=f'd{n}')
+        # same deduplication id within 5 minutes: SQS keeps the first only
+        producer.publish({'n': 'dup'}, routing_key=queue.name, MessageGroupId='g1',
+                         MessageDeduplicationId='d3')
+        got: list[Any] = []
+        with Consumer(self.conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            deadline = time.monotonic() + 10
+            while len(got) < 12 and time.monotonic() < deadline:
+                try:
+                    self.conn.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass
+        assert got == [{'n': n} for n in range(12)]
+        message = queue.bind(self.conn.default_channel).get()
+        assert message is None
+
+    def test_missing_group_id_is_a_clear_error(self) -> None:
+        from kombu.transport.SQS import InvalidMessageException
+        queue = self.fifo_queue()
+        producer = Producer(self.conn.default_channel)
+        with pytest.raises(InvalidMessageException, match='MessageGroupId'):
+            producer.publish({'n': 1}, routing_key=queue.name)
+        assert queue.bind(self.conn.default_channel).get() is None
+
+
+class TestSQSSpecifics:
+    """DelaySeconds, message attributes and redelivery counts against moto."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self) -> Any:
+        ensure_moto()
+        from kombu import Connection
+        self.conn = Connection(URL, transport_options=dict(OPTIONS))
+        self.queue = Queue(sqs_name('conf-sqs'), Exchange(''), routing_key='x')
+        self.queue = Queue(self.queue.name, Exchange(''), routing_key=self.queue.name)
+        self.queue.bind(self.conn.default_channel).declare()
+        yield
+        self.queue.bind(self.conn.default_channel).delete()
+        self.conn.release()
+
+    def _get(self, timeout: float = 5) -> Any:
+        bound = self.queue.bind(self.conn.default_channel)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = bound.get()
+            if message is not None:
+                return message
+            time.sleep(0.05)
+        return None
+
+    def test_delay_seconds(self) -> None:
+        producer = Producer(self.conn.default_channel)
+        start = time.monotonic()
+        producer.publish('later', routing_key=self.queue.name, DelaySeconds=2)
+        assert self.queue.bind(self.conn.default_channel).get() is None
+        message = self._get(timeout=6)
+        assert message is not None and message.payload == 'later'
+        assert time.monotonic() - start >= 1.9
+        message.ack()
+
+    def test_message_attributes_travel_outside_the_body(self) -> None:
+        conn = self.conn
+        from kombu import Connection
+        reader = Connection(URL, transport_options=dict(
+            OPTIONS, fetch_message_attributes={'MessageAttributeNames': ['All']}))
+        try:
+            Producer(conn.default_channel).publish(
+                'with-attrs', routing_key=self.queue.name,
+                message_attributes={'tenant': {'DataType': 'String', 'StringValue': 'acme'}})
+            bound = self.queue.bind(reader.default_channel)
+            deadline = time.monotonic() + 5
+            message = None
+            while message is None and time.monotonic() < deadline:
+                message = bound.get()
+            assert message is not None and message.payload == 'with-attrs'
+            sqs_message = message.delivery_info['sqs_message']
+            assert sqs_message['MessageAttributes']['tenant']['StringValue'] == 'acme'
+            assert 'message_attributes' not in message.properties
+            message.ack()
+        finally:
+            reader.release()
+
+    def test_requeue_counts_receives(self) -> None:
+        Producer(self.conn.default_channel).publish('again', routing_key=self.queue.name)
+        first = self._get()
+        assert first.delivery_info.get('redelivered') is not True
+        first.requeue()
+        second = self._get()
+        assert second.payload == 'again'
+        attrs = second.delivery_info['sqs_message']['Attributes']
+        assert attrs['ApproximateReceiveCount'] == '2'
+        second.ack()
+        assert self._get(timeout=0.3) is None
