@@ -254,6 +254,8 @@ class Connection:
             try:
                 with self._attempt_bounded_by(deadline):
                     return self._connection_factory()
+            except exceptions.AccessRefused:
+                raise  # wrong credentials stay wrong: never retried
             except self.recoverable_connection_errors as exc:
                 if policy.gives_up(retries, deadline):
                     raise
@@ -397,6 +399,8 @@ class Connection:
             for retries in count(0):
                 try:
                     return fun(*args, **kwargs)
+                except exceptions.AccessRefused:
+                    raise  # not transient (and an OperationalError already)
                 except retry_errors as exc:
                     if policy.gives_up(retries, deadline):
                         raise

@@ -112,8 +112,13 @@ class InconsistencyError(ConnectionError):
     """The broker's data is in an unexpected state; reconnecting may help."""
 
 
-class AccessRefused(ConnectionError):
-    """The broker refused the credentials or the permissions: retrying cannot help."""
+class AccessRefused(ConnectionError, OperationalError):
+    """The broker refused the credentials or the permissions: retrying cannot help.
+
+    A connection error (so ``except conn.connection_errors`` catches it) and an
+    :exc:`OperationalError`, but never retried: ``ensure_connection``,
+    ``ensure``, ``autoretry`` and ``publish(retry=True)`` raise it at once.
+    """
 
 
 class HttpError(Exception):

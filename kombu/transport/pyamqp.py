@@ -44,9 +44,11 @@ from time import monotonic
 from typing import Any, Callable, Mapping
 
 import amqp  # type: ignore[import-untyped]
+import amqp.exceptions  # type: ignore[import-untyped]
 import amqp.transport  # type: ignore[import-untyped]
 from amqp import spec  # type: ignore[import-untyped]
 
+from kombu import exceptions
 from kombu.utils.amq_manager import get_manager
 
 from . import base
@@ -136,6 +138,16 @@ class AMQPOptions:
                   for k, v in self.connection_kwargs.items()}
         return (f'{type(self).__name__}(connection_kwargs={kwargs!r}, '
                 f'connection_name={self.connection_name!r}, global_qos={self.global_qos!r})')
+
+
+class AccessRefused(exceptions.AccessRefused, amqp.exceptions.AccessRefused):
+    """RabbitMQ refused the login (``ACCESS_REFUSED``, 403).
+
+    :exc:`kombu.exceptions.AccessRefused` (a connection error, never retried)
+    and still py-amqp's ``AccessRefused``, for code that caught that.
+    """
+
+    __str__ = amqp.exceptions.AccessRefused.__str__
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -430,7 +442,13 @@ class Transport(base.Transport):
         conn = self.Connection(**params)
         conn.global_qos = self.options.global_qos
         conn.client = conninfo
-        conn.connect()
+        try:
+            conn.connect()
+        except amqp.exceptions.AccessRefused as exc:
+            # py-amqp's is a channel error; a refused login belongs with the
+            # connection errors, and must not be retried.
+            raise AccessRefused(exc.reply_text, exc.method_sig, exc.method_name,
+                                exc.reply_code) from exc
         return conn
 
     @staticmethod

@@ -112,3 +112,43 @@ def test_refused_content_type_is_refused_before_inflating(conn, queue, monkeypat
         conn.drain_events(timeout=5)
     assert len(seen) == 1 and isinstance(seen[0], ContentDisallowed)
     assert inflated == []
+
+
+# -- refused credentials fail at once ---------------------------------------------
+
+@pytest.mark.parametrize('how', ['ensure_connection', 'default_channel', 'publish_retry',
+                                 'ensure', 'autoretry'])
+def test_wrong_rabbitmq_password_fails_at_once_typed(how):
+    import time
+
+    import amqp
+
+    from kombu import exceptions
+    _require('amqp')
+    conn = Connection('amqp://guest:wrong@127.0.0.1:5672//',
+                      transport_options={'max_retries': 5, 'interval_start': 1})
+    errbacks: list = []
+    started = time.monotonic()
+    with pytest.raises(exceptions.AccessRefused) as info:
+        if how == 'ensure_connection':
+            conn.ensure_connection(errback=lambda *a: errbacks.append(a), max_retries=5,
+                                   interval_start=1)
+        elif how == 'default_channel':
+            conn.default_channel
+        elif how == 'publish_retry':
+            Producer(conn).publish({'x': 1}, routing_key='nowhere', retry=True,
+                                   retry_policy={'max_retries': 5, 'interval_start': 1})
+        elif how == 'ensure':
+            conn.ensure(conn, lambda: conn.default_channel, max_retries=5,
+                        errback=lambda *a: errbacks.append(a), interval_start=1)()
+        else:
+            conn.autoretry(lambda channel=None: channel, max_retries=5, interval_start=1)()
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.5, elapsed
+    assert errbacks == []
+    exc = info.value
+    assert isinstance(exc, conn.connection_errors)
+    assert isinstance(exc, amqp.exceptions.AccessRefused)  # what Kombu users caught
+    assert isinstance(exc, exceptions.OperationalError)
+    assert 'ACCESS_REFUSED' in str(exc) and 'wrong' not in str(exc)
+    conn.release()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue, exceptions
 from kombu.connection import (
     BrokerConnection,
     ChannelPool,
@@ -734,3 +734,70 @@ def test_connection_parameters_match_upstream():
     theirs = run_upstream(script).splitlines()
     ours = [describe(Connection(url)) for url in UPSTREAM_URLS]
     assert ours == theirs
+
+
+# -- refused credentials are not transient -----------------------------------------
+
+class RefusingTransport(ScriptedTransport):
+    """Refuses the login on hosts in ``refused``; AccessRefused is also one of
+    its connection errors, as on the virtual transports."""
+
+    connection_errors = (Down, exceptions.ConnectionError)
+    refused: set = set()
+
+    def establish_connection(self):
+        host = self.client.hostname
+        type(self).attempts.append((host, self.client.connect_timeout))
+        if host in type(self).refused:
+            raise exceptions.AccessRefused(f'{host}: wrong password')
+        return super().establish_connection()
+
+
+@pytest.fixture
+def refusing():
+    RefusingTransport.attempts = []
+    RefusingTransport.down = set()
+    RefusingTransport.refused = {'a'}
+    return RefusingTransport
+
+
+@pytest.mark.parametrize('how', ['ensure_connection', 'connect', 'default_channel',
+                                 'ensure', 'autoretry', 'transport_options'])
+def test_access_refused_is_raised_at_once(refusing, how):
+    options = {'max_retries': 5, 'interval_start': 1} if how == 'transport_options' else {}
+    conn = Connection('scripted://a', transport=refusing, transport_options=options)
+    errbacks = []
+    started = time.monotonic()
+    with pytest.raises(exceptions.AccessRefused) as info:
+        if how == 'ensure_connection':
+            conn.ensure_connection(errback=lambda *a: errbacks.append(a), max_retries=5,
+                                   interval_start=1)
+        elif how == 'connect':
+            conn.connect()
+        elif how in ('default_channel', 'transport_options'):
+            conn.default_channel
+        elif how == 'ensure':
+            conn.ensure(conn, lambda: conn.default_channel, max_retries=5,
+                        errback=lambda *a: errbacks.append(a), interval_start=1)()
+        else:
+            conn.autoretry(lambda channel=None: channel, max_retries=5, interval_start=1)()
+    assert time.monotonic() - started < 0.5
+    assert len(refusing.attempts) == 1 and errbacks == []
+    exc = info.value
+    assert isinstance(exc, conn.connection_errors)
+    assert isinstance(exc, exceptions.OperationalError)  # and a library error
+
+
+def test_access_refused_during_an_operation_is_not_retried(refusing):
+    refusing.refused = set()
+    conn = Connection('scripted://a', transport=refusing)
+    calls = []
+
+    def op():
+        calls.append(1)
+        raise exceptions.AccessRefused('permission revoked')
+
+    with pytest.raises(exceptions.AccessRefused):
+        conn.ensure(conn, op, max_retries=5, interval_start=1,
+                    retry_errors=(exceptions.ConnectionError,))()
+    assert calls == [1]
