@@ -28,6 +28,7 @@ URL = f'sqs://testing:testing@{HOST}:{PORT}'
 OPTIONS: dict[str, Any] = {
     'is_secure': _parsed.scheme == 'https', 'region': 'us-east-1',
     'polling_interval': 0.05, 'wait_time_seconds': 1, 'visibility_timeout': 30,
+    'supports_fanout': True,   # fanout exchanges through SNS topics
 }
 
 
@@ -49,10 +50,6 @@ def sqs_name(prefix: str) -> str:
 class TestSQSConformance(ConformanceSuite):
     url = URL
     transport_options = OPTIONS
-    # Fanout needs SNS (supports_fanout=True): TestSQSFanoutConformance proves it.
-    supports_fanout = False
-    supports_fanout_without_consumers = False
-
     def ensure_server(self) -> None:
         ensure_moto()
 
@@ -193,3 +190,64 @@ class TestSQSSpecifics:
         assert attrs['ApproximateReceiveCount'] == '2'
         second.ack()
         assert self._get(timeout=0.3) is None
+
+
+class TestSQSFanoutThroughSNS:
+    """Bindings live in SNS: a publisher that never saw them still reaches every queue."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self) -> Any:
+        ensure_moto()
+        from kombu import Connection
+        self.binder = Connection(URL, transport_options=dict(OPTIONS))
+        self.publisher = Connection(URL, transport_options=dict(OPTIONS))
+        self.exchange = Exchange(sqs_name('conf-sns'), 'fanout')
+        self.queues = [Queue(sqs_name('conf-snsq'), self.exchange) for _ in range(2)]
+        yield
+        channel = self.binder.default_channel
+        for queue in self.queues:
+            queue.bind(channel).delete()
+        self.exchange.bind(channel).delete()
+        self.binder.release()
+        self.publisher.release()
+
+    def _get_all(self, queue: Queue, count: int) -> list[Any]:
+        bound = queue.bind(self.binder.default_channel)
+        got: list[Any] = []
+        deadline = time.monotonic() + 5
+        while len(got) < count and time.monotonic() < deadline:
+            message = bound.get()
+            if message is None:
+                time.sleep(0.05)
+                continue
+            got.append(message.payload)
+            message.ack()
+        return got
+
+    def test_publisher_without_bindings_and_unbind(self) -> None:
+        for queue in self.queues:
+            queue.bind(self.binder.default_channel).declare()
+        channel = self.publisher.default_channel
+        self.exchange.bind(channel).declare()   # the type only: no bindings here
+        Producer(channel).publish('to-all', exchange=self.exchange, routing_key='')
+        for queue in self.queues:
+            assert self._get_all(queue, 1) == ['to-all']
+        sns = self.binder.default_channel.fanout
+        topic = sns.initialise_exchange(self.exchange.name)
+        assert len(sns._list_subscriptions(self.exchange.name, topic)) == 2
+        self.queues[0].bind(self.binder.default_channel).unbind_from(self.exchange)
+        assert len(sns._list_subscriptions(self.exchange.name, topic)) == 1
+        Producer(channel).publish('to-one', exchange=self.exchange, routing_key='')
+        assert self._get_all(self.queues[1], 1) == ['to-one']
+        assert self._get_all(self.queues[0], 1) == []
+
+    def test_expiration_applies_to_fanout_copies(self) -> None:
+        for queue in self.queues:
+            queue.bind(self.binder.default_channel).declare()
+        producer = Producer(self.publisher.default_channel)
+        self.exchange.bind(self.publisher.default_channel).declare()
+        producer.publish('short', exchange=self.exchange, expiration=0.1)
+        producer.publish('kept', exchange=self.exchange)
+        time.sleep(0.3)
+        for queue in self.queues:
+            assert self._get_all(queue, 1) == ['kept']

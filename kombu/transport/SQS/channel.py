@@ -34,6 +34,7 @@ from .options import (
     SQSOptions,
 )
 from .qos import QoS
+from .SNS import SNS
 
 __all__ = ('Channel', 'SQS_MAX_MESSAGES')
 
@@ -70,6 +71,10 @@ class Channel(virtual.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if boto3 is None:
             raise ImportError('the SQS transport needs boto3 (pip install "kombu[sqs]")')
+        connection = args[0] if args else kwargs['connection']
+        # Before the base reads it: fanout through SNS only when asked for.
+        self.supports_fanout = bool(getattr(connection.options, 'supports_fanout', False))
+        self._fanout: SNS | None = None
         super().__init__(*args, **kwargs)
         self._check_predefined_queues()
         # (queue, step) -> deque of (received at, envelope), oldest first.
@@ -244,6 +249,9 @@ class Channel(virtual.Channel):
         return size
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        exchange = args[0] if args else kwargs.get('exchange')
+        if exchange and self._exchange_is_fanout(exchange):
+            self.fanout.unsubscribe_queue(queue, exchange)
         if self.predefined_queues:
             return  # not ours to delete
         cache = self.connection._queue_cache
@@ -260,6 +268,65 @@ class Channel(virtual.Channel):
             except DoesNotExistQueueException:
                 pass
             cache.pop(priority_queue_name(self.canonical_queue_name(queue), step), None)
+
+    # -- fanout through SNS --------------------------------------------------
+
+    @property
+    def fanout(self) -> SNS:
+        """The SNS topics of this channel's fanout exchanges."""
+        if self._fanout is None:
+            self._fanout = SNS(self)
+        return self._fanout
+
+    def _exchange_is_fanout(self, exchange: str) -> bool:
+        if not self.supports_fanout:
+            return False
+        decl = self.state.exchanges.get(exchange)
+        return decl is not None and decl['type'] == 'fanout'
+
+    def exchange_declare(self, exchange: str | None = None, type: str = 'direct',
+                         *args: Any, **kwargs: Any) -> None:
+        super().exchange_declare(exchange, type, *args, **kwargs)
+        if exchange and not kwargs.get('passive') and self._exchange_is_fanout(exchange):
+            self.fanout.initialise_exchange(exchange)
+
+    def exchange_delete(self, exchange: str, if_unused: bool = False,
+                        nowait: bool = False) -> None:
+        fanout = self._exchange_is_fanout(exchange)
+        super().exchange_delete(exchange, if_unused=if_unused, nowait=nowait)
+        if fanout and exchange not in self.state.exchanges:
+            self.fanout.delete_exchange(exchange)
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        if self._exchange_is_fanout(exchange):
+            self.fanout.subscribe_queue(queue, exchange)
+
+    def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any,
+                      queue: str) -> None:
+        if self._exchange_is_fanout(exchange):
+            self.fanout.unsubscribe_queue(queue, exchange)
+
+    def _put_fanout(self, exchange: str, message: Envelope, routing_key: str,
+                    **kwargs: Any) -> None:
+        """One SNS publish; SNS puts a copy in every subscribed queue."""
+        if not self.supports_fanout:
+            return super()._put_fanout(exchange, message, routing_key, **kwargs)
+        props = message['properties']
+        if 'expiration' in props:
+            self._stamp_expiry(props, None)
+        topic = self.fanout.topic_name(exchange)
+        params = envelope.send_params(topic, message, self.options.fifo_default_message_group_id)
+        params.pop('DelaySeconds', None)   # SNS has no per-message delay
+        attributes = params.pop('MessageAttributes', None)
+        body = envelope.encode_body(message, self.sqs_base64_encoding)
+        envelope.check_size(body, params, self.options.max_message_size, exchange)
+        self.fanout.publish(exchange, body, attributes, params)
+        return None
+
+    def remove_stale_sns_subscriptions(self, exchange_name: str) -> None:
+        """Unsubscribe queues that no longer exist from the exchange's topic."""
+        if self._exchange_is_fanout(exchange_name):
+            self.fanout.cleanup(exchange_name)
 
     # -- receiving -----------------------------------------------------------
 

@@ -38,6 +38,11 @@ class Transport(virtual.Transport):
         self._noack_queues: set[str] = set()
         self._predefined_queue_clients: dict[str, Any] = {}
         self._predefined_queue_async_clients: dict[str, Any] = {}
+        self._topic_arns: dict[str, str] = {}       # exchange -> SNS topic ARN
+        self._subscription_arns: dict[tuple[str, str], str] = {}
+        if self.options.supports_fanout:  # type: ignore[attr-defined]
+            self.implements = self.implements.extend(
+                exchange_type=self.implements.exchange_type | {'fanout'})
 
     @cached_property
     def endpoint_url(self) -> str | None:
