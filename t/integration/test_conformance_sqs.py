@@ -251,3 +251,53 @@ class TestSQSFanoutThroughSNS:
         time.sleep(0.3)
         for queue in self.queues:
             assert self._get_all(queue, 1) == ['kept']
+
+
+class TestSQSVisibilityHeartbeat:
+    """A message held past its visibility timeout is extended, not delivered twice."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self) -> Any:
+        ensure_moto()
+        self.conns: list[Any] = []
+        self.queue = Queue(sqs_name('conf-hb'), Exchange(''))
+        self.queue = Queue(self.queue.name, Exchange(''), routing_key=self.queue.name)
+        yield
+        self.queue.bind(self.connect().default_channel).delete()
+        for conn in self.conns:
+            conn.release()
+
+    def connect(self, **options: Any) -> Any:
+        from kombu import Connection
+        conn = Connection(URL, transport_options=dict(
+            OPTIONS, visibility_timeout=2, wait_time_seconds=0, **options))
+        self.conns.append(conn)
+        return conn
+
+    def _hold_and_race(self, holder: Any, thief: Any, hold: float) -> list[Any]:
+        self.queue.bind(holder.default_channel).declare()
+        Producer(holder.default_channel).publish('long task', routing_key=self.queue.name)
+        bound = self.queue.bind(holder.default_channel)
+        deadline = time.monotonic() + 5
+        held = None
+        while held is None and time.monotonic() < deadline:
+            held = bound.get()
+        assert held is not None
+        stolen: list[Any] = []
+        other = self.queue.bind(thief.default_channel)
+        end = time.monotonic() + hold
+        while time.monotonic() < end:   # the long task runs; another consumer polls
+            message = other.get()
+            if message is not None:
+                stolen.append(message.payload)
+                message.ack()
+            time.sleep(0.2)
+        held.ack()
+        return stolen
+
+    def test_held_message_not_redelivered(self) -> None:
+        assert self._hold_and_race(self.connect(), self.connect(), hold=5) == []
+
+    def test_without_heartbeat_it_is(self) -> None:
+        holder = self.connect(visibility_heartbeat=False)
+        assert self._hold_and_race(holder, self.connect(), hold=4) == ['long task']

@@ -83,6 +83,8 @@ class Channel(virtual.Channel):
         self._pending_deletes: dict[str, list[str]] = {}
         self._ack_lock = threading.Lock()
         self._poll_timeout: float | None = None
+        # receipt handle -> when its visibility was last set (receive or heartbeat).
+        self._held_since: dict[str, float] = {}
         self._polling = False
         self.hub = kwargs.get('hub')
 
@@ -389,6 +391,9 @@ class Channel(virtual.Channel):
         return None
 
     def _to_envelope(self, message: Mapping[str, Any], url: str) -> Envelope:
+        if self.options.visibility_heartbeat and self.visibility_timeout:
+            self._held_since[message['ReceiptHandle']] = monotonic()
+            self.connection.heartbeat.start()
         payload = envelope.decode_body(message['Body'])
         props = payload['properties']
         info = props.get('delivery_info')
@@ -470,6 +475,28 @@ class Channel(virtual.Channel):
                 for failed in answer.get('Failed') or ():
                     logger.debug('sqs: visibility change failed for a message of %s: %s',
                                  url, failed.get('Code'))
+
+    def _extend_held(self, now: float) -> None:
+        """Heartbeat: renew the visibility of unacked messages held past half of it."""
+        held = self._held_since
+        if not held:
+            return
+        qos = self._qos
+        delivered = dict(qos._delivered) if qos is not None else {}
+        done = set(qos._dirty) if qos is not None else set()
+        buffered = {m['properties']['delivery_tag']
+                    for buf in list(self._buffers.values()) for _, m in list(buf)}
+        due = []
+        for handle, since in list(held.items()):
+            if handle in delivered and handle not in done:
+                if now - since >= self.visibility_timeout / 2.0:
+                    due.append(delivered[handle]._raw)
+            elif handle not in buffered:  # acked, rejected or given back: forget it
+                held.pop(handle, None)
+        if due:
+            self._change_visibility(due, self.visibility_timeout)
+            for raw in due:
+                held[raw['properties']['delivery_tag']] = now
 
     def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
         message = self.qos._delivered.get(delivery_tag)

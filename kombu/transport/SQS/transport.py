@@ -9,6 +9,7 @@ from kombu.utils.objects import cached_property
 from .channel import Channel
 from .client import ClientFactory, boto3
 from .errors import errors
+from .heartbeat import VisibilityHeartbeat
 
 __all__ = ('Transport',)
 
@@ -56,6 +57,17 @@ class Transport(virtual.Transport):
         scheme = 'http' if options.is_secure is False else 'https'  # type: ignore[attr-defined]
         port = f':{self.client.port}' if self.client.port else ''
         return f'{scheme}://{host}{port}'
+
+    @cached_property
+    def heartbeat(self) -> VisibilityHeartbeat:
+        """Extends the visibility of messages this connection's consumers hold."""
+        return VisibilityHeartbeat(lambda: list(self.channels or ()),
+                                   int(self.options.visibility_timeout))  # type: ignore[attr-defined]
+
+    def close_connection(self, connection: Any) -> None:
+        if 'heartbeat' in self.__dict__:
+            self.heartbeat.stop()
+        super().close_connection(connection)
 
     @cached_property
     def clients(self) -> ClientFactory:

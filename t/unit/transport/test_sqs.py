@@ -267,3 +267,35 @@ def test_sts_credentials_refresh_before_expiry(monkeypatch: pytest.MonkeyPatch) 
     assert sts.calls == 1
     frozen = credentials.get_frozen_credentials()
     assert sts.calls == 2 and frozen.access_key == 'AK2'
+
+
+# -- visibility heartbeat ------------------------------------------------------------
+
+def test_heartbeat_beats_every_channel_and_survives_errors(caplog: Any) -> None:
+    from kombu.transport.SQS.heartbeat import VisibilityHeartbeat
+
+    seen: list[float] = []
+
+    class Good:
+        def _extend_held(self, now: float) -> None:
+            seen.append(now)
+
+    class Broken:
+        def _extend_held(self, now: float) -> None:
+            raise ConnectionError('sqs down')
+
+    beat = VisibilityHeartbeat(lambda: [Broken(), Good()], visibility_timeout=40)
+    assert beat.interval == 10
+    beat.beat(now=123.0)
+    assert seen == [123.0]
+    assert 'could not extend' in caplog.text
+
+
+def test_heartbeat_thread_stops_with_the_connection() -> None:
+    conn = Connection(URL, transport_options={'is_secure': False})
+    conn.connect()   # no request: channels ask SQS only when used
+    heartbeat = conn.transport.heartbeat
+    heartbeat.start()
+    assert heartbeat._thread is not None and heartbeat._thread.is_alive()
+    conn.release()
+    assert not heartbeat._thread.is_alive()
