@@ -10,11 +10,12 @@ import weakref
 from contextlib import contextmanager
 from queue import Empty
 from time import monotonic, time
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import redis
 from redis import exceptions as rexc
 
+from kombu.exceptions import ConnectionError
 from kombu.transport import virtual
 from kombu.transport.virtual.options import TransportOptions
 from kombu.utils.objects import cached_property
@@ -24,6 +25,7 @@ from . import keys as K
 from .client import PrefixedStrictRedis
 from .connparams import build_connparams
 from .consume import ConsumeMixin
+from .errors import LOST, errors, reraise
 from .exchange import EXCHANGE_TYPES
 from .exchange_decl import ExchangeDeclMixin
 from .options import CONNECTION_KEYS, RedisOptions, own_fields
@@ -38,6 +40,9 @@ _SCRIPTS = {
     'refresh_binding': K.REFRESH_BINDING, 'sweep_bindings': K.SWEEP_BINDINGS,
 }
 _SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SCRIPTS.items()}
+
+#: what redis-py raises when the connection fails (translated by ``errors``)
+_REDIS_LOST = (rexc.ConnectionError, rexc.TimeoutError, OSError)
 
 _live_channels: weakref.WeakSet[Channel] = weakref.WeakSet()
 
@@ -337,21 +342,21 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
         with self._hot_lock:
             try:
                 self._send_deferred_locked(commands, tags)
-            except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+            except LOST as exc:
                 if not tags:
                     raise
                 logger.debug('acks kept to send again on reconnect: %r', exc)
                 self._acks_unconfirmed(tags)
 
     def _send_deferred_locked(self, commands: list[tuple], tags: list[str] | None) -> None:
-        conn = self._hot_conn()
+        conn = None
         try:
+            conn = self._hot_conn()
             # no health check here: its PING reply would interleave with ours
             conn.send_packed_command([b''.join(K.pack_command(*c) for c in commands)],
                                      check_health=False)
-        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
-            conn.disconnect()
-            raise
+        except _REDIS_LOST as exc:
+            self._lost(conn, exc, commands[0][0])
         self._unread += len(commands)
         self._unread_sock = conn._sock
         if tags:
@@ -363,15 +368,32 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
             return self._execute_locked(*args)
 
     def _execute_locked(self, *args: Any) -> Any:
-        conn = self._hot_conn()
+        conn = None
         try:
+            conn = self._hot_conn()
             if self._unread:
                 self._read_unread(conn)
             conn.send_packed_command([K.pack_command(*args)])
             return conn.read_response()
-        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
+        except _REDIS_LOST as exc:
+            self._lost(conn, exc, args[0])
+        except rexc.ResponseError as exc:
+            self._refused(exc, args[0])
+
+    def _lost(self, conn: Any, exc: BaseException, operation: Any) -> NoReturn:
+        """The connection failed under ``operation``: drop it, raise kombu's kind."""
+        if conn is not None:
             conn.disconnect()
-            raise
+        reraise(exc, str(operation))
+
+    def _refused(self, exc: rexc.ResponseError, operation: Any) -> NoReturn:
+        """Redis refused ``operation``: kombu's kind if it has one (READONLY reconnects)."""
+        translated = errors.translate(exc, str(operation))
+        if translated is None:
+            raise exc
+        if isinstance(translated, ConnectionError) and self._hot is not None:
+            self._hot.disconnect()  # e.g. a demoted master: ask Sentinel again
+        raise translated from exc
 
     def _first_ping(self) -> None:
         # Verifies the connection. Bounded by Connection.connect_timeout (which
@@ -400,8 +422,9 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
             return self._execute_many_locked(commands)
 
     def _execute_many_locked(self, commands: list[tuple]) -> list[Any]:
-        conn = self._hot_conn()
+        conn = None
         try:
+            conn = self._hot_conn()
             if self._unread:
                 self._read_unread(conn)
             conn.send_packed_command([b''.join(K.pack_command(*c) for c in commands)])
@@ -412,9 +435,8 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
                 except rexc.ResponseError as exc:
                     replies.append(exc)
             return replies
-        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
-            conn.disconnect()
-            raise
+        except _REDIS_LOST as exc:
+            self._lost(conn, exc, commands[0][0] if commands else 'pipeline')
 
     def _script_cmd(self, name: str, keys: list[str], args: list[Any]) -> tuple:
         return ('EVALSHA', _SHAS[name], len(keys), *keys, *args)
@@ -430,6 +452,8 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
             self._load_scripts()  # e.g. Redis restarted: script cache empty
             replies = self._execute_many(commands)
         for r in replies:
+            if isinstance(r, rexc.ResponseError):
+                self._refused(r, 'pipeline')
             if isinstance(r, Exception):
                 raise r
         return replies

@@ -1,7 +1,6 @@
 """redis-py glue: error classes, key-prefixing clients and a non-blocking mutex."""
 from __future__ import annotations
 
-import socket
 from collections import namedtuple
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -10,25 +9,21 @@ import redis
 from redis import client as _rclient
 from redis import exceptions
 
-from kombu.exceptions import InconsistencyError
-
 error_classes_t = namedtuple('error_classes_t', ('connection_errors', 'channel_errors'))
 
 
 def get_redis_error_classes() -> error_classes_t:
-    """Return ``(connection_errors, channel_errors)`` for redis-py."""
+    """Return ``(connection_errors, channel_errors)`` for redis-py.
+
+    Both list kombu's kinds (what the transport raises, see
+    :mod:`kombu.transport.redis.errors`) and redis-py's own.
+    """
     from kombu.transport import virtual
-    data_error = getattr(exceptions, 'InvalidData', exceptions.DataError)
+
+    from .errors import channel_errors, connection_errors
     return error_classes_t(
-        tuple(virtual.Transport.connection_errors) + (
-            InconsistencyError, socket.error, IOError, OSError,
-            exceptions.ConnectionError, exceptions.BusyLoadingError,
-            exceptions.AuthenticationError, exceptions.TimeoutError,
-            # a stale fd firing for a dropped channel after a broker
-            # restart must make the consumer reconnect, not die
-            KeyError),
-        tuple(virtual.Transport.channel_errors) + (
-            data_error, exceptions.InvalidResponse, exceptions.ResponseError),
+        connection_errors(tuple(virtual.Transport.connection_errors)),
+        channel_errors(tuple(virtual.Transport.channel_errors)),
     )
 
 

@@ -15,6 +15,7 @@ from kombu.transport.virtual.ttl import EXPIRES_AT
 from kombu.utils.scheduling import priority_cycle
 
 from . import keys as K
+from .errors import reraise
 from .qos import QoS as RedisQoS
 
 logger = logging.getLogger('kombu.transport.redis')
@@ -217,13 +218,17 @@ class ConsumeMixin(_ChannelBase):
             return
         keys = self._consume_keys(queues)
         conn = _pinned(self.client)
-        if self._brpop_id[0] is not conn:
-            # remembered so close() can cut a waiting BRPOP short (CLIENT UNBLOCK)
-            conn.send_command('CLIENT', 'ID')
-            self._brpop_id = (conn, conn.read_response())
-        self._in_poll = conn
-        self._brpop_sent_at = monotonic()
-        conn.send_command('BRPOP', *keys, timeout or 0)
+        try:
+            if self._brpop_id[0] is not conn:
+                # remembered so close() can cut a waiting BRPOP short (CLIENT UNBLOCK)
+                conn.send_command('CLIENT', 'ID')
+                self._brpop_id = (conn, conn.read_response())
+            self._in_poll = conn
+            self._brpop_sent_at = monotonic()
+            conn.send_command('BRPOP', *keys, timeout or 0)
+        except self.connection_errors as exc:
+            self._in_poll = None
+            reraise(exc, 'BRPOP')
 
     def _brpop_reply(self) -> tuple[str, dict]:
         """Read the reply of the BRPOP in flight: (queue, payload), or Empty."""
@@ -231,9 +236,9 @@ class ConsumeMixin(_ChannelBase):
         try:
             try:
                 reply = conn.read_response()
-            except self.connection_errors:
+            except self.connection_errors as exc:
                 conn.disconnect()
-                raise
+                reraise(exc, 'BRPOP')
         finally:
             self._in_poll = None
             self._brpop_sent_at = None
@@ -395,9 +400,9 @@ class ConsumeMixin(_ChannelBase):
     def _receive_one(self, c: Any) -> Any:
         try:
             response = c.parse_response()
-        except self.connection_errors:
+        except self.connection_errors as exc:
             self._in_listen = None
-            raise
+            reraise(exc, 'LISTEN')
         if not isinstance(response, (list, tuple)):
             return None
         payload = self._handle_message(c, response)

@@ -23,6 +23,7 @@ from typing import Any, Hashable, Iterable
 from kombu.transport import virtual
 
 from .client import Mutex, MutexHeld
+from .errors import errors
 
 logger = logging.getLogger('kombu.transport.redis')
 
@@ -194,7 +195,7 @@ class QoS(virtual.QoS):
             return 0
         channel = self.channel
         ceil = time() - self.visibility_timeout
-        with channel.conn_or_acquire() as client:
+        with errors('restore_visible'), channel.conn_or_acquire() as client:
             try:
                 with Mutex(client, channel.unacked_mutex_key, self.unacked_mutex_expire):
                     return channel._restore_overdue(ceil, start, num, set(self._delivered))
