@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, NoReturn
 
 from amqp import ChannelError, ConnectionError, ResourceError
+from amqp.exceptions import MessageNacked as _AMQPMessageNacked
 
 __all__ = (
     'reraise', 'KombuError', 'OperationalError',
@@ -20,7 +21,7 @@ __all__ = (
     'VersionMismatch', 'SerializerNotInstalled', 'ResourceError',
     'SerializationError', 'EncodeError', 'DecodeError', 'HttpError',
     'InconsistencyError', 'BatchPublishError', 'ContentDisallowed',
-    'AccessRefused', 'DecompressionLimitExceeded',
+    'AccessRefused', 'DecompressionLimitExceeded', 'NameTooLong', 'MessageNacked',
 )
 
 BaseExceptionType = type[BaseException]
@@ -119,6 +120,53 @@ class AccessRefused(ConnectionError, OperationalError):
     :exc:`OperationalError`, but never retried: ``ensure_connection``,
     ``ensure``, ``autoretry`` and ``publish(retry=True)`` raise it at once.
     """
+
+
+class NameTooLong(KombuError, ValueError):
+    """A name or routing key is longer than the protocol allows.
+
+    AMQP 0-9-1 carries exchange and queue names, routing keys and consumer
+    tags as "short strings" of at most 255 bytes (UTF-8). Raised before
+    anything is sent, so the connection and the channel stay usable.
+    """
+
+    def __init__(self, field: str, value: str | bytes, limit: int = 255) -> None:
+        self.field = field
+        self.value = value
+        self.limit = limit
+        size = len(value.encode('utf-8') if isinstance(value, str) else value)
+        self.size = size
+        shown = value[:40]
+        super().__init__(
+            f'{field} is {size} bytes long, over the AMQP limit of {limit} bytes '
+            f'for names and routing keys ({field} starts with {shown!r})')
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.field, self.value, self.limit)
+
+
+class MessageNacked(KombuError, _AMQPMessageNacked):
+    """The broker refused a message published on a confirm channel (``basic.nack``).
+
+    Not a connection loss, and not retried by ``publish(retry=True)``:
+    publishing it again would most likely be refused again. Also py-amqp's
+    ``MessageNacked``.
+    """
+
+    def __init__(self, exchange: str = '', routing_key: str = '',
+                 reason: str | None = None) -> None:
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.reason = reason or (
+            'a queue it routes to is full and rejects publishes '
+            '(x-overflow=reject-publish or reject-publish-dlx), or the broker '
+            'could not store the message')
+        super().__init__(
+            f'The broker refused (nacked) the message published to exchange '
+            f'{exchange!r} with routing key {routing_key!r}: {self.reason}')
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.exchange, self.routing_key, self.reason)
 
 
 class HttpError(Exception):

@@ -13,6 +13,15 @@ py-amqp objects to Kombu's interfaces.
 ``server_hostname`` of ``None`` means "the host we connect to", useful with
 failover URLs), or an :class:`ssl.SSLContext`.
 
+Errors, typed and raised at once (none is retried by ``publish(retry=True)``):
+
+* a refused login (``ACCESS_REFUSED``): :exc:`~kombu.exceptions.AccessRefused`;
+* an exchange or queue name, routing key or consumer tag over 255 bytes (UTF-8;
+  AMQP's "short string"): :exc:`~kombu.exceptions.NameTooLong`, before anything is
+  sent, so the channel stays usable;
+* a publisher-confirm nack (``confirm_publish=True``):
+  :exc:`~kombu.exceptions.MessageNacked`, naming the exchange and routing key.
+
 Transport options (``Connection(transport_options=...)``) are parsed once into
 :class:`AMQPOptions`.  The py-amqp connection options are passed through
 (``confirm_publish``, ``client_properties``, ``read_timeout``,
@@ -65,6 +74,42 @@ DEFAULT_SSL_PORT = 5671
 logger = logging.getLogger(__name__)
 
 _BASIC_PUBLISH = spec.Basic.Publish
+
+#: AMQP 0-9-1 "short string" fields (names, routing keys, tags): 255 bytes.
+SHORTSTR_LIMIT = 255
+#: method -> the names of its arguments, to name a short string that is too long.
+_ARG_NAMES: dict[tuple[int, int], tuple[str, ...]] = {
+    spec.Exchange.Declare: ('ticket', 'exchange', 'type'),
+    spec.Exchange.Delete: ('ticket', 'exchange'),
+    spec.Exchange.Bind: ('ticket', 'destination', 'source', 'routing_key'),
+    spec.Exchange.Unbind: ('ticket', 'destination', 'source', 'routing_key'),
+    spec.Queue.Declare: ('ticket', 'queue'),
+    spec.Queue.Bind: ('ticket', 'queue', 'exchange', 'routing_key'),
+    spec.Queue.Purge: ('ticket', 'queue'),
+    spec.Queue.Delete: ('ticket', 'queue'),
+    spec.Queue.Unbind: ('ticket', 'queue', 'exchange', 'routing_key'),
+    spec.Basic.Consume: ('ticket', 'queue', 'consumer_tag'),
+    spec.Basic.Cancel: ('consumer_tag',),
+    spec.Basic.Get: ('ticket', 'queue'),
+}
+
+
+def _check_shortstr(field: str, value: Any) -> None:
+    # 63 characters are at most 252 bytes in UTF-8: only longer ones are encoded.
+    if value.__class__ is str and len(value) <= 63:
+        return
+    size = len(value.encode('utf-8')) if isinstance(value, str) else len(value or b'')
+    if size > SHORTSTR_LIMIT:
+        raise exceptions.NameTooLong(field, value, SHORTSTR_LIMIT)
+
+
+def _check_shortstrs(sig: Any, argsig: str | None, args: Any) -> None:
+    if not argsig or 's' not in argsig or not args:
+        return
+    names = _ARG_NAMES.get(sig, ())
+    for i, (kind, value) in enumerate(zip(argsig, args)):
+        if kind == 's' and value:
+            _check_shortstr(names[i] if i < len(names) else f'argument {i}', value)
 
 #: Queue types that refuse a channel-wide (global) prefetch limit.
 NO_GLOBAL_QOS_QUEUE_TYPES = frozenset({'quorum', 'stream'})
@@ -213,21 +258,54 @@ class Channel(amqp.Channel, base.StdChannel):
         conn = self.connection
         if not conn:
             raise amqp.RecoverableConnectionError('basic_publish: connection closed')
+        if len(routing_key) > 63 or len(exchange) > 63:
+            # py-amqp's encoder would fail half-way with a struct.error
+            _check_shortstr('exchange', exchange)
+            _check_shortstr('routing_key', routing_key)
         now = monotonic()
         if now >= self._next_blocked_poll:
             self._next_blocked_poll = now + self.blocked_poll_interval
             self._poll_broker(conn)
         args = (0, exchange, routing_key, mandatory, immediate)
+        send = self.send_method
         try:
             if timeout is None:
-                return self.send_method(_BASIC_PUBLISH, argsig, args, msg)
+                return send(_BASIC_PUBLISH, argsig, args, msg)
             with conn.transport.having_timeout(timeout):
-                return self.send_method(_BASIC_PUBLISH, argsig, args, msg)
+                return send(_BASIC_PUBLISH, argsig, args, msg)
         except (socket.timeout, TimeoutError):
             # a write that timed out leaves the socket unusable: a connection error
             raise amqp.RecoverableConnectionError('basic_publish: timed out')
 
     basic_publish = _basic_publish
+
+    def basic_publish_confirm(self, *args: Any, **kwargs: Any) -> Any:
+        """Publish and wait for the broker's confirm; a nack raises
+        :exc:`~kombu.exceptions.MessageNacked` naming the exchange and routing key."""
+        confirm_timeout = kwargs.pop('confirm_timeout', None)
+        exchange = kwargs.get('exchange', args[1] if len(args) > 1 else '')
+        routing_key = kwargs.get('routing_key', args[2] if len(args) > 2 else '')
+
+        def on_confirm(method: Any, *rest: Any) -> None:
+            if method == spec.Basic.Nack:
+                raise exceptions.MessageNacked(exchange, routing_key)
+
+        if not getattr(self, '_confirm_selected', False):
+            self._confirm_selected: bool = True
+            self.confirm_select()
+        ret = self._basic_publish(*args, **kwargs)
+        self.wait([spec.Basic.Ack, spec.Basic.Nack], callback=on_confirm,
+                  timeout=confirm_timeout or kwargs.get('timeout'))
+        return ret
+
+    def send_method(self, sig: Any, format: str | None = None, args: Any = None,
+                    *rest: Any, **kwargs: Any) -> Any:
+        # A name over 255 bytes: a typed error before any byte is written
+        # (py-amqp would raise struct.error with the frame half-built).
+        # basic.publish checks its own, more cheaply (the hot path).
+        if sig != _BASIC_PUBLISH:
+            _check_shortstrs(sig, format, args)
+        return super().send_method(sig, format, args, *rest, **kwargs)
 
     @staticmethod
     def _poll_broker(conn: Any) -> None:
@@ -376,7 +454,10 @@ class Transport(base.Transport):
 
     connection_errors = amqp.Connection.connection_errors
     channel_errors = amqp.Connection.channel_errors
-    recoverable_connection_errors = amqp.Connection.recoverable_connection_errors
+    # A nack is the broker's answer, not a connection loss: never retried.
+    recoverable_connection_errors = tuple(
+        exc for exc in amqp.Connection.recoverable_connection_errors
+        if exc is not amqp.exceptions.MessageNacked)
     recoverable_channel_errors = amqp.Connection.recoverable_channel_errors
 
     driver_name = 'py-amqp'

@@ -129,20 +129,21 @@ def test_wrong_rabbitmq_password_fails_at_once_typed(how):
                       transport_options={'max_retries': 5, 'interval_start': 1})
     errbacks: list = []
     started = time.monotonic()
+    calls = {
+        'ensure_connection': lambda: conn.ensure_connection(
+            errback=lambda *a: errbacks.append(a), max_retries=5, interval_start=1),
+        'default_channel': lambda: conn.default_channel,
+        'publish_retry': lambda: Producer(conn).publish(
+            {'x': 1}, routing_key='nowhere', retry=True,
+            retry_policy={'max_retries': 5, 'interval_start': 1}),
+        'ensure': lambda: conn.ensure(conn, lambda: conn.default_channel, max_retries=5,
+                                      errback=lambda *a: errbacks.append(a),
+                                      interval_start=1)(),
+        'autoretry': lambda: conn.autoretry(lambda channel=None: channel, max_retries=5,
+                                            interval_start=1)(),
+    }
     with pytest.raises(exceptions.AccessRefused) as info:
-        if how == 'ensure_connection':
-            conn.ensure_connection(errback=lambda *a: errbacks.append(a), max_retries=5,
-                                   interval_start=1)
-        elif how == 'default_channel':
-            conn.default_channel
-        elif how == 'publish_retry':
-            Producer(conn).publish({'x': 1}, routing_key='nowhere', retry=True,
-                                   retry_policy={'max_retries': 5, 'interval_start': 1})
-        elif how == 'ensure':
-            conn.ensure(conn, lambda: conn.default_channel, max_retries=5,
-                        errback=lambda *a: errbacks.append(a), interval_start=1)()
-        else:
-            conn.autoretry(lambda channel=None: channel, max_retries=5, interval_start=1)()
+        calls[how]()
     elapsed = time.monotonic() - started
     assert elapsed < 0.5, elapsed
     assert errbacks == []
@@ -152,3 +153,118 @@ def test_wrong_rabbitmq_password_fails_at_once_typed(how):
     assert isinstance(exc, exceptions.OperationalError)
     assert 'ACCESS_REFUSED' in str(exc) and 'wrong' not in str(exc)
     conn.release()
+
+
+# -- AMQP: names over 255 bytes, nacks ----------------------------------------------
+
+@pytest.fixture
+def amqp_conn():
+    _require('amqp')
+    with Connection(AMQP_URL, connect_timeout=5,
+                    transport_options={'confirm_publish': True}) as connection:
+        connection.ensure_connection(max_retries=2)
+        yield connection
+
+
+def _long(n: int, char: str = 'k') -> str:
+    return char * n
+
+
+@pytest.mark.parametrize('what', ['publish_routing_key', 'publish_exchange', 'queue',
+                                  'exchange', 'binding_key', 'consume_tag',
+                                  'multibyte_routing_key'])
+def test_amqp_name_over_255_bytes_is_typed_and_connection_survives(amqp_conn, uname, what):
+    from kombu import Exchange
+    from kombu.exceptions import NameTooLong
+    conn = amqp_conn
+    q = Queue(uname('q'), routing_key='rk', durable=False)
+    channel = conn.default_channel
+    q(channel).declare()
+    field = {'publish_routing_key': 'routing_key', 'publish_exchange': 'exchange',
+             'queue': 'queue', 'exchange': 'exchange', 'binding_key': 'routing_key',
+             'consume_tag': 'consumer_tag', 'multibyte_routing_key': 'routing_key'}[what]
+    try:
+        with pytest.raises(NameTooLong) as info:
+            if what == 'publish_routing_key':
+                Producer(channel).publish({}, routing_key=_long(256), retry=True)
+            elif what == 'multibyte_routing_key':
+                Producer(channel).publish({}, routing_key=_long(128, 'é'))  # 256 bytes
+            elif what == 'publish_exchange':
+                Producer(channel).publish({}, exchange=_long(300), routing_key='rk')
+            elif what == 'queue':
+                Queue(_long(256), durable=False)(channel).declare()
+            elif what == 'exchange':
+                Exchange(_long(256), durable=False)(channel).declare()
+            elif what == 'binding_key':
+                q(channel).bind_to('amq.direct', routing_key=_long(256))
+            else:
+                Consumer(channel, [q], tag_prefix=_long(256)).consume()
+        exc = info.value
+        assert isinstance(exc, ValueError) and exc.field == field and exc.limit == 255
+        assert '255 bytes' in str(exc) and field in str(exc)
+        # nothing was sent: the same channel still works
+        Producer(channel).publish({'still': 'usable'}, routing_key=q.name)
+        Producer(channel).publish({'max': 1}, routing_key=q.name,
+                                  headers={'k': _long(255)})
+        message = q(channel).get(no_ack=True)
+        assert message is not None and message.payload == {'still': 'usable'}
+        assert channel is conn.default_channel and channel.is_open
+    finally:
+        q(conn.default_channel).delete()
+
+
+def test_amqp_255_byte_names_are_fine(amqp_conn):
+    from kombu import Exchange
+    conn = amqp_conn
+    name = f't12.{uuid_hex()}.'
+    name += 'n' * (255 - len(name))
+    ex = Exchange(name, 'direct', durable=False, auto_delete=True)
+    q = Queue(name, ex, routing_key=name, durable=False)
+    channel = conn.default_channel
+    try:
+        q(channel).declare()
+        Producer(channel, exchange=ex).publish({'n': 255}, routing_key=name)
+        message = q(channel).get(no_ack=True)
+        assert message is not None and message.payload == {'n': 255}
+        assert message.delivery_info['routing_key'] == name
+    finally:
+        q(channel).delete()
+        ex(channel).delete()
+
+
+def uuid_hex() -> str:
+    import uuid
+    return uuid.uuid4().hex[:10]
+
+
+def test_amqp_nack_names_exchange_and_key_and_is_not_retried(amqp_conn, uname):
+    import time
+
+    import amqp
+
+    from kombu.exceptions import MessageNacked
+    conn = amqp_conn
+    q = Queue(uname('full'), routing_key=None, durable=False,
+              queue_arguments={'x-max-length': 1, 'x-overflow': 'reject-publish'})
+    channel = conn.default_channel
+    q(channel).declare()
+    try:
+        producer = Producer(conn)
+        producer.publish({'n': 1}, routing_key=q.name)
+        errbacks: list = []
+        transport_connection = conn.connection
+        started = time.monotonic()
+        with pytest.raises(MessageNacked) as info:
+            producer.publish({'n': 2}, routing_key=q.name, retry=True,
+                             retry_policy={'max_retries': 3, 'interval_start': 1,
+                                           'errback': lambda *a: errbacks.append(a)})
+        assert time.monotonic() - started < 0.5
+        exc = info.value
+        assert isinstance(exc, amqp.exceptions.MessageNacked)  # as py-amqp raised it
+        assert exc.exchange == '' and exc.routing_key == q.name
+        assert q.name in str(exc) and 'reject-publish' in str(exc)
+        # no reconnect, no second publish: one message in the queue, as before
+        assert errbacks == [] and conn.connection is transport_connection
+        assert q(conn.default_channel).queue_declare(passive=True).message_count == 1
+    finally:
+        q(conn.default_channel).delete()

@@ -166,7 +166,9 @@ def test_capabilities_and_errors():
     assert set(t.implements.exchange_type) == {'direct', 'topic', 'fanout', 'headers'}
     assert t.connection_errors == amqp.Connection.connection_errors
     assert t.channel_errors == amqp.Connection.channel_errors
-    assert t.recoverable_connection_errors == amqp.Connection.recoverable_connection_errors
+    # all of py-amqp's but MessageNacked: a nack is an answer, not a lost connection
+    assert set(t.recoverable_connection_errors) == (
+        set(amqp.Connection.recoverable_connection_errors) - {amqp.exceptions.MessageNacked})
     assert t.recoverable_channel_errors == amqp.Connection.recoverable_channel_errors
 
 
