@@ -58,6 +58,7 @@ from typing import IO, Any, ClassVar
 
 from kombu.exceptions import ChannelError
 from kombu.transport import virtual
+from kombu.transport.virtual.claims import SettlesFreshClaims, SettlingQoS
 from kombu.transport.virtual.options import TransportOptions
 from kombu.transport.virtual.state import QueuePolicy
 from kombu.utils.json import dumps, loads
@@ -192,18 +193,10 @@ class FilesystemOptions(TransportOptions):
                          f'{name} must be a folder path, not {value!r}')
 
 
-class QoS(virtual.QoS):
+class QoS(SettlingQoS):
     """Settles a message's claimed file once it is acked, rejected or restored."""
 
     channel: Channel
-
-    def ack(self, delivery_tag: Any) -> None:
-        super().ack(delivery_tag)
-        self.channel._settle(delivery_tag)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        super().reject(delivery_tag, requeue=requeue)
-        self.channel._settle(delivery_tag)
 
     def restore_unacked(self) -> list[tuple[BaseException, Any]]:
         self._flush()
@@ -216,7 +209,7 @@ class QoS(virtual.QoS):
         return errors
 
 
-class Channel(virtual.Channel):
+class Channel(SettlesFreshClaims, virtual.Channel):
     """File-system channel."""
 
     QoS = QoS
@@ -458,29 +451,6 @@ class Channel(virtual.Channel):
                 os.remove(claimed)
         except FileNotFoundError:
             pass
-
-    def _settle_fresh(self) -> None:
-        # Messages claimed by this delivery that no QoS tracks (no_ack, expired,
-        # dead-lettered) are done with now.
-        fresh, self._fresh_claims = self._fresh_claims, []
-        delivered = self.qos._delivered
-        for tag in fresh:
-            if tag not in delivered:
-                self._settle(tag)
-
-    def _get_and_deliver(self, queue: str, callback: Any) -> None:
-        try:
-            super()._get_and_deliver(queue, callback)
-        finally:
-            if self._fresh_claims:
-                self._settle_fresh()
-
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        try:
-            return super().basic_get(queue, no_ack=no_ack, **kwargs)
-        finally:
-            if self._fresh_claims:
-                self._settle_fresh()
 
     def _recover_orphans(self) -> None:
         """Put back the messages claimed by processes that no longer exist."""

@@ -1,0 +1,61 @@
+"""Settling claims that no QoS tracks, for stores that keep a message until it is settled.
+
+A store whose ``_get`` *claims* a message (the filesystem's ``.claimed/`` file,
+the SQL row made invisible) rather than removing it deletes the claim when the
+message is acked or rejected.  Some messages fetched by ``_get`` are never
+tracked by the channel's QoS, though: delivered with ``no_ack``, expired and
+dead-lettered on the way, dropped by ``x-max-length``.  The store records the
+tags ``_get`` claimed in ``_fresh_claims``; this mixin settles the untracked ones
+once the fetch (a delivery, a ``basic_get``) is over.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .qos import QoS
+
+__all__ = ('SettlesFreshClaims', 'SettlingQoS')
+
+
+class SettlesFreshClaims:
+    """Mix into a virtual channel before ``virtual.Channel``; implement ``_settle(tag)``."""
+
+    _fresh_claims: list[Any]
+    qos: Any
+
+    def _settle(self, tag: Any) -> None:
+        raise NotImplementedError
+
+    def _settle_fresh(self) -> None:
+        fresh, self._fresh_claims = self._fresh_claims, []
+        delivered = self.qos._delivered
+        for tag in fresh:
+            if tag not in delivered:
+                self._settle(tag)
+
+    def _get_and_deliver(self, queue: str, callback: Callable[..., Any]) -> None:
+        try:
+            super()._get_and_deliver(queue, callback)  # type: ignore[misc]
+        finally:
+            if self._fresh_claims:
+                self._settle_fresh()
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        try:
+            return super().basic_get(queue, no_ack=no_ack, **kwargs)  # type: ignore[misc]
+        finally:
+            if self._fresh_claims:
+                self._settle_fresh()
+
+
+class SettlingQoS(QoS):
+    """QoS that settles a message's claim (``channel._settle``) once acked or rejected."""
+
+    def ack(self, delivery_tag: Any) -> None:
+        super().ack(delivery_tag)
+        self.channel._settle(delivery_tag)  # type: ignore[attr-defined]
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        # a requeue gives the claim back (restore) before this settles nothing
+        super().reject(delivery_tag, requeue=requeue)
+        self.channel._settle(delivery_tag)  # type: ignore[attr-defined]
