@@ -140,7 +140,7 @@ class SQLAlchemySuite(ConformanceSuite):
         conn = self.connection()
         self.declare(conn, queue)
         self.publish(conn, ['mine'], routing_key=queue.routing_key)
-        options = dict(self.transport_options, visibility_timeout=0.6)
+        options = dict(self.transport_options, visibility_timeout=1.0)
         holder = Connection(self.url, transport_options=options)
         self._connections.append(holder)
         bound = queue.bind(holder.default_channel)
@@ -149,7 +149,7 @@ class SQLAlchemySuite(ConformanceSuite):
         other = Connection(self.url, transport_options=options)
         self._connections.append(other)
         other_bound = queue.bind(other.default_channel)
-        for _ in range(8):  # 1.2 s: twice the timeout; the holder keeps polling
+        for _ in range(14):  # 2.1 s: twice the timeout; the holder keeps polling
             assert bound.get() is None
             assert other_bound.get() is None
             time.sleep(0.15)
