@@ -67,6 +67,7 @@ from queue import Empty
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 from urllib.parse import quote, unquote, urlsplit
 
+from kombu.brokerurl import mask_url
 from kombu.exceptions import ConnectionError, LimitExceeded
 from kombu.utils.json import dumps, loads
 
@@ -604,12 +605,7 @@ class Transport(virtual.Transport):
 
     @classmethod
     def as_uri(cls, uri: str, include_password: bool = False, mask: str = '**') -> str:
-        if include_password or '@' not in uri.partition('://')[2].split('/', 1)[0]:
-            return uri
-        scheme, _, rest = uri.partition('://')
-        auth, _, tail = rest.partition('@')
-        user = auth.partition(':')[0]
-        return f'{scheme}://{user}:{mask}@{tail}'
+        return uri if include_password else mask_url(uri, mask)
 
     # -- watched metadata (read by channels) ----------------------------------
 

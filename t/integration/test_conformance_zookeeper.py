@@ -2,15 +2,15 @@
 each test class works in a virtual host (a chroot) of its own, removed afterwards."""
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any, Iterator
 
 import pytest
 
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import LimitExceeded
 from t.integration.conformance import ConformanceSuite
+from t.integration.conformance.shared_store import SharedStoreCases
 from t.integration.zookeeper_server import shared_url
 from t.servers import unique_name
 
@@ -32,7 +32,7 @@ def zk_vhost_url() -> Iterator[str]:
         zk.close()
 
 
-class TestZooKeeperConformance(ConformanceSuite):
+class TestZooKeeperConformance(SharedStoreCases, ConformanceSuite):
     # Everything optional is supported: priorities (x-max-priority, in the node
     # names), TTL, dead-lettering, max-length and queue expiry from the virtual
     # base, fanout and headers through exchange tables stored in ZooKeeper.
@@ -97,24 +97,6 @@ class TestZooKeeperConformance(ConformanceSuite):
         assert channel.get_table(exchange.name) == []
         Producer(channel).publish('lost', exchange=exchange.name, routing_key='k')
         assert not channel._has_queue(queue.name)
-
-    def test_competing_consumers_each_message_once(self) -> None:
-        queue = self.queue()
-        conn = self.connection()
-        self.declare(conn, queue)
-        self.publish(conn, list(range(200)), routing_key=queue.routing_key)
-        got: list[Any] = []
-        consumers = [self.connection() for _ in range(3)]
-        for c in consumers:
-            Consumer(c, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]).consume()
-        deadline = time.monotonic() + 20
-        while len(got) < 200 and time.monotonic() < deadline:
-            for c in consumers:
-                try:
-                    c.drain_events(timeout=0.01)
-                except socket.timeout:
-                    pass
-        assert sorted(got) == list(range(200))
 
     def test_several_hosts_in_the_url(self) -> None:
         # The same server named twice, plus an address nobody listens on: kazoo

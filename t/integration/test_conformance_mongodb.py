@@ -1,0 +1,91 @@
+"""The conformance suite over mongodb:// on the shared SecantusDB (``MONGODB_URL``);
+each test class works in a database of its own, dropped afterwards."""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import pytest
+
+from kombu import Connection, Consumer, Producer
+from t.integration.conformance import ConformanceSuite
+from t.integration.conformance.shared_store import SharedStoreCases
+from t.integration.mongodb_server import shared_url
+from t.servers import unique_name
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope='module')
+def mongo_db_url() -> Iterator[str]:
+    base = shared_url()
+    database = unique_name('kombu_conf').replace('.', '_')
+    yield f'{base}/{database}'
+    import pymongo
+    client = pymongo.MongoClient(base, serverSelectionTimeoutMS=5000)
+    client.drop_database(database)
+    client.close()
+
+
+class MongoDBCapabilities:
+    # Fanout goes through the capped broadcast collection, read with a tailable
+    # cursor by each consuming channel (Kombu's layout): a copy exists for the
+    # queues being consumed, nothing waits in queues no consumer reads.
+    supports_fanout_without_consumers = False
+    transport_options: dict[str, Any] = {'polling_interval': 0.05, 'ttl': True}
+
+
+class TestMongoDBConformance(MongoDBCapabilities, SharedStoreCases, ConformanceSuite):
+
+    @pytest.fixture(autouse=True)
+    def _url(self, mongo_db_url: str) -> Any:
+        self.url = mongo_db_url
+
+    # -- what MongoDB adds to the suite: state shared between processes --------
+
+    def test_binding_made_elsewhere_routes(self) -> None:
+        exchange = self.exchange('topic')
+        queue = self.queue(exchange, 'a.*')
+        with Connection(self.url) as setup:
+            self.declare(setup, exchange, queue)
+        with Connection(self.url) as publisher:  # declares nothing
+            Producer(publisher.default_channel).publish(
+                'routed', exchange=exchange.name, routing_key='a.b', serializer='json')
+        assert self.get_eventually(self.connection(), queue, 1) == ['routed']
+
+    def test_fanout_bound_elsewhere_reaches_consumers(self) -> None:
+        exchange = self.exchange('fanout')
+        queue = self.queue(exchange)
+        with Connection(self.url) as setup:
+            self.declare(setup, exchange, queue)
+        got: list[Any] = []
+        conn = self.connection()
+        with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            self.assert_no_delivery(conn, timeout=0.2)
+            with Connection(self.url) as publisher:
+                Producer(publisher.default_channel).publish(
+                    'to all', exchange=exchange.name, routing_key='', serializer='json')
+            self.drain(conn, lambda: len(got) == 1)
+        assert got == ['to all']
+
+    def test_queue_ttl_declared_elsewhere_applies(self) -> None:
+        queue = self.queue(message_ttl=0.1)
+        with Connection(self.url) as setup:
+            self.declare(setup, queue)
+        with Connection(self.url) as publisher:
+            Producer(publisher.default_channel).publish(
+                'old', routing_key=queue.name, serializer='json')
+        time.sleep(0.3)
+        assert self.get_all(self.connection(), queue) == []
+
+    def test_ttl_option_stamps_expire_at_for_the_ttl_index(self) -> None:
+        queue = self.queue()
+        conn = self.connection()
+        self.declare(conn, queue)
+        self.publish(conn, ['x'], routing_key=queue.routing_key, expiration=30)
+        channel = conn.default_channel
+        assert 'expire_at_1' in channel.messages.index_information()
+        doc = channel.messages.find_one({'queue': queue.name})
+        remaining = (doc['expire_at'] - channel.get_now()).total_seconds()
+        assert 25 < remaining <= 30
+        assert self.get_all(conn, queue) == ['x']
