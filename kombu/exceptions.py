@@ -22,6 +22,7 @@ __all__ = (
     'SerializationError', 'EncodeError', 'DecodeError', 'HttpError',
     'InconsistencyError', 'BatchPublishError', 'ContentDisallowed',
     'AccessRefused', 'DecompressionLimitExceeded', 'NameTooLong', 'MessageNacked',
+    'MalformedURL',
 )
 
 BaseExceptionType = type[BaseException]
@@ -119,6 +120,13 @@ class AccessRefused(ConnectionError, OperationalError):
     A connection error (so ``except conn.connection_errors`` catches it) and an
     :exc:`OperationalError`, but never retried: ``ensure_connection``,
     ``ensure``, ``autoretry`` and ``publish(retry=True)`` raise it at once.
+    """
+
+
+class MalformedURL(KombuError, ValueError):
+    """A broker URL cannot be parsed (a ValueError too, as Kombu raised one).
+
+    The message says what is wrong and never quotes the password.
     """
 
 

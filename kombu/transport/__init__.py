@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
+from kombu.exceptions import KombuError
 from kombu.utils.compat import _detect_environment
 from kombu.utils.imports import symbol_by_name
 
@@ -70,11 +71,12 @@ TRANSPORT_ALIASES: Dict[str, AliasTarget] = {
 }
 
 
-class UnknownTransport(KeyError, ImportError):
+class UnknownTransport(KeyError, ImportError, KombuError):
     """No transport is known by this name.
 
     A :exc:`KeyError` (what Kombu raised) and an :exc:`ImportError` (what a
-    missing dotted path raises), so either ``except`` keeps working.
+    missing dotted path raises), so either ``except`` keeps working, and a
+    :exc:`~kombu.exceptions.KombuError` like every error of this package.
     """
 
     def __init__(self, name: str, known: Iterable[str], suggestion: Optional[str] = None):
@@ -91,7 +93,7 @@ class UnknownTransport(KeyError, ImportError):
                 f'provides a {ENTRY_POINT_GROUP!r} entry point.')
 
 
-class TransportNotAvailable(ImportError):
+class TransportNotAvailable(ImportError, KombuError):
     """A Kombu transport name whose module this package does not ship."""
 
 

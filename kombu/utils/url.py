@@ -12,6 +12,8 @@ from functools import partial
 from typing import Any, Mapping, NamedTuple
 from urllib.parse import parse_qsl, quote, unquote, urlparse
 
+from kombu.exceptions import MalformedURL
+
 __all__ = (
     'urlparts', 'parse_url', 'url_to_parts', 'as_url', 'sanitize_url',
     'maybe_sanitize_url', 'parse_ssl_cert_reqs', 'urlparse', 'safequote',
@@ -43,7 +45,7 @@ class urlparts(NamedTuple):
     query: Mapping[str, Any]
 
 
-class InvalidCertReqs(KeyError, ValueError):
+class InvalidCertReqs(KeyError, MalformedURL):
     """``ssl_cert_reqs`` has a value we do not know (a KeyError for Kombu compatibility)."""
 
     def __str__(self) -> str:
@@ -54,12 +56,13 @@ def url_to_parts(url: str) -> urlparts:
     """Split ``url`` into :class:`urlparts` (percent-decoded).
 
     The first ``/`` of the path is dropped, so ``amqp://h//`` has path ``/``
-    and ``redis://h/1`` has path ``1``. Raises :exc:`ValueError` for a port
-    that is not an integer in 0-65535 or a broken IPv6 literal.
+    and ``redis://h/1`` has path ``1``. Raises
+    :exc:`~kombu.exceptions.MalformedURL` (a :exc:`ValueError`) for a missing
+    ``://``, a port that is not an integer in 0-65535 or a broken IPv6 literal.
     """
     scheme, sep, rest = url.partition('://')
     if not sep:
-        raise ValueError(f'Malformed URL: missing "://" after the scheme in {_shape(url)!r}')
+        raise MalformedURL(f'Malformed URL: missing "://" after the scheme in {_shape(url)!r}')
     scheme = scheme.lower()
     try:
         # Everything after the scheme is parsed with HTTP semantics so that
@@ -67,7 +70,7 @@ def url_to_parts(url: str) -> urlparts:
         parts = urlparse('http://' + rest)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(
+        raise MalformedURL(
             f'Malformed {scheme}:// URL: {_describe(exc)} (the port must be an integer '
             f'0-65535; escape "/", "?", "#" and "@" in user names and passwords '
             f'with %XX)') from None
@@ -120,7 +123,7 @@ def parse_url(url: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for key, value in query.items():
         if key in _CONNECTION_KEYS:
-            raise ValueError(f'URL query option {key!r} clashes with a part of the URL')
+            raise MalformedURL(f'URL query option {key!r} clashes with a part of the URL')
         if key.startswith('ssl_'):
             options.setdefault('ssl', {})[key] = _ssl_option(key, value)
         else:

@@ -174,3 +174,16 @@ def test_kombu_transport_not_shipped_says_so():
     with pytest.raises(TransportNotAvailable, match="'consul' transport") as info:
         resolve_transport('consul')
     assert isinstance(info.value, ImportError)  # what a missing module raised before
+
+
+def test_unknown_transport_is_a_kombu_error_as_well():
+    from kombu import Connection
+    from kombu.exceptions import KombuError
+    for fetch in (lambda: transport.resolve_transport('nosuchbroker'),
+                  lambda: Connection('nosuchbroker://host/').transport):
+        with pytest.raises(KombuError) as info:
+            fetch()
+        exc = info.value
+        assert isinstance(exc, KeyError) and isinstance(exc, ImportError)
+        assert isinstance(exc, transport.UnknownTransport)
+    assert issubclass(transport.TransportNotAvailable, (KombuError, ImportError))

@@ -142,3 +142,20 @@ def test_roundtrip_through_as_url():
 def test_reexports():
     assert url_mod.urlparse is urlparse
     assert url_mod.safequote('a/b') == 'a%2Fb'
+
+
+@pytest.mark.parametrize('bad', [
+    'amqp://user:secret@host:notaport/', 'amqp://user:secret@host:99999/',
+    'amqp://[::1/', 'no-scheme-separator', 'amqp://host/?hostname=other',
+    'amqp://host/?ssl_cert_reqs=bogus',
+])
+def test_malformed_url_is_value_error_and_kombu_error(bad):
+    from kombu import Connection
+    from kombu.exceptions import KombuError, MalformedURL
+    with pytest.raises(MalformedURL) as info:
+        url_mod.parse_url(bad)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, KombuError)
+    assert 'secret' not in str(info.value)
+    if '://' in bad:  # a bare word is a host name to Connection
+        with pytest.raises(KombuError):
+            Connection(bad).transport
