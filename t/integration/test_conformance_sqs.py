@@ -301,3 +301,91 @@ class TestSQSVisibilityHeartbeat:
     def test_without_heartbeat_it_is(self) -> None:
         holder = self.connect(visibility_heartbeat=False)
         assert self._hold_and_race(holder, self.connect(), hold=4) == ['long task']
+
+
+class TestSQSOnTheHub:
+    """The event-loop path Celery's worker uses: AsyncSQSConnection on a Hub."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self) -> Any:
+        ensure_moto()
+        from kombu.asynchronous import Hub, set_event_loop
+        self.hub = Hub()
+        set_event_loop(self.hub)
+        self.conns: list[Any] = []
+        self.queue = Queue(sqs_name('conf-hub'), Exchange(''))
+        self.queue = Queue(self.queue.name, Exchange(''), routing_key=self.queue.name)
+        yield
+        from kombu import Connection
+        with Connection(URL, transport_options=dict(OPTIONS)) as conn:
+            self.queue.bind(conn.default_channel).delete()
+        for conn in self.conns:
+            conn.release()
+        set_event_loop(None)
+        self.hub.close()
+
+    def connect(self, **options: Any) -> Any:
+        from kombu import Connection
+        conn = Connection(URL, transport_options=dict(OPTIONS, **options))
+        self.conns.append(conn)
+        return conn
+
+    def run_until(self, done: Any, timeout: float = 10) -> None:
+        loop = self.hub.create_loop()
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline:
+            next(loop)
+
+    def test_consume_ack_and_prefetch_on_the_hub(self) -> None:
+        conn = self.connect()
+        assert conn.transport.implements.asynchronous
+        self.queue.bind(conn.default_channel).declare()
+        producer = Producer(conn.default_channel)
+        for n in range(25):
+            producer.publish({'n': n}, routing_key=self.queue.name)
+        got: list[Any] = []
+        held: list[Any] = []
+
+        def on_message(body: Any, message: Any) -> None:
+            got.append(body['n'])
+            held.append(message)
+            if len(held) >= 4:   # ack in groups, as a busy worker would
+                for m in held:
+                    m.ack()
+                held.clear()
+
+        consumer = Consumer(conn.channel(), [self.queue], callbacks=[on_message],
+                            prefetch_count=5)
+        consumer.consume()
+        self.run_until(lambda: len(got) >= 24)
+        for m in held:
+            m.ack()
+        held.clear()
+        self.run_until(lambda: len(got) == 25)
+        consumer.cancel()
+        assert sorted(got) == list(range(25))
+        # everything was deleted (acks flushed in batches before each receive)
+        self.run_until(lambda: False, timeout=0.3)
+        conn.default_channel._flush_deletes()
+        for channel in conn.transport.channels:
+            channel._flush_deletes()
+        assert self.queue.bind(conn.default_channel).queue_declare(passive=True).message_count == 0
+
+    def test_polling_interval_is_honoured_on_the_hub(self) -> None:
+        conn = self.connect(polling_interval=0.5, wait_time_seconds=0)
+        self.queue.bind(conn.default_channel).declare()
+        channel = conn.channel()
+        calls: list[float] = []
+        original = channel.asynsqs
+
+        def counting(queue: Any = None) -> Any:
+            calls.append(time.monotonic())
+            return original(queue)
+
+        channel.asynsqs = counting  # type: ignore[method-assign]
+        consumer = Consumer(channel, [self.queue], callbacks=[lambda b, m: m.ack()])
+        consumer.consume()
+        self.run_until(lambda: False, timeout=2.2)
+        consumer.cancel()
+        # empty queue: one poll now, then one per 0.5 s (not a busy loop)
+        assert 3 <= len(calls) <= 6, calls

@@ -15,6 +15,7 @@ from queue import Empty
 from time import monotonic
 from typing import Any, Callable, Iterable, Mapping
 
+from kombu.asynchronous import get_event_loop
 from kombu.transport import virtual
 from kombu.utils.objects import cached_property
 
@@ -26,6 +27,7 @@ from .exceptions import (
     InvalidQueueException,
     UndefinedQueueException,
 )
+from .hubconsume import HubConsumer
 from .naming import CHARS_REPLACE_TABLE, check_queue_name, entity_name, is_fifo, priority_queue_name
 from .options import (
     DEFAULT_REGION,
@@ -56,7 +58,7 @@ def _chunks(items: list[Any], size: int = SQS_MAX_MESSAGES) -> Iterable[list[Any
         yield items[start:start + size]
 
 
-class Channel(virtual.Channel):
+class Channel(HubConsumer, virtual.Channel):
     """SQS channel."""
 
     Options = SQSOptions
@@ -86,7 +88,8 @@ class Channel(virtual.Channel):
         # receipt handle -> when its visibility was last set (receive or heartbeat).
         self._held_since: dict[str, float] = {}
         self._polling = False
-        self.hub = kwargs.get('hub')
+        self.hub = kwargs.get('hub') or get_event_loop()
+        self._hub_polls: set[str] = set()   # queues with a poll in flight on the hub
 
     def _check_predefined_queues(self) -> None:
         """A FIFO queue must be named and addressed as one (AWS's rule)."""
@@ -514,7 +517,10 @@ class Channel(virtual.Channel):
                       consumer_tag: str, **kwargs: Any) -> str:
         if no_ack:
             self.connection._noack_queues.add(queue)
-        return super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
+        tag = super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
+        if self.hub is not None:
+            self.hub.call_soon(self._schedule_queue, queue)
+        return tag
 
     def basic_cancel(self, consumer_tag: str) -> None:
         queue = self._tag_to_queue.get(consumer_tag)

@@ -28,7 +28,7 @@ class Transport(virtual.Transport):
     driver_name = 'sqs'
 
     implements = virtual.Transport.implements.extend(
-        asynchronous=False,
+        asynchronous=True,
         exchange_type=frozenset(['direct', 'topic', 'headers']),
     )
 

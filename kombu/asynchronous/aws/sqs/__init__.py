@@ -1,0 +1,1 @@
+"""The asynchronous SQS client (:class:`~.connection.AsyncSQSConnection`)."""
