@@ -25,13 +25,14 @@ from . import keys as K
 from .client import PrefixedStrictRedis
 from .connparams import build_connparams
 from .consume import ConsumeMixin
-from .errors import LOST, errors, reraise
+from .errors import LOST, RedisConnectionError, errors, reraise
 from .exchange import EXCHANGE_TYPES
 from .exchange_decl import ExchangeDeclMixin
 from .options import CONNECTION_KEYS, RedisOptions, own_fields
 from .qos import QoS, unconfirmed_acks
 from .queue_args import QueueArgsMixin
 from .restore import RestoreMixin
+from .teardown import cap_connection, cap_pool, teardown_timeout
 
 logger = logging.getLogger('kombu.transport.redis')
 
@@ -66,6 +67,8 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
     _client = None
     _subclient = None
     _closing = False
+    #: a command failed while closing: the close talks to Redis no more
+    _teardown_failed = False
     supports_fanout = True
     keyprefix_queue = '_kombu.binding.%s'
     keyprefix_binding_deadlines = '_kombu.binding_deadlines'
@@ -275,6 +278,9 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
     # -- raw command execution on one dedicated connection ---------------------
 
     def _hot_conn(self) -> Any:
+        if self._teardown_failed and self._closing:
+            # one bounded attempt failed while closing: the rest would too
+            raise RedisConnectionError('redis: connection lost while closing the channel')
         conn = self._hot
         if conn is None:
             conn = self._hot = self.pool.make_connection()
@@ -384,6 +390,8 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
         """The connection failed under ``operation``: drop it, raise kombu's kind."""
         if conn is not None:
             conn.disconnect()
+        if self._closing:
+            self._teardown_failed = True
         reraise(exc, str(operation))
 
     def _refused(self, exc: rexc.ResponseError, operation: Any) -> NoReturn:
@@ -744,6 +752,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
 
     def close(self) -> None:
         self._closing = True
+        self._bound_teardown()
         if self._in_poll:
             try:
                 self._abort_brpop()  # a message it popped must not be lost
@@ -767,6 +776,17 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
         self._close_clients()
         self._disconnect_pools()
 
+    def _bound_teardown(self) -> None:
+        """Cap every socket's timeout: a silent peer must not hold the close forever."""
+        limit = teardown_timeout()
+        cap_connection(self._hot, limit)
+        for attr in ('client', 'subclient'):
+            client = self.__dict__.get(attr)
+            if client is not None:
+                cap_connection(getattr(client, 'connection', None), limit)
+        cap_pool(self._pool, limit)
+        cap_pool(self._async_pool, limit)
+
     def _close_clients(self) -> None:
         for attr in ('client', 'subclient'):
             client = self.__dict__.get(attr)
@@ -780,6 +800,9 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
                     pass
         with self._hot_lock:
             if self._hot is not None:
+                if self._unread and self._teardown_failed:  # the peer is gone
+                    self._acks_unconfirmed(self._inflight, self._inflight_at)
+                    self._unread, self._inflight = 0, []
                 if self._unread:  # acks in flight: closed means applied
                     try:
                         self._read_unread(self._hot)

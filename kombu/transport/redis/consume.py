@@ -275,16 +275,30 @@ class ConsumeMixin(_ChannelBase):
         if not self._in_poll:
             return
         conn, client_id = self._brpop_id
-        if conn is self._in_poll and client_id is not None:
+        if conn is self._in_poll and client_id is not None and not self._teardown_failed:
             try:
                 self._execute('CLIENT', 'UNBLOCK', client_id)
             except self.connection_errors:
                 pass
+        if self._closing and self._teardown_failed:
+            # the peer stopped answering (just now, or before): do not wait for it
+            self._drop_brpop()
+            return
         try:
             queue, payload = self._brpop_reply()
         except Empty:
             return
         self._rescue(queue, payload)
+
+    def _drop_brpop(self) -> None:
+        """Forget the BRPOP in flight without reading it (its peer is gone).
+
+        A message it may have popped stays out of its queue: it was popped by
+        a connection Redis still believes alive, which no client can read.
+        """
+        conn, self._in_poll, self._brpop_sent_at = self._in_poll, None, None
+        if conn and not isinstance(conn, bool):
+            conn.disconnect()
 
     def _pause_if_full(self) -> None:
         """At the prefetch limit: hold no BRPOP that would pop for us."""

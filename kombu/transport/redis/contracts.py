@@ -63,6 +63,7 @@ class ConsumeHost(UnackedStore, Protocol):
     fanout_patterns: bool
     keyprefix_fanout: str
     _closing: bool
+    _teardown_failed: bool
     _queue_cycle: round_robin_cycle
     _no_ack_queues: set[str]
     active_fanout_queues: set[str]
