@@ -17,17 +17,9 @@ import pytest
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.exceptions import ChannelError
+from t.integration.redis.helpers import drain_until as drain
 
 pytestmark = pytest.mark.integration
-
-
-def drain(conn, done, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        try:
-            conn.drain_events(timeout=0.3)
-        except socket.timeout:
-            pass
 
 
 def get_all(conn, queue_name, limit=20):

@@ -11,13 +11,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections import Counter
 from typing import Callable
 
 import pytest
 import redis
 
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu import Connection, Consumer, Exchange, Queue
+from t.integration.redis.helpers import drain_until, publish, report
 from t.servers import StallingProxy, unique_name
 
 pytestmark = pytest.mark.integration
@@ -46,15 +46,6 @@ def bounded(call: Callable[[], object], limit: float = BOUND) -> float:
     return took
 
 
-def drain_until(conn: Connection, done: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        try:
-            conn.drain_events(timeout=0.3)
-        except socket.timeout:
-            pass
-
-
 @pytest.fixture
 def setup(redis_url, rclient):
     db = redis_url.rsplit('/', 1)[1]
@@ -62,14 +53,6 @@ def setup(redis_url, rclient):
     queue = Queue(name, Exchange(name), name)
     with StallingProxy(6379) as proxy:
         yield proxy, f'redis://127.0.0.1:{proxy.port}/{db}', queue, rclient
-
-
-def publish(url: str, queue: Queue, bodies: list) -> None:
-    with Connection(url) as conn:
-        producer = Producer(conn.channel())
-        queue(producer.channel).declare()
-        for body in bodies:
-            producer.publish(body, exchange=queue.exchange, routing_key=queue.routing_key)
 
 
 def stall_with_brpop_pending(proxy: StallingProxy, conn: Connection) -> None:
@@ -80,15 +63,6 @@ def stall_with_brpop_pending(proxy: StallingProxy, conn: Connection) -> None:
         pass
     proxy.stall()
     time.sleep(1.5)  # the server answers the stale BRPOP (nil) into the void
-
-
-def report(published: list, consumed: list) -> tuple[int, int]:
-    counts = Counter(consumed)
-    lost = sum(1 for m in published if m not in counts)
-    duplicated = sum(n - 1 for n in counts.values() if n > 1)
-    print(f'half-open: published={len(published)} consumed={len(consumed)} '
-          f'lost={lost} duplicated={duplicated}')
-    return lost, duplicated
 
 
 @pytest.mark.parametrize('teardown', ['channel.close', 'collect', 'connection.close'])
@@ -146,7 +120,7 @@ def test_worker_style_consumer_resumes_on_a_new_connection(setup, redis_url):
     drain_until(conn, lambda: len(got) >= len(published), timeout=10)
     print(f'resumed and drained in {time.monotonic() - started:.2f} s')
     conn.close()
-    lost, duplicated = report(published, got)
+    lost, duplicated = report('half-open', published, got)
     assert (lost, duplicated) == (0, 0)
     assert sorted(got) == sorted(published)
     assert rclient.hlen('unacked') == 0

@@ -6,34 +6,17 @@ from __future__ import annotations
 
 import socket
 import time
-from collections import Counter
 
 import pytest
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.asynchronous import Hub
+from t.integration.redis.helpers import publish, report
 
 pytestmark = pytest.mark.integration
 
 #: BRPOP waits this long on the server: long enough to be pending throughout a test
 SLOW_BRPOP = {'polling_interval': 5}
-
-
-def report(label: str, published: list, consumed: list) -> tuple[int, int]:
-    counts = Counter(consumed)
-    lost = sum(1 for m in published if m not in counts)
-    duplicated = sum(n - 1 for n in counts.values() if n > 1)
-    print(f'{label}: published={len(published)} consumed={len(consumed)} '
-          f'lost={lost} duplicated={duplicated}')
-    return lost, duplicated
-
-
-def publish(url: str, queue: Queue, bodies: list) -> None:
-    with Connection(url) as conn:
-        producer = Producer(conn.channel())
-        queue(producer.channel).declare()
-        for body in bodies:
-            producer.publish(body, exchange=queue.exchange, routing_key=queue.routing_key)
 
 
 def consume_rest(url: str, queue: Queue, timeout: float = 3.0) -> list:
