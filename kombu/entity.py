@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
 from .abstract import AttrSpec, MaybeChannelBound, Object
-from .exceptions import ContentDisallowed
+from .abstract import unpickle_dict as _unpickle_dict
+from .exceptions import ContentDisallowed, UnknownArgumentWarning
 from .serialization import prepare_accept_content
 
 __all__ = ('Exchange', 'Queue', 'binding', 'maybe_delivery_mode')
@@ -47,6 +49,34 @@ def _delivery_mode_attr(m: Any) -> Any:
     return DELIVERY_MODES.get(m) or m
 
 
+#: entity class -> the keyword arguments it reads (its ``attrs``).
+_known_kwargs: Dict[type, frozenset] = {}
+
+
+def _warn_unknown(entity: Any, kwargs: Mapping[str, Any]) -> None:
+    """Warn about keyword arguments ``entity`` ignores (only called when some may be)."""
+    cls = type(entity)
+    known = _known_kwargs.get(cls)
+    if known is None:
+        known = _known_kwargs[cls] = frozenset(name for name, _ in cls.attrs)
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        warnings.warn(
+            f'{cls.__name__}() ignores unknown keyword argument(s) '
+            f'{", ".join(map(repr, unknown))}; it reads: {", ".join(sorted(known))}',
+            UnknownArgumentWarning, stacklevel=3)
+
+
+def _routing_key_alias(routing_key: Optional[str], key: Optional[str], what: str) -> Any:
+    """``key`` is the documented alias of ``routing_key`` (Kombu's README uses it)."""
+    if key is None:
+        return routing_key
+    if routing_key and routing_key != key:
+        raise TypeError(f'{what}() got routing_key={routing_key!r} and key={key!r}: '
+                        f'key is an alias of routing_key, give one of them')
+    return key
+
+
 class Exchange(MaybeChannelBound):
     """An exchange declaration.
 
@@ -63,7 +93,12 @@ class Exchange(MaybeChannelBound):
         arguments: Extra declare arguments.
         no_declare: Never declare this exchange.
         internal: Declare as internal (only exchange-to-exchange bindings
-            publish to it); passed to transports that support it.
+            publish to it); passed to transports that support it. Not part
+            of Kombu's API, so :meth:`as_dict` leaves it out (copies and
+            pickles keep it).
+
+    Any other keyword argument is ignored with an
+    :class:`~kombu.exceptions.UnknownArgumentWarning` naming it.
     """
 
     TRANSIENT_DELIVERY_MODE = TRANSIENT_DELIVERY_MODE
@@ -94,9 +129,26 @@ class Exchange(MaybeChannelBound):
     def __init__(self, name: Optional[str] = '', type: Optional[str] = '',
                  channel: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if kwargs:
+            _warn_unknown(self, kwargs)
         self.name = name or self.name
         self.type = type or self.type
         self.maybe_bind(channel)
+
+    def as_dict(self, recurse: bool = False) -> Dict[str, Any]:
+        """Kombu's keys exactly (``internal``, this package's addition, is left out)."""
+        result = super().as_dict(recurse)
+        result.pop('internal', None)
+        return result
+
+    def _all_attrs(self) -> Dict[str, Any]:
+        return Object.as_dict(self)
+
+    def __reduce__(self) -> Any:
+        return _unpickle_dict, (self.__class__, self._all_attrs())
+
+    def __copy__(self) -> Any:
+        return self.__class__(**self._all_attrs())
 
     def __hash__(self) -> int:
         return hash(f'E|{self.name}')
@@ -189,7 +241,11 @@ class Exchange(MaybeChannelBound):
 
 
 class binding(Object):
-    """A queue or exchange binding to ``exchange`` with a routing key."""
+    """A queue or exchange binding to ``exchange`` with a routing key.
+
+    ``key`` is accepted as an alias of ``routing_key``; any other keyword
+    argument is a :exc:`TypeError`.
+    """
 
     attrs: AttrSpec = (
         ('exchange', None),
@@ -200,9 +256,10 @@ class binding(Object):
 
     def __init__(self, exchange: Optional[Exchange] = None, routing_key: str = '',
                  arguments: Optional[Dict[str, Any]] = None,
-                 unbind_arguments: Optional[Dict[str, Any]] = None) -> None:
+                 unbind_arguments: Optional[Dict[str, Any]] = None,
+                 key: Optional[str] = None) -> None:
         self.exchange = exchange
-        self.routing_key = routing_key
+        self.routing_key = _routing_key_alias(routing_key, key, 'binding')
         self.arguments = arguments
         self.unbind_arguments = unbind_arguments
 
@@ -261,7 +318,8 @@ class Queue(MaybeChannelBound):
         name: Queue name; ``''`` lets the broker pick one at declare time.
         exchange: Exchange (or exchange name) to bind to, or a list of
             :class:`binding` objects.
-        routing_key: Binding key.
+        routing_key: Binding key; ``key`` is accepted as an alias (as in
+            Kombu's README).
         channel: Channel or connection to bind to.
         bindings: Extra :class:`binding` objects.
         on_declared: Called with ``(name, messages, consumers)`` after declare.
@@ -273,6 +331,9 @@ class Queue(MaybeChannelBound):
         max_length, max_length_bytes, max_priority: RabbitMQ queue limits.
         alias: Free-form name for applications.
         no_declare: Never declare this queue or its exchange and bindings.
+
+    Any other keyword argument is ignored with an
+    :class:`~kombu.exceptions.UnknownArgumentWarning` naming it.
     """
 
     ContentDisallowed = ContentDisallowed
@@ -322,7 +383,11 @@ class Queue(MaybeChannelBound):
                  bindings: Optional[Iterable[binding]] = None,
                  on_declared: Optional[Callable[..., Any]] = None,
                  **kwargs: Any) -> None:
+        if kwargs:
+            routing_key = _routing_key_alias(routing_key, kwargs.pop('key', None), 'Queue')
         super().__init__(**kwargs)
+        if kwargs:
+            _warn_unknown(self, kwargs)
         self.name = name or self.name
         if isinstance(exchange, str):
             self.exchange = Exchange(exchange)

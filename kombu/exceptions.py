@@ -22,7 +22,7 @@ __all__ = (
     'SerializationError', 'EncodeError', 'DecodeError', 'HttpError',
     'InconsistencyError', 'BatchPublishError', 'ContentDisallowed',
     'AccessRefused', 'DecompressionLimitExceeded', 'NameTooLong', 'MessageNacked',
-    'MalformedURL',
+    'MalformedURL', 'UnknownArgumentWarning',
 )
 
 BaseExceptionType = type[BaseException]
@@ -175,6 +175,15 @@ class MessageNacked(KombuError, _AMQPMessageNacked):
 
     def __reduce__(self) -> Any:
         return type(self), (self.exchange, self.routing_key, self.reason)
+
+
+class UnknownArgumentWarning(UserWarning):
+    """A keyword argument that nothing reads was given (and is ignored).
+
+    Warned, not raised, where Kombu silently accepted anything (``Exchange``,
+    ``Queue``) and code in the wild passes extras; a typo or a misremembered
+    name such as ``Queue(..., key=...)`` used to be dropped without a word.
+    """
 
 
 class HttpError(Exception):

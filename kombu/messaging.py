@@ -1,6 +1,8 @@
 """Sending and receiving messages: Producer and Consumer."""
 from __future__ import annotations
 
+import difflib
+import warnings
 from itertools import count
 from threading import local
 from types import TracebackType
@@ -10,7 +12,7 @@ from .common import _declared_entities, maybe_declare
 from .compression import compress
 from .connection import PooledConnection, is_connection, maybe_channel
 from .entity import PERSISTENT_DELIVERY_MODE, Exchange, Queue, maybe_delivery_mode
-from .exceptions import ContentDisallowed
+from .exceptions import ContentDisallowed, UnknownArgumentWarning
 from .message import hooks
 from .serialization import dumps, prepare_accept_content
 from .utils.functional import ChannelPromise, maybe_list
@@ -19,6 +21,48 @@ __all__ = ('Exchange', 'Queue', 'Producer', 'Consumer')
 
 #: Messages buffered by :meth:`Producer.batch` before they are sent.
 DEFAULT_BATCH_SIZE = 1000
+
+#: Message properties ``Producer.publish`` passes on without a word: AMQP's
+#: basic properties. Other extra keywords are passed on too (Celery sends its
+#: own through ``**properties``) unless they look like a mistaken argument.
+MESSAGE_PROPERTIES = frozenset({
+    'content_type', 'content_encoding', 'application_headers', 'delivery_mode',
+    'priority', 'correlation_id', 'reply_to', 'expiration', 'message_id', 'timestamp',
+    'type', 'user_id', 'app_id', 'cluster_id',
+})
+#: Keywords people pass to ``publish`` meaning one of its arguments.
+_PUBLISH_MISTAKES = {
+    'key': 'routing_key', 'routingkey': 'routing_key', 'routing': 'routing_key',
+    'queue': "routing_key=queue.name (and declare=[queue])", 'header': 'headers',
+    'serialiser': 'serializer', 'compress': 'compression', 'exchange_name': 'exchange',
+}
+_PUBLISH_ARGUMENTS = (
+    'routing_key', 'delivery_mode', 'mandatory', 'immediate', 'priority',
+    'content_type', 'content_encoding', 'serializer', 'compression', 'exchange',
+    'retry_policy', 'expiration', 'confirm_timeout',
+)
+#: extra keyword -> what it probably meant (None: a property, pass it on).
+_extra_verdicts: Dict[str, Optional[str]] = {}
+
+
+def _check_publish_extras(properties: Dict[str, Any]) -> None:
+    for name in properties:
+        if name in MESSAGE_PROPERTIES:
+            continue
+        try:
+            meant = _extra_verdicts[name]
+        except KeyError:
+            meant = _PUBLISH_MISTAKES.get(name)
+            if meant is None and len(name) >= 8:
+                close = difflib.get_close_matches(name, _PUBLISH_ARGUMENTS, 1, 0.85)
+                meant = close[0] if close else None
+            if len(_extra_verdicts) < 1000:  # bounded: names may be generated
+                _extra_verdicts[name] = meant
+        if meant is not None:
+            warnings.warn(
+                f'Producer.publish() got {name}={properties[name]!r}, which is not one of '
+                f'its arguments: it is sent as a message property. Did you mean {meant}?',
+                UnknownArgumentWarning, stacklevel=3)
 
 
 class Producer:
@@ -112,10 +156,17 @@ class Producer:
         ``declare`` lists entities to declare first (once per connection);
         with ``retry`` the whole operation is retried through
         ``Connection.ensure`` with ``retry_policy``. Other keyword arguments
-        are message properties (``reply_to``, ``correlation_id``, ...).
+        are message properties (``reply_to``, ``correlation_id``, ...): AMQP's
+        basic properties (:data:`MESSAGE_PROPERTIES`) and any other name are
+        passed on, as Kombu does and Celery relies on, but a name that looks
+        like a mistaken argument (``key``, ``queue``, ``serialiser``, a near
+        miss of ``routing_key``...) is warned about
+        (:class:`~kombu.exceptions.UnknownArgumentWarning`).
         """
         # The common case (Celery's and the benchmarks') is kept inline and
         # flat: every step below runs once per message.
+        if properties:
+            _check_publish_extras(properties)
         if routing_key is None:
             routing_key = self.routing_key
         if compression is None:

@@ -268,3 +268,50 @@ def test_amqp_nack_names_exchange_and_key_and_is_not_retried(amqp_conn, uname):
         assert q(conn.default_channel).queue_declare(passive=True).message_count == 1
     finally:
         q(conn.default_channel).delete()
+
+
+# -- Kombu's README example, as written (names made unique, loops bounded) ---------
+
+def test_kombu_readme_example_runs_as_written(conn, uname):
+    import warnings
+
+    from kombu import Exchange
+    media, video, image = uname('media'), uname('video'), uname('image')
+    got: list = []
+
+    media_exchange = Exchange(media, 'direct', durable=True)
+    video_queue = Queue(video, exchange=media_exchange, routing_key='video')
+
+    def process_media(body, message):
+        got.append(body)
+        message.ack()
+
+    try:
+        producer = conn.Producer(serializer='json')
+        producer.publish({'name': '/tmp/lolcat1.avi', 'size': 1301013},
+                         exchange=media_exchange, routing_key='video',
+                         declare=[video_queue])
+        with conn.Consumer(video_queue, callbacks=[process_media]):
+            conn.drain_events(timeout=5)
+        assert got == [{'name': '/tmp/lolcat1.avi', 'size': 1301013}]
+
+        # Consume from several queues on the same channel:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')  # key= is taken, not warned about
+            video_queue = Queue(video, exchange=media_exchange, key='video')
+            image_queue = Queue(image, exchange=media_exchange, key='image')
+        with conn.Consumer([video_queue, image_queue], callbacks=[process_media]):
+            producer.publish({'name': 'cat.jpg'}, exchange=media_exchange,
+                             routing_key='image')
+            producer.publish({'name': 'cat.avi'}, exchange=media_exchange,
+                             routing_key='video')
+            while len(got) < 3:  # the README's ``while True: drain_events()``
+                conn.drain_events(timeout=5)
+        assert sorted(body['name'] for body in got[1:]) == ['cat.avi', 'cat.jpg']
+    finally:
+        with conn.channel() as channel:
+            for entity in (Queue(video), Queue(image), media_exchange):
+                try:
+                    entity.bind(channel).delete()
+                except conn.channel_errors + conn.connection_errors:
+                    pass

@@ -417,3 +417,87 @@ def test_queue_from_dict_with_bindings():
     again = Queue.from_dict(d.pop('name'), **d)
     assert {(b.exchange.name, b.routing_key) for b in again.bindings} == {
         ('ex', 'a'), ('ex', 'b')}
+
+
+# -- key= alias, unknown keywords, Kombu's as_dict keys -----------------------------
+
+def test_key_is_the_alias_of_routing_key_on_queue_and_binding():
+    import pytest
+
+    from kombu import Exchange, Queue, binding
+    media = Exchange('media', 'direct')
+    assert Queue('video', exchange=media, key='video').routing_key == 'video'
+    assert Queue('video', media, 'video', key='video').routing_key == 'video'
+    assert binding(media, key='k').routing_key == 'k'
+    assert Queue('q', [binding(media, key='a')]).bindings == {binding(media, 'a')}
+    with pytest.raises(TypeError, match='alias'):
+        Queue('video', exchange=media, routing_key='a', key='b')
+    with pytest.raises(TypeError, match='bogus'):
+        binding(media, bogus=1)
+
+
+def test_unknown_keywords_are_named_in_a_warning():
+    import warnings
+
+    import pytest
+
+    from kombu import Connection, Consumer, Exchange, Producer, Queue
+    from kombu.exceptions import UnknownArgumentWarning
+    with pytest.warns(UnknownArgumentWarning, match="'routingkey'"):
+        Queue('q', routingkey='x')
+    with pytest.warns(UnknownArgumentWarning, match="'kind'"):
+        Exchange('e', kind='topic')
+    with Connection('memory://') as conn:
+        with pytest.raises(TypeError, match='bogus'):
+            Consumer(conn, [Queue('q')], bogus=True)
+        producer = Producer(conn)
+        with pytest.warns(UnknownArgumentWarning, match='key=.*routing_key'):
+            producer.publish({}, key='q')
+        with pytest.warns(UnknownArgumentWarning, match='serialiser.*serializer'):
+            producer.publish({}, routing_key='q', serialiser='json')
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            # message properties, and the extras Celery passes, go through quietly
+            producer.publish({}, routing_key='q', correlation_id='1', reply_to='r',
+                             message_id='m', app_id='a', shadow='x', retries=1)
+            Queue('q', exchange=Exchange('e', internal=True), routing_key='k', durable=False,
+                  queue_arguments={'x': 1}, alias='a', max_priority=3)
+
+
+# Printed by upstream Kombu 5.7.0 for the same declarations (t/upstream.py's venv):
+#   Exchange('media', 'direct', durable=True).as_dict()
+#   Queue('video', exchange=..., routing_key='video', message_ttl=5,
+#         max_priority=3).as_dict(recurse=True)
+UPSTREAM_EXCHANGE = {
+    'name': 'media', 'type': 'direct', 'arguments': None, 'durable': True,
+    'passive': False, 'auto_delete': False, 'delivery_mode': None, 'no_declare': False,
+}
+UPSTREAM_QUEUE = {
+    'name': 'video', 'exchange': UPSTREAM_EXCHANGE, 'routing_key': 'video',
+    'queue_arguments': None, 'binding_arguments': None, 'consumer_arguments': None,
+    'durable': True, 'exclusive': False, 'auto_delete': False, 'no_ack': False,
+    'alias': None, 'bindings': [], 'no_declare': None, 'expires': None,
+    'message_ttl': 5.0, 'max_length': None, 'max_length_bytes': None, 'max_priority': 3,
+}
+
+
+def test_as_dict_has_exactly_kombus_keys_and_values():
+    import copy
+    import pickle
+
+    from kombu import Exchange, Queue, binding
+    media = Exchange('media', 'direct', durable=True)
+    assert media.as_dict() == UPSTREAM_EXCHANGE
+    assert list(media.as_dict()) == list(UPSTREAM_EXCHANGE)
+    video = Queue('video', exchange=media, routing_key='video', message_ttl=5, max_priority=3)
+    assert video.as_dict(recurse=True) == UPSTREAM_QUEUE
+    assert list(video.as_dict(recurse=True)) == list(UPSTREAM_QUEUE)
+    assert binding(media, 'k').as_dict(recurse=True) == {
+        'exchange': UPSTREAM_EXCHANGE, 'routing_key': 'k', 'arguments': None,
+        'unbind_arguments': None}
+    # internal (this package's addition) is kept by copies, pickles and binds
+    internal = Exchange('i', 'topic', internal=True)
+    assert 'internal' not in internal.as_dict()
+    for clone in (copy.copy(internal), pickle.loads(pickle.dumps(internal)),
+                  internal.bind(None)):
+        assert clone.internal is True
