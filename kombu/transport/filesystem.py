@@ -59,6 +59,7 @@ from typing import IO, Any, ClassVar
 from kombu.exceptions import ChannelError
 from kombu.transport import virtual
 from kombu.transport.virtual.claims import SettlesFreshClaims, SettlingQoS
+from kombu.transport.virtual.message import as_envelope, corrupt_envelope
 from kombu.transport.virtual.options import TransportOptions
 from kombu.transport.virtual.state import QueuePolicy
 from kombu.utils.json import dumps, loads
@@ -429,10 +430,17 @@ class Channel(SettlesFreshClaims, virtual.Channel):
             return None  # another consumer won it
         try:
             with open(claimed, 'rb') as f_obj:
-                payload = loads(f_obj.read())
-        except (OSError, ValueError) as exc:
+                data = f_obj.read()
+        except OSError as exc:
             raise ChannelError(f'Cannot read file {filename!r} from queue.') from exc
-        tag = (payload.get('properties') or {}).get('delivery_tag')
+        try:
+            payload = as_envelope(loads(data))
+        except ValueError as exc:
+            # Not JSON: a stand-in the consumer's on_decode_error gets (its ack
+            # removes the file, a requeue writes the text back).
+            payload = corrupt_envelope(data.decode('utf-8', 'replace'),
+                                       f'message file is not JSON: {exc}')
+        tag = payload['properties']['delivery_tag']
         self._claims[tag] = claimed
         self._fresh_claims.append(tag)
         return payload

@@ -25,19 +25,16 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import socket
 import threading
 from collections import defaultdict, deque
 from itertools import count
 from queue import Empty
-from time import monotonic
 from typing import Any, ClassVar
 
 from . import base, virtual
 from .virtual.options import TransportOptions
 from .virtual.routing import queue_priority
 from .virtual.state import QueuePolicy
-from .virtual.ttl import EXPIRES_AT
 
 
 class _Activity:
@@ -151,8 +148,13 @@ class Channel(virtual.Channel):
     do_restore = True
     supports_fanout = True
 
+    #: messages one fetch takes from a queue.  One: a pop from a local
+    #: deque costs less than keeping a batch, and consumers in other threads
+    #: get their share.  Larger values batch through ``_get_batch`` (the
+    #: virtual base hands them over one per ``drain_events`` call).
+    fetch_batch_size = 1
+
     _create_lock = threading.Lock()
-    _queue_pos = 0
 
     def _store(self, queue: str) -> Any:
         try:
@@ -193,6 +195,21 @@ class Channel(virtual.Channel):
             return self.queues[queue].get()
         except (KeyError, IndexError):
             raise Empty()
+
+    def _get_batch(self, queue: str, limit: int) -> list[dict[str, Any]]:
+        store = self.queues.get(queue)
+        if not store:
+            raise Empty()
+        get = store.get
+        batch = []
+        try:
+            # Bounded by the length: an IndexError costs more than the pop.
+            for _ in range(min(limit, len(store))):
+                batch.append(get())
+        except IndexError:  # emptied by another thread meanwhile
+            if not batch:
+                raise Empty() from None
+        return batch
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         try:
@@ -240,29 +257,6 @@ class Channel(virtual.Channel):
         if qos.prefetch_count and activity.waiters:
             activity.notify()  # the prefetch window may have opened
 
-    def _deliver_one(self, callbacks: dict[str, Any]) -> bool:
-        """Deliver one ready message of the consumed queues (round robin)."""
-        queues = self._active_queues
-        n = len(queues)
-        stores = self.queues
-        pos = self._queue_pos
-        for i in range(n):
-            index = (pos + i) % n
-            queue = queues[index]
-            store = stores.get(queue)
-            callback = callbacks.get(queue)
-            while store and callback is not None:
-                try:
-                    raw = store.get()
-                except IndexError:
-                    break
-                if EXPIRES_AT in raw['properties'] and self._expired(queue, raw):
-                    continue
-                self._queue_pos = index + 1
-                callback(raw)
-                return True
-        return False
-
     def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
         super().basic_reject(delivery_tag, requeue=requeue)
         activity.notify()
@@ -295,50 +289,13 @@ class Transport(virtual.Transport):
         super().__init__(client, **kwargs)
         self.state = self.global_state
 
-    _channel_pos = 0
+    # The base's drain_events loop, woken by puts instead of polling.
 
-    def drain_events(self, connection: Any,  # type: ignore[override]
-                     timeout: float | None = None) -> None:
-        """Deliver one message; raise ``socket.timeout`` after ``timeout`` seconds.
+    def _wakeup_token(self) -> int:
+        return activity.generation
 
-        Same contract as the virtual transport's, with the channel and queue
-        cycles done here directly: the store is local, so no poll can block.
-        """
-        if self._deliver_ready():
-            return
-        deadline = None if timeout is None else monotonic() + timeout
-        while True:
-            token = activity.generation
-            if self._deliver_ready():
-                return
-            wait = self.polling_interval or 1.0
-            if deadline is not None:
-                remaining = deadline - monotonic()
-                if remaining <= 0:
-                    raise socket.timeout()
-                wait = min(wait, remaining)
-            activity.wait(wait, token)
-
-    def _deliver_ready(self) -> bool:
-        channels = self.channels or ()
-        n = len(channels)
-        start = self._channel_pos
-        callbacks = self._callbacks
-        for i in range(n):
-            index = (start + i) % n
-            try:
-                channel = channels[index]
-            except IndexError:  # a callback closed a channel
-                return False
-            if not channel._consumers:
-                continue
-            qos = channel._qos
-            if qos is not None and qos.prefetch_count and not qos.can_consume():
-                continue
-            if channel._deliver_one(callbacks):  # type: ignore[attr-defined]
-                self._channel_pos = index + 1
-                return True
-        return False
+    def _wait_for_messages(self, timeout: float, token: int) -> None:
+        activity.wait(min(self.polling_interval or 1.0, timeout), token)
 
     def driver_version(self) -> str:
         return 'N/A'

@@ -51,10 +51,17 @@ class FairCycle(Generic[T]):
 
     def get(self, callback: Callable[..., Any], **kwargs: Any) -> Any:
         """Call ``fun`` on the next resource that does not raise ``predicate``."""
-        fun, predicate = self.fun, self.predicate
+        fun, predicate, resources = self.fun, self.predicate, self.resources
         tried = 0
         while True:
-            resource = self._next()
+            try:  # _next, inlined (once per delivery)
+                resource = resources[self.pos]
+            except IndexError:
+                self.pos = 0
+                if not resources:
+                    raise predicate() from None
+                continue
+            self.pos += 1
             try:
                 return fun(resource, callback, **kwargs)
             except predicate:

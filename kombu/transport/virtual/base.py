@@ -26,8 +26,9 @@ from kombu.transport import base
 from kombu.utils.scheduling import FairCycle
 
 from . import ttl
+from .delivery import Prefetched, consumer_entry_t
 from .exchange import STANDARD_EXCHANGE_TYPES, ExchangeType, FanoutExchange
-from .message import Base64, Message, next_delivery_tag
+from .message import CORRUPT, Base64, Message, next_delivery_tag, original_envelope
 from .options import TransportOptions
 from .qos import RESTORE_PANIC_FMT, RESTORING_FMT, QoS
 from .routing import UNDELIVERABLE_FMT, RoutingMixin, UndeliverableWarning
@@ -104,6 +105,15 @@ class AbstractChannel:
         """Deliver one message of the queues in ``cycle`` to ``callback``."""
         return cycle.get(callback)
 
+    def _get_batch(self, queue: str, limit: int) -> list[dict[str, Any]]:
+        """Remove and return up to ``limit`` (at least one) messages of ``queue``.
+
+        Oldest first; raise ``Empty`` if there is none.  Optional: a store that
+        can fetch several messages at once implements it, and ``drain_events``
+        then hands them over one per call (the rest wait, recorded as unacked).
+        """
+        raise NotImplementedError('optional hook')
+
     def _get_and_deliver(self, queue: str, callback: Callable[..., Any]) -> None:
         message = self._get(queue)
         callback(message, queue)
@@ -175,6 +185,11 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
     _cache_routes: bool = True
     _keyed_type_names: frozenset[str] = frozenset()
     _plain_encode: bool = True
+    _batched: bool = False
+    _plain_poll: bool = True
+
+    #: most messages one ``_get_batch`` call may fetch (QoS prefetch bounds it too).
+    fetch_batch_size: int = 1
     _plain_base64: bool = True
 
     def __init__(self, connection: Any, **kwargs: Any) -> None:
@@ -184,6 +199,10 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         self._tag_to_queue: dict[str, str] = {}
         self._active_queues: list[str] = []
         self._qos: _VQoS | None = None
+        #: queue -> (no_ack, callback) of the consumer of it on this channel.
+        self._consumer_of: dict[str, consumer_entry_t] = {}
+        #: fetched with a batch, recorded in QoS, not handed over yet.
+        self._prefetched = Prefetched()
         self.closed = False
         self.exchange_types = {
             typ: cls(self) for typ, cls in self.exchange_types.items()
@@ -227,6 +246,9 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         * exchange types whose ``deliver`` is the keyed default (and fanout,
           when ``_put_fanout`` is the default) are routed by ``_lookup`` on
           either path (``_keyed_type_names``);
+        * ``drain_events`` fetches batches (``_batched``) when the store
+          implements ``_get_batch``, and cycles over the queues itself
+          (``_plain_poll``) unless ``_poll`` is overridden;
         * message bodies are encoded inline (``_plain_encode``) unless
           ``encode_body`` is overridden, and base64 bodies decoded inline
           (``_plain_base64``) unless ``decode_body`` or the base64 codec is
@@ -248,6 +270,8 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             name for name, typ in cls.exchange_types.items()
             if typ.deliver is ExchangeType.deliver
             or (fanout_by_key and typ.deliver is FanoutExchange.deliver))
+        cls._batched = cls._get_batch is not AbstractChannel._get_batch
+        cls._plain_poll = cls._poll is AbstractChannel._poll
         cls._plain_encode = cls.encode_body is Channel.encode_body
         cls._plain_base64 = (cls.decode_body is Channel.decode_body
                              and type(cls.codecs.get('base64')) is Base64)
@@ -554,12 +578,78 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
     def _get_live(self, queue: str) -> dict[str, Any]:
         """``_get`` that skips (and dead-letters) expired messages."""
         message = self._get(queue)
-        while EXPIRES_AT in message['properties'] and self._expired(queue, message):
+        while self._expired_raw(queue, message):
             message = self._get(queue)
         return message
 
+    def _expired_raw(self, queue: str, raw: Any) -> bool:
+        try:
+            props = raw['properties']
+            expiring = props.__class__ is dict and EXPIRES_AT in props
+        except Exception:  # a corrupt envelope: the Message reports it
+            return False
+        return expiring and self._expired(queue, raw)
+
     def _get_and_deliver(self, queue: str, callback: Callable[..., Any]) -> None:
-        callback(self._get_live(queue), queue)
+        """Hand one message of ``queue`` over; with ``_get_batch``, keep the rest.
+
+        ``callback(raw, queue)`` is the transport's delivery (or one given to
+        :meth:`drain_events`).  A batch is recorded in QoS whole, in order, before
+        its first message is handed over; the others wait in ``_prefetched``.
+        """
+        if (self._batched and self.fetch_batch_size > 1
+                and callback == self.connection._deliver):
+            consumer = self._consumer_of.get(queue)
+            limit = self.fetch_batch_size
+            qos = self._qos or self.qos
+            if qos.prefetch_count:
+                limit = min(limit, qos.can_consume_max_estimate() or 1)
+            if consumer is not None and limit > 1:
+                live: list[dict[str, Any]] = []
+                while not live:
+                    for raw in self._get_batch(queue, limit):
+                        try:  # _expired_raw, inlined
+                            props = raw['properties']
+                            expiring = props.__class__ is dict and EXPIRES_AT in props
+                        except Exception:  # corrupt: the Message reports it
+                            expiring = False
+                        if not (expiring and self._expired(queue, raw)):
+                            live.append(raw)
+                if len(live) == 1:  # the usual case when consumers keep up
+                    return callback(live[0], queue)  # type: ignore[no-any-return]
+                return self._hand_over_first(live, queue, consumer)
+        while True:  # _get_live, inlined
+            raw = self._get(queue)
+            try:
+                props = raw['properties']
+                expiring = props.__class__ is dict and EXPIRES_AT in props
+            except Exception:  # corrupt: the Message reports it
+                expiring = False
+            if not (expiring and self._expired(queue, raw)):
+                return callback(raw, queue)  # type: ignore[no-any-return]
+
+    def _hand_over_first(self, raws: list[dict[str, Any]], queue: str,
+                         consumer: consumer_entry_t) -> Any:
+        append = self.qos.append
+        make_message = self.Message
+        messages = []
+        for raw in raws:
+            message = make_message(raw, self)  # _make_message, inlined
+            message._source_queue = queue  # type: ignore[attr-defined]
+            append(message, message.delivery_tag)
+            messages.append(message)
+        self._prefetched.add(messages[1:], queue)
+        no_ack, deliver = consumer
+        if no_ack:  # recorded only in case the channel closed meanwhile
+            self.qos.ack(messages[0].delivery_tag)
+        return deliver(messages[0])
+
+    def _unfetch(self, messages: list[_VMessage]) -> None:
+        """Put fetched, never handed over messages back at the head of their queue."""
+        for message in reversed(messages):  # each to the front: the oldest ends first
+            self._put_front(message._source_queue,  # type: ignore[attr-defined]
+                            original_envelope(message._raw))
+            self.qos.ack(message.delivery_tag)  # forgotten, not redelivered
 
     def _make_message(self, raw: dict[str, Any], queue: str) -> _VMessage:
         message = self.Message(raw, channel=self)
@@ -583,6 +673,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             return callback(message)
 
         self.connection.register_callback(queue, _callback)
+        self._consumer_of[queue] = (no_ack, callback)
         self._consumers.add(consumer_tag)
         self._reset_cycle()
         return consumer_tag
@@ -606,6 +697,9 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             self._touch_queue(queue)
         if queue is not None and queue not in self._active_queues:
             self.connection.unregister_callback(queue)
+            self._consumer_of.pop(queue, None)
+            if self._prefetched:
+                self._unfetch(self._prefetched.take(queue))
 
     def basic_get(self, queue: str, no_ack: bool = False,
                   **kwargs: Any) -> _VMessage | None:
@@ -642,13 +736,42 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
 
     def drain_events(self, timeout: float | None = None,
                      callback: Callable[..., Any] | None = None) -> Any:
-        """Deliver one message of the consumed queues; raise ``Empty`` if none."""
-        callback = callback or self.connection._deliver
-        if self._consumers and self.qos.can_consume():
+        """Deliver one message of the consumed queues; raise ``Empty`` if none.
+
+        Messages fetched by an earlier batch go first (they count against the
+        prefetch limit already).
+        """
+        if self._prefetched:
+            message, queue = self._prefetched.popleft()
+            consumer = self._consumer_of[queue]  # cancel takes a queue's messages back
+            if consumer[0]:  # no_ack: recorded only while it waited
+                self.qos.ack(message.delivery_tag)
+            return consumer[1](message)
+        qos = self._qos or self.qos
+        if self._consumers and (not qos.prefetch_count or qos.can_consume()):
+            callback = callback or self.connection._deliver
             if self._has_get_many:
                 return self._get_many(  # type: ignore[attr-defined]
                     self._active_queues, timeout=timeout)
-            return self._poll(self.cycle, callback, timeout=timeout)
+            if not self._plain_poll:
+                return self._poll(self.cycle, callback, timeout=timeout)
+            # _poll (cycle.get over the queues), inlined: once per delivery
+            cycle = self._cycle or self.cycle
+            queues = self._active_queues
+            n = len(queues)
+            start = cycle.pos
+            for i in range(n):
+                index = (start + i) % n
+                try:
+                    queue = queues[index]
+                except IndexError:  # a consumer was cancelled meanwhile
+                    break
+                try:
+                    self._get_and_deliver(queue, callback)
+                except Empty:
+                    continue
+                cycle.pos = index + 1
+                return None
         raise Empty()
 
     def message_to_python(self, raw_message: Any) -> _VMessage:
@@ -664,13 +787,16 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         raw = getattr(message, '_raw', None)
         if raw is None:
             raw = message.serializable()
+        queue = getattr(message, '_source_queue', None)
+        if queue is not None and CORRUPT in raw['properties']:
+            self._put_front(queue, original_envelope(raw))  # back as it was stored
+            return
         # Copies: fanout copies of one publish share their inner dicts.
         raw = dict(raw)
         raw['redelivered'] = True
         props = raw['properties'] = dict(raw['properties'])
         delivery_info = props['delivery_info'] = dict(props.get('delivery_info') or {})
         delivery_info['redelivered'] = True
-        queue = getattr(message, '_source_queue', None)
         if queue is not None:
             self._put_front(queue, raw)
             return
@@ -693,6 +819,8 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         self.closed = True
         for consumer in list(self._consumers):
             self.basic_cancel(consumer)
+        if self._prefetched:  # consumers cancelled elsewhere than basic_cancel
+            self._unfetch(self._prefetched.take())
         if self._qos is not None:
             self._qos.restore_unacked_once()
         if self._cycle is not None:
@@ -823,6 +951,15 @@ class Transport(base.Transport):
         heartbeats=False,
     )
 
+    #: drain_events cycles over the channels itself (set per class: when
+    #: neither ``Cycle`` nor ``_drain_channel`` is replaced).
+    _plain_drain = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_drain = (cls.Cycle is FairCycle
+                            and cls._drain_channel is Transport._drain_channel)
+
     def __init__(self, client: Any, **kwargs: Any) -> None:
         self.client = client
         self.state = BrokerState()
@@ -906,23 +1043,50 @@ class Transport(base.Transport):
 
     def drain_events(self, connection: Any,  # type: ignore[override]
                      timeout: float | None = None) -> None:
-        """Deliver one message; raise ``socket.timeout`` after ``timeout`` seconds."""
-        get, deliver = self.cycle.get, self._deliver
-        deadline = None
+        """Deliver one message; raise ``socket.timeout`` after ``timeout`` seconds.
+
+        One message per call, as Kombu's transports do; what a store hands
+        over in a batch waits in the channel for the next calls.
+        """
+        deliver = self._deliver
+        cycle = self.cycle
+        inline = self._plain_drain
+        deadline = token = None
         while True:
+            if inline:  # cycle.get(deliver) over the channels, inlined
+                channels = self.channels or ()
+                n = len(channels)
+                start = cycle.pos
+                for i in range(n):
+                    index = (start + i) % n
+                    try:
+                        channel = channels[index]
+                    except IndexError:  # a callback closed a channel
+                        break
+                    try:
+                        channel.drain_events(timeout, deliver)
+                    except Empty:
+                        continue
+                    cycle.pos = index + 1
+                    return
+            else:
+                try:
+                    cycle.get(deliver, timeout=timeout)
+                    return
+                except Empty:
+                    pass
+            if deadline is None:  # a first miss: no wake-up token was needed before
+                if timeout is not None and timeout <= 0:
+                    raise socket.timeout()
+                deadline = monotonic() + timeout if timeout is not None else float('inf')
+            else:
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    raise socket.timeout()
+                self._wait_for_messages(remaining, token)
+            # Taken before the next poll: a put between that poll and the
+            # wait changes it, and the wait returns at once.
             token = self._wakeup_token()
-            try:
-                get(deliver, timeout=timeout)
-                return
-            except Empty:
-                pass
-            now = monotonic()
-            if deadline is None:
-                deadline = now + timeout if timeout is not None else float('inf')
-            remaining = deadline - now
-            if remaining <= 0:
-                raise socket.timeout()
-            self._wait_for_messages(remaining, token)
 
     def _wakeup_token(self) -> Any:
         """Taken before a poll; :meth:`_wait_for_messages` returns early if it changed."""

@@ -11,7 +11,13 @@ from uuid import uuid4
 from kombu.exceptions import DecodeError
 from kombu.transport import base
 
-__all__ = ('Base64', 'Message', 'next_delivery_tag')
+__all__ = ('Base64', 'Message', 'next_delivery_tag', 'as_envelope', 'corrupt_envelope',
+           'original_envelope', 'CORRUPT', 'CORRUPT_DATA')
+
+#: property marking a stand-in envelope for stored data that is not one.
+CORRUPT = 'x-kombu-corrupt'
+#: key of a stand-in envelope holding the stored data as it was.
+CORRUPT_DATA = 'x-kombu-corrupt-data'
 
 
 def _tag_source() -> tuple[Callable[[], str], Callable[[], None]]:
@@ -58,15 +64,68 @@ def _body_error(exc: Exception, encoding: Any) -> tuple[Any, ...]:
         return sys.exc_info()
 
 
+def corrupt_envelope(data: Any, reason: str) -> dict[str, Any]:
+    """A stand-in envelope for stored ``data`` that is not a valid envelope.
+
+    It becomes a :class:`Message` carrying a ``DecodeError`` (``reason``) for
+    the consumer's ``on_decode_error``, with a delivery tag of its own so it
+    can be acked (dropped), rejected (dead-lettered) or requeued (``data`` goes
+    back as it was, see :func:`original_envelope`).
+    """
+    return {'body': None, 'content-type': None, 'content-encoding': None, 'headers': {},
+            'properties': {'delivery_tag': next_delivery_tag(), 'delivery_info': {},
+                           CORRUPT: reason},
+            CORRUPT_DATA: data}
+
+
+def as_envelope(data: Any) -> dict[str, Any]:
+    """Return ``data`` if it has the shape of an envelope, else a stand-in for it.
+
+    For stores that parse what they read (the shape :class:`Message` needs:
+    a dict whose ``properties`` is a dict with a ``delivery_tag``, and
+    ``headers`` a dict if present).
+    """
+    if data.__class__ is dict:
+        properties = data.get('properties')
+        if properties.__class__ is not dict or 'delivery_tag' not in properties:
+            return corrupt_envelope(data, 'envelope without valid properties')
+        headers = data.get('headers')
+        if headers is not None and headers.__class__ is not dict:
+            return corrupt_envelope(data, 'envelope headers are not a mapping')
+        return data
+    return corrupt_envelope(data, f'not a message envelope: {type(data).__name__}')
+
+
+def original_envelope(raw: dict[str, Any]) -> Any:
+    """Return what was stored: the data behind a stand-in, else ``raw`` itself."""
+    if CORRUPT in raw['properties']:
+        return raw[CORRUPT_DATA]
+    return raw
+
+
 class Message(base.Message):
     """A message received from a virtual channel; ``payload`` is the stored envelope."""
 
     def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
+        try:  # the shape of an envelope (inlined: once per message)
+            properties = payload['properties']
+            properties['delivery_tag']  # the lookup is the check
+            headers = payload.get('headers')
+            if properties.__class__ is not dict or not (
+                    headers is None or headers.__class__ is dict):
+                raise TypeError('properties or headers are not a mapping')
+        except Exception:
+            payload = as_envelope(payload)
+            properties = payload['properties']
+            headers = payload.get('headers')
         self._raw = payload
-        properties = payload['properties']
         body = payload.get('body')
         error = None
-        if body:
+        if not body:
+            reason = properties.get(CORRUPT)
+            if reason is not None:
+                error = _body_error(ValueError(reason), None)
+        else:
             encoding = properties.get('body_encoding')
             try:
                 if encoding == 'base64' and channel._plain_base64:
@@ -79,7 +138,6 @@ class Message(base.Message):
                 # instead of the error escaping drain_events and the message
                 # being lost.
                 error = _body_error(exc, encoding)
-        headers = payload.get('headers')
         if (error is not None or kwargs or body.__class__ is not bytes
                 or (headers and headers.get('compression'))):
             if error is not None:
