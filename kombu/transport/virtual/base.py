@@ -755,23 +755,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                     self._active_queues, timeout=timeout)
             if not self._plain_poll:
                 return self._poll(self.cycle, callback, timeout=timeout)
-            # _poll (cycle.get over the queues), inlined: once per delivery
-            cycle = self._cycle or self.cycle
-            queues = self._active_queues
-            n = len(queues)
-            start = cycle.pos
-            for i in range(n):
-                index = (start + i) % n
-                try:
-                    queue = queues[index]
-                except IndexError:  # a consumer was cancelled meanwhile
-                    break
-                try:
-                    self._get_and_deliver(queue, callback)
-                except Empty:
-                    continue
-                cycle.pos = index + 1
-                return None
+            return (self._cycle or self.cycle).get(callback)  # _poll, inlined
         raise Empty()
 
     def message_to_python(self, raw_message: Any) -> _VMessage:

@@ -109,15 +109,14 @@ class Message(base.Message):
     def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
         try:  # the shape of an envelope (inlined: once per message)
             properties = payload['properties']
-            properties['delivery_tag']  # the lookup is the check
+            tag = properties['delivery_tag']
             headers = payload.get('headers')
-            if properties.__class__ is not dict or not (
-                    headers is None or headers.__class__ is dict):
-                raise TypeError('properties or headers are not a mapping')
-        except Exception:
+            compressed = headers and headers.get('compression')
+        except Exception:  # not an envelope: a stand-in carries the error
             payload = as_envelope(payload)
             properties = payload['properties']
-            headers = payload.get('headers')
+            tag = properties['delivery_tag']
+            headers = compressed = None
         self._raw = payload
         body = payload.get('body')
         error = None
@@ -138,14 +137,13 @@ class Message(base.Message):
                 # instead of the error escaping drain_events and the message
                 # being lost.
                 error = _body_error(exc, encoding)
-        if (error is not None or kwargs or body.__class__ is not bytes
-                or (headers and headers.get('compression'))):
+        if error is not None or kwargs or body.__class__ is not bytes or compressed:
             if error is not None:
                 self.errors = [error]  # first, so nothing else is tried on the body
             super().__init__(
                 body=body,
                 channel=channel,
-                delivery_tag=properties['delivery_tag'],
+                delivery_tag=tag,
                 content_type=payload.get('content-type'),
                 content_encoding=payload.get('content-encoding'),
                 headers=headers,
@@ -158,7 +156,7 @@ class Message(base.Message):
         # does for it, without the call (keep the two in step).
         self.errors = [] if self.errors is None else self.errors
         self.channel = channel
-        self.delivery_tag = properties['delivery_tag']
+        self.delivery_tag = tag
         self.content_type = payload.get('content-type')
         self.content_encoding = payload.get('content-encoding')
         self.delivery_info = properties.get('delivery_info') or {}

@@ -30,6 +30,15 @@ def _fill(conn: Connection, name: str, count: int) -> None:
                              serializer='json')
 
 
+def _filled(conn: Connection, name: str, count: int) -> tuple[str, Any]:
+    _fill(conn, name, count)
+    return name, conn.channel()
+
+
+def _acking(got: list[Any]) -> Any:
+    return lambda body, message: (got.append(body['n']), message.ack())
+
+
 @pytest.fixture
 def conn():
     with Connection(transport=BatchedTransport) as connection:
@@ -42,7 +51,7 @@ def test_each_call_delivers_exactly_one(conn, uname):
     got: list[int] = []
     channel = conn.channel()
     with Consumer(channel, [Queue(name)], accept=['json'],
-                  callbacks=[lambda body, message: (got.append(body['n']), message.ack())]):
+                  callbacks=[_acking(got)]):
         for expected in range(5):
             conn.drain_events(timeout=1)
             assert got == list(range(expected + 1))  # one more per call, in order
@@ -57,13 +66,10 @@ def test_each_call_delivers_exactly_one(conn, uname):
 
 
 def test_close_puts_undelivered_back_in_order(conn, uname):
-    name = uname('close')
-    _fill(conn, name, 6)
-    channel = conn.channel()
+    name, channel = _filled(conn, uname('close'), 6)
     got: list[Any] = []
     consumer = Consumer(channel, [Queue(name)], accept=['json'],
-                        callbacks=[lambda body, message: (got.append(body['n']),
-                                                          message.ack())])
+                        callbacks=[_acking(got)])
     consumer.consume()
     conn.drain_events(timeout=1)
     conn.drain_events(timeout=1)
@@ -107,9 +113,7 @@ def test_cancel_puts_that_queues_messages_back(conn, uname):
 
 
 def test_prefetch_limit_bounds_the_batch(conn, uname):
-    name = uname('prefetch')
-    _fill(conn, name, 6)
-    channel = conn.channel()
+    name, channel = _filled(conn, uname('prefetch'), 6)
     held: list[Any] = []
     consumer = Consumer(channel, [Queue(name)], accept=['json'], prefetch_count=2,
                         callbacks=[lambda body, message: held.append(message)])
@@ -128,9 +132,7 @@ def test_prefetch_limit_bounds_the_batch(conn, uname):
 
 
 def test_no_ack_consumer_gets_every_message_once(conn, uname):
-    name = uname('noack')
-    _fill(conn, name, 10)
-    channel = conn.channel()
+    name, channel = _filled(conn, uname('noack'), 10)
     got: list[int] = []
     with Consumer(channel, [Queue(name)], accept=['json'], no_ack=True,
                   callbacks=[lambda body, message: got.append(body['n'])]):
