@@ -9,15 +9,14 @@ dropped at the end, and the suite deletes the queues it declares.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
-from kombu import Connection, Consumer, Producer
-from t.integration.conformance import ConformanceSuite
+from kombu import Connection
+from t.integration.conformance.claims import ClaimStoreCases
 from t.servers import require_server, unique_name
 
 pytest.importorskip('sqlalchemy')
@@ -48,10 +47,11 @@ def _drop_tables(url: str, options: dict[str, Any]) -> None:
     engine.dispose_all()
 
 
-class SQLAlchemySuite(ConformanceSuite):
+class SQLAlchemySuite(ClaimStoreCases):
     """Common part: own tables, quick polling, and the one-message-one-consumer check."""
 
     tag = 'x'
+    race_total = 300
     transport_options: dict[str, Any] = {}
 
     @pytest.fixture(autouse=True, scope='class')
@@ -61,79 +61,6 @@ class SQLAlchemySuite(ConformanceSuite):
         type(self).transport_options = options
         yield
         _drop_tables(self.url, options)
-
-    def test_two_consumers_never_share_a_message(self) -> None:
-        total = 300
-        queue = self.queue()
-        producer_conn = self.connection()
-        self.declare(producer_conn, queue)
-        seen: list[list[int]] = [[], []]
-        done = threading.Event()
-        ready = threading.Barrier(3, timeout=30)
-
-        def consume(n: int) -> None:
-            with Connection(self.url, transport_options=dict(self.transport_options)) as conn:
-                def on_message(body: Any, message: Any) -> None:
-                    seen[n].append(body)
-                    message.ack()
-                with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=5):
-                    ready.wait()
-                    deadline = time.monotonic() + 60
-                    while not done.is_set() and time.monotonic() < deadline:
-                        try:
-                            conn.drain_events(timeout=0.2)
-                        except OSError:  # socket.timeout
-                            if len(seen[0]) + len(seen[1]) >= total:
-                                done.set()
-
-        threads = [threading.Thread(target=consume, args=(n,)) for n in (0, 1)]
-        for thread in threads:
-            thread.start()
-        ready.wait()  # both consume: now they race for every message
-        self.publish(producer_conn, list(range(total)), routing_key=queue.routing_key)
-        for thread in threads:
-            thread.join(90)
-        first, second = seen
-        assert len(first) + len(second) == total
-        assert not set(first) & set(second)
-        assert sorted(first + second) == list(range(total))
-        assert first and second, 'both consumers should have taken some'
-        assert self.size(producer_conn, queue) == 0
-
-    def test_fanout_binding_shared_across_connections(self) -> None:
-        # The binding is stored in the database: a connection that never
-        # declared the exchange or the queues routes to them all.
-        conn = self.connection()
-        exchange = self.exchange('fanout')
-        queues = [self.queue(exchange) for _ in range(3)]
-        self.declare(conn, exchange, *queues)
-        other = Connection(self.url, transport_options=dict(self.transport_options))
-        self._connections.append(other)
-        Producer(other.default_channel).publish(
-            'to-all', exchange=exchange.name, routing_key='', serializer='json')
-        for queue in queues:
-            assert self.get_eventually(conn, queue, 1) == ['to-all']
-
-    def test_unacked_restored_after_visibility_timeout(self) -> None:
-        queue = self.queue()
-        conn = self.connection()
-        self.declare(conn, queue)
-        self.publish(conn, ['held'], routing_key=queue.routing_key)
-        options = dict(self.transport_options, visibility_timeout=0.5)
-        gone = Connection(self.url, transport_options=options)
-        message = queue.bind(gone.default_channel).get(no_ack=False)
-        assert message is not None and message.payload == 'held'
-        # The consumer goes away without acking or restoring (as a killed process).
-        gone.default_channel.do_restore = False
-        gone.release()
-        time.sleep(0.7)
-        survivor = Connection(self.url, transport_options=options)
-        self._connections.append(survivor)
-        again = self._get_one(queue.bind(survivor.default_channel))
-        assert again.payload == 'held'
-        assert again.delivery_info['redelivered'] is True
-        again.ack()
-        assert queue.bind(survivor.default_channel).get() is None
 
     def test_live_consumer_keeps_its_messages(self) -> None:
         queue = self.queue()

@@ -417,17 +417,6 @@ class Channel(SettlesFreshClaims, virtual.Channel):
         with self._begin('ack') as conn:
             conn.execute(delete(m).where(m.c.id == row))
 
-    def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str,
-                      mandatory: bool = False, immediate: bool = False,
-                      timeout: float | None = None, confirm_timeout: float | None = None,
-                      **kwargs: Any) -> None:
-        try:
-            return super().basic_publish(message, exchange, routing_key, mandatory,
-                                         immediate, timeout, confirm_timeout, **kwargs)
-        finally:
-            if self._fresh_claims:  # x-max-length dropped the head
-                self._settle_fresh()
-
     # -- visibility ------------------------------------------------------------
 
     def _maintain(self) -> None:

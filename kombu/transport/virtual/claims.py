@@ -4,9 +4,9 @@ A store whose ``_get`` *claims* a message (the filesystem's ``.claimed/`` file,
 the SQL row made invisible) rather than removing it deletes the claim when the
 message is acked or rejected.  Some messages fetched by ``_get`` are never
 tracked by the channel's QoS, though: delivered with ``no_ack``, expired and
-dead-lettered on the way, dropped by ``x-max-length``.  The store records the
+dead-lettered on the way, dropped by ``x-max-length`` (while publishing).  The store records the
 tags ``_get`` claimed in ``_fresh_claims``; this mixin settles the untracked ones
-once the fetch (a delivery, a ``basic_get``) is over.
+once the fetch (a delivery, a ``basic_get``, a publish) is over.
 """
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ class SettlesFreshClaims:
             return super().basic_get(queue, no_ack=no_ack, **kwargs)  # type: ignore[misc]
         finally:
             if self._fresh_claims:
+                self._settle_fresh()
+
+    def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str,
+                      mandatory: bool = False, immediate: bool = False,
+                      timeout: float | None = None, confirm_timeout: float | None = None,
+                      **kwargs: Any) -> None:
+        try:
+            return super().basic_publish(  # type: ignore[misc,no-any-return]
+                message, exchange, routing_key, mandatory, immediate, timeout,
+                confirm_timeout, **kwargs)
+        finally:
+            if self._fresh_claims:  # x-max-length dropped the head
                 self._settle_fresh()
 
 

@@ -1,0 +1,97 @@
+"""Cases for stores where consumers claim messages and bindings live in the store.
+
+Mix :class:`ClaimStoreCases` into a :class:`ConformanceSuite` subclass of a
+transport whose consumers *claim* messages in a shared store (SQL rows, etcd
+or Consul keys) with a ``visibility_timeout`` option, and whose bindings are
+stored there too.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from kombu import Connection, Consumer, Producer
+
+from .suite import ConformanceSuite
+
+
+class ClaimStoreCases(ConformanceSuite):
+    """Two consumers, shared bindings, claims of a vanished consumer."""
+
+    #: messages raced for by the two consumers.
+    race_total = 200
+    #: visibility timeout (seconds) of the vanished-consumer case.
+    short_visibility = 1.0
+
+    def test_two_consumers_never_share_a_message(self) -> None:
+        total = self.race_total
+        queue = self.queue()
+        producer_conn = self.connection()
+        self.declare(producer_conn, queue)
+        seen: list[list[int]] = [[], []]
+        done = threading.Event()
+        ready = threading.Barrier(3, timeout=30)
+
+        def consume(n: int) -> None:
+            with Connection(self.url, transport_options=dict(self.transport_options)) as conn:
+                def on_message(body: Any, message: Any) -> None:
+                    seen[n].append(body)
+                    message.ack()
+                with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=5):
+                    ready.wait()
+                    deadline = time.monotonic() + 60
+                    while not done.is_set() and time.monotonic() < deadline:
+                        try:
+                            conn.drain_events(timeout=0.2)
+                        except OSError:  # socket.timeout
+                            if len(seen[0]) + len(seen[1]) >= total:
+                                done.set()
+
+        threads = [threading.Thread(target=consume, args=(n,)) for n in (0, 1)]
+        for thread in threads:
+            thread.start()
+        ready.wait()  # both consume: now they race for every message
+        self.publish(producer_conn, list(range(total)), routing_key=queue.routing_key)
+        for thread in threads:
+            thread.join(90)
+        first, second = seen
+        assert len(first) + len(second) == total
+        assert not set(first) & set(second)
+        assert sorted(first + second) == list(range(total))
+        assert self.size(producer_conn, queue) == 0
+
+    def test_fanout_binding_shared_across_connections(self) -> None:
+        # The bindings are in the store: a connection that never declared the
+        # exchange or the queues routes to them all.
+        conn = self.connection()
+        exchange = self.exchange('fanout')
+        queues = [self.queue(exchange) for _ in range(3)]
+        self.declare(conn, exchange, *queues)
+        other = Connection(self.url, transport_options=dict(self.transport_options))
+        self._connections.append(other)
+        Producer(other.default_channel).publish(
+            'to-all', exchange=exchange.name, routing_key='', serializer='json')
+        for queue in queues:
+            assert self.get_eventually(conn, queue, 1) == ['to-all']
+
+    def test_unacked_restored_after_visibility_timeout(self) -> None:
+        queue = self.queue()
+        conn = self.connection()
+        self.declare(conn, queue)
+        self.publish(conn, ['held'], routing_key=queue.routing_key)
+        options = dict(self.transport_options, visibility_timeout=self.short_visibility)
+        gone = Connection(self.url, transport_options=options)
+        message = queue.bind(gone.default_channel).get(no_ack=False)
+        assert message is not None and message.payload == 'held'
+        # The consumer goes away without acking or restoring (as a killed process).
+        gone.default_channel.do_restore = False
+        gone.release()
+        survivor = Connection(self.url, transport_options=options)
+        self._connections.append(survivor)
+        bound = queue.bind(survivor.default_channel)
+        assert bound.get() is None  # still claimed
+        again = self._get_one(bound, timeout=self.short_visibility * 2 + 5)
+        assert again.payload == 'held'
+        again.ack()
+        assert bound.get() is None
