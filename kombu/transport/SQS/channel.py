@@ -221,11 +221,11 @@ class Channel(HubConsumer, virtual.Channel):
 
     def _get(self, queue: str, timeout: float | None = None) -> Envelope:
         """The next message of ``queue``, highest priority step first; ``Empty`` if none."""
-        self._flush_deletes()
         steps = self._steps(queue)
         for step in reversed(steps):
             message = self._pop_buffered(queue, step)
             if message is None:
+                self._flush_deletes()   # acks go in one batch before the next receive
                 message = self._fetch(queue, step, self._wait_seconds(len(steps)))
             if message is not None:
                 if queue in self.connection._noack_queues:
