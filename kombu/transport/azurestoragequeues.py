@@ -36,6 +36,22 @@ Limits
 A message (its JSON envelope) may be at most 64 KiB; a larger one raises
 :class:`~kombu.exceptions.LimitExceeded` and is not sent.
 
+Errors
+======
+Every call into the client library is translated at the boundary
+(:class:`~kombu.transport.virtual.errors.ErrorTranslator`): a request that
+could not be sent or got no answer (``ServiceRequestError``,
+``ServiceResponseError``) and an HTTP 408, 429 or 5xx answer (the service busy
+or failing) are :class:`~kombu.exceptions.ConnectionError` (retried by
+``Connection.ensure``); refused credentials (``ClientAuthenticationError``,
+HTTP 401/403) :class:`~kombu.exceptions.AccessRefused`; a missing queue
+(``ResourceNotFoundError``) a ``ChannelError`` with code 404; an HTTP 413
+:class:`~kombu.exceptions.LimitExceeded`; any other HTTP error a ``ChannelError``.
+The original exception is chained (``__cause__``).
+
+A stored message that is not a JSON envelope reaches the consumer's
+``on_decode_error`` as a message carrying a ``DecodeError``.
+
 Transport Options
 =================
 * ``queue_name_prefix`` - prepended to every queue name (default ``''``).
@@ -52,14 +68,29 @@ from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 from . import virtual
+from .virtual.errors import ErrorTranslator
+from .virtual.message import as_envelope, corrupt_envelope
 from .virtual.options import TransportOptions
 
 try:
-    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
     from azure.storage.queue import QueueServiceClient
 except ImportError:  # pragma: no cover - the client library is optional
     QueueServiceClient = None  # type: ignore[misc,assignment]
-    ResourceExistsError = ResourceNotFoundError = None  # type: ignore[misc,assignment]
+
+    class _Absent(Exception):
+        """Stands in for the client library's exceptions when it is not installed."""
+
+    ClientAuthenticationError = HttpResponseError = _Absent  # type: ignore[misc,assignment]
+    ResourceExistsError = ResourceNotFoundError = _Absent  # type: ignore[misc,assignment]
+    ServiceRequestError = ServiceResponseError = _Absent  # type: ignore[misc,assignment]
 
 try:
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
@@ -78,6 +109,30 @@ _URI_HELP = ('Need a URI like azurestoragequeues://{SAS or access key}@{URL}, '
              'azurestoragequeues://DefaultAzureCredential@{URL} or '
              'azurestoragequeues://ManagedIdentityCredential@{URL}')
 _SCHEME = 'azurestoragequeues://'
+
+
+def _kind_by_status(exc: BaseException) -> str | None:
+    """The kind of an HTTP error from its status (None: by its class)."""
+    status = getattr(exc, 'status_code', None)
+    if not isinstance(status, int):
+        return None
+    if status in (408, 429) or status >= 500:  # busy or failing: try again later
+        return 'connection'
+    if status in (401, 403):
+        return 'auth'
+    if status == 413:
+        return 'limit'
+    return None
+
+
+errors = ErrorTranslator(
+    'azurestoragequeues',
+    connection=(ServiceRequestError, ServiceResponseError),
+    auth=(ClientAuthenticationError,),
+    not_found=(ResourceNotFoundError,),
+    channel=(HttpResponseError,),
+    classify=_kind_by_status,
+)
 
 
 def _split_uri(uri: str) -> tuple[str, str]:
@@ -134,12 +189,13 @@ class Channel(virtual.Channel):
         cache = self.connection._queue_clients
         client = cache.get(name)
         if client is None:
-            client = self.queue_service.get_queue_client(name)
-            if create:
-                try:
-                    client.create_queue()
-                except ResourceExistsError:
-                    pass
+            with errors('create queue', name):
+                client = self.queue_service.get_queue_client(name)
+                if create:
+                    try:
+                        client.create_queue()
+                    except ResourceExistsError:
+                        pass
             cache[name] = client
         return client
 
@@ -147,19 +203,22 @@ class Channel(virtual.Channel):
         self._client(queue)
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
-        try:
-            self.queue_service.get_queue_client(self.entity_name(queue)).get_queue_properties()
-        except ResourceNotFoundError:
-            return False
+        name = self.entity_name(queue)
+        with errors('get queue', name):
+            try:
+                self.queue_service.get_queue_client(name).get_queue_properties()
+            except ResourceNotFoundError:
+                return False
         return True
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
         name = self.entity_name(queue)
         self.connection._queue_clients.pop(name, None)
-        try:
-            self.queue_service.delete_queue(name)
-        except ResourceNotFoundError:
-            pass
+        with errors('delete queue', name):
+            try:
+                self.queue_service.delete_queue(name)
+            except ResourceNotFoundError:
+                pass
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         text = dumps(message)
@@ -167,27 +226,41 @@ class Channel(virtual.Channel):
         if size > MAX_MESSAGE_SIZE:   # Azure would answer 413 RequestBodyTooLarge
             raise LimitExceeded(f'message of {size} bytes for queue {queue!r} is over the '
                                 f'{MAX_MESSAGE_SIZE} byte limit of Azure Storage Queues')
-        self._client(queue).send_message(text)
+        client = self._client(queue)
+        with errors('send', queue):
+            client.send_message(text)
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         client = self._client(queue)
-        for received in client.receive_messages(max_messages=1, messages_per_page=1):
-            client.delete_message(received)
-            return loads(received.content)
+        with errors('receive', queue):
+            for received in client.receive_messages(max_messages=1, messages_per_page=1):
+                client.delete_message(received)
+                return self._envelope(received.content)
         raise Empty()
 
+    @staticmethod
+    def _envelope(content: Any) -> dict[str, Any]:
+        try:
+            return as_envelope(loads(content))
+        except ValueError as exc:  # not JSON: on_decode_error gets it
+            return corrupt_envelope(content, f'message is not JSON: {exc}')
+
     def _size(self, queue: str) -> int:
-        return self._client(queue).get_queue_properties().approximate_message_count
+        client = self._client(queue)
+        with errors('size', queue):
+            return int(client.get_queue_properties().approximate_message_count)
 
     def _purge(self, queue: str) -> int:
         client = self._client(queue)
-        size = client.get_queue_properties().approximate_message_count
-        client.clear_messages()
+        with errors('purge', queue):
+            size = int(client.get_queue_properties().approximate_message_count)
+            client.clear_messages()
         return size
 
     @cached_property
     def queue_service(self) -> Any:
-        return QueueServiceClient(account_url=self._url, credential=self._credential)
+        with errors('connect', self._url):
+            return QueueServiceClient(account_url=self._url, credential=self._credential)
 
     @property
     def conninfo(self) -> Any:
@@ -206,6 +279,9 @@ class Transport(virtual.Transport):
     """Azure Storage Queues transport."""
 
     Channel = Channel
+
+    connection_errors = errors.connection_errors
+    channel_errors = errors.channel_errors
 
     polling_interval: float = 1
     default_port: int | None = None

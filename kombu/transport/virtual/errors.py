@@ -31,7 +31,7 @@ that are already kombu's pass through unchanged.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kombu.exceptions import (
     AccessRefused,
@@ -45,6 +45,13 @@ __all__ = ('ErrorTranslator',)
 
 ErrorTypes = tuple[type[BaseException], ...]
 
+#: refines the kind of a declared error from its content (e.g. an HTTP status):
+#: returns one of 'connection', 'auth', 'not_found', 'limit', 'channel', or None
+#: to let the declared classes decide.
+Classifier = Callable[[BaseException], 'str | None']
+
+_KINDS = frozenset({'connection', 'auth', 'not_found', 'limit', 'channel'})
+
 
 class ErrorTranslator:
     """Which client-library exceptions mean what; used as ``with translator(op, name):``."""
@@ -52,8 +59,9 @@ class ErrorTranslator:
     def __init__(self, transport_name: str, *,
                  connection: ErrorTypes = (), auth: ErrorTypes = (),
                  channel: ErrorTypes = (), not_found: ErrorTypes = (),
-                 limit: ErrorTypes = ()) -> None:
+                 limit: ErrorTypes = (), classify: Classifier | None = None) -> None:
         self.transport_name = transport_name
+        self.classify = classify
         self.connection = tuple(connection)
         self.auth = tuple(auth)
         self.channel = tuple(channel)
@@ -82,13 +90,29 @@ class ErrorTranslator:
         if name is not None:
             where += f' {name!r}'
         text = f'{where}: {type(exc).__name__}: {exc}'
-        if isinstance(exc, self.auth):
+        kind = self.classify(exc) if self.classify is not None else None
+        if kind is None:
+            kind = self._declared_kind(exc)
+        elif kind not in _KINDS:
+            raise ValueError(f'classify returned {kind!r}, not one of {sorted(_KINDS)}')
+        return self._make(kind, text)
+
+    def _declared_kind(self, exc: BaseException) -> str:
+        for kind, types in (('auth', self.auth), ('not_found', self.not_found),
+                            ('limit', self.limit), ('connection', self.connection)):
+            if isinstance(exc, types):
+                return kind
+        return 'channel'
+
+    @staticmethod
+    def _make(kind: str, text: str) -> BaseException:
+        if kind == 'auth':
             return AccessRefused(text)
-        if isinstance(exc, self.not_found):
+        if kind == 'not_found':
             return ChannelError(text, None, None, 404)
-        if isinstance(exc, self.limit):
+        if kind == 'limit':
             return LimitExceeded(text)
-        if isinstance(exc, self.connection):
+        if kind == 'connection':
             return ConnectionError(text)
         return ChannelError(text)
 
