@@ -201,6 +201,14 @@ class Channel(HubConsumer, virtual.Channel):
         for step in self._steps(queue):
             self._queue_url(queue, step, create=True, attributes=attributes)
 
+    def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False,
+                     **kwargs: Any) -> int | None:
+        """Delete ``queue``; deleting one that does not exist does nothing (as AMQP)."""
+        if not self.predefined_queues and not self._has_queue(queue):
+            self.state.queue_bindings_delete(queue)
+            return 0
+        return super().queue_delete(queue, if_unused=if_unused, if_empty=if_empty, **kwargs)
+
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         try:
             self._queue_url(queue)
