@@ -43,20 +43,6 @@ def conn() -> Iterator[Connection]:
     dictstore.DictStoreClient.down.discard('errors')
 
 
-def test_messages_flow(conn: Connection, uname: Any) -> None:
-    queue = conn.SimpleQueue(uname('flow'))
-    for n in range(5):
-        queue.put({'n': n})
-    got = []
-    for _ in range(5):
-        message = queue.get(timeout=1)
-        got.append(message.payload['n'])
-        message.ack()
-    assert got == [0, 1, 2, 3, 4]
-    queue.queue.delete()
-    queue.close()
-
-
 def test_a_server_that_is_down_is_a_connection_error(conn: Connection, uname: Any) -> None:
     channel = conn.channel()
     name = uname('down')
