@@ -36,19 +36,18 @@ Transport Options
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import socket
 from importlib import metadata
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from kombu.exceptions import AccessRefused
 from kombu.utils.objects import cached_property
 
 from . import virtual
 from .virtual.errors import ErrorTranslator
-from .virtual.kv import KVChannel
+from .virtual.kv import KVChannel, translated
 from .virtual.options import TransportOptions
 
 try:
@@ -63,8 +62,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_PORT = 2379
 DEFAULT_HOST = 'localhost'
 
-_F = TypeVar('_F', bound=Callable[..., Any])
-
 if etcd is not None:
     errors = ErrorTranslator(
         'etcd',
@@ -77,16 +74,6 @@ if etcd is not None:
 else:  # pragma: no cover
     errors = ErrorTranslator('etcd')
     _NotFound = _Exists = ()
-
-
-def _translated(operation: str) -> Callable[[_F], _F]:
-    def decorate(func: _F) -> _F:
-        @functools.wraps(func)
-        def wrapper(self: Any, key: Any, *args: Any) -> Any:
-            with errors(operation, key if isinstance(key, str) else None):
-                return func(self, key, *args)
-        return wrapper  # type: ignore[return-value]
-    return decorate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,14 +135,14 @@ class Channel(KVChannel):
     def _key(self, *parts: str) -> str:
         return '/' + super()._key(*parts)
 
-    @_translated('get')
+    @translated(errors, 'get')
     def kv_get(self, key: str) -> str | None:
         try:
             return self.client.read(key).value  # type: ignore[no-any-return]
         except _NotFound:
             return None
 
-    @_translated('list')
+    @translated(errors, 'list')
     def kv_list(self, prefix: str) -> list[tuple[str, str]]:
         try:
             result = self.client.read(prefix, recursive=True, sorted=True)
@@ -164,29 +151,29 @@ class Channel(KVChannel):
         return [(leaf.key, leaf.value) for leaf in result.leaves
                 if not leaf.dir and leaf.key != prefix]
 
-    @_translated('put')
+    @translated(errors, 'put')
     def kv_put(self, key: str, value: str) -> None:
         self.client.write(key, value)
 
-    @_translated('publish')
+    @translated(errors, 'publish')
     def kv_append(self, prefix: str, value: str) -> None:
         self.client.write(prefix, value, append=True)
 
-    @_translated('delete')
+    @translated(errors, 'delete')
     def kv_delete(self, key: str) -> None:
         try:
             self.client.delete(key)
         except _NotFound:
             pass
 
-    @_translated('delete')
+    @translated(errors, 'delete')
     def kv_delete_tree(self, prefix: str) -> None:
         try:
             self.client.delete(prefix, recursive=True)
         except _NotFound:
             pass
 
-    @_translated('claim')
+    @translated(errors, 'claim')
     def kv_claim(self, key: str) -> bool:
         try:
             self.client.write(key, self.lock_value, ttl=self._ttl, prevExist=False)
@@ -194,7 +181,7 @@ class Channel(KVChannel):
             return False
         return True
 
-    @_translated('renew')
+    @translated(errors, 'renew')
     def kv_renew(self, keys: list[str]) -> None:
         for key in keys:
             try:

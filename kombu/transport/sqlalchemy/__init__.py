@@ -376,7 +376,7 @@ class Channel(SettlesFreshClaims, virtual.Channel):
         return None
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
-        self._maintain()
+        self._renew_claims()
         m = self.tables.message
         with self._begin('consume', queue) as conn:
             qid = self._queue_id(conn, queue)
@@ -419,7 +419,7 @@ class Channel(SettlesFreshClaims, virtual.Channel):
 
     # -- visibility ------------------------------------------------------------
 
-    def _maintain(self) -> None:
+    def _renew_claims(self) -> None:
         """Renew this connection's claims and restore timed-out ones (every vt/4)."""
         timeout = self.options.visibility_timeout
         now = ttl.clock()

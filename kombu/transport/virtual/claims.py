@@ -26,6 +26,15 @@ class SettlesFreshClaims:
     def _settle(self, tag: Any) -> None:
         raise NotImplementedError
 
+    def _renew_claims(self) -> None:
+        """Extend the claims this consumer holds (stores whose claims expire)."""
+
+    def drain_events(self, timeout: float | None = None, callback: Any = None) -> Any:
+        # Renew here too, not only in _get: with prefetch full, _get is not
+        # called while the consumer works on what it holds.
+        self._renew_claims()
+        return super().drain_events(timeout=timeout, callback=callback)  # type: ignore[misc]
+
     def _settle_fresh(self) -> None:
         fresh, self._fresh_claims = self._fresh_claims, []
         delivered = self.qos._delivered

@@ -21,10 +21,11 @@ A store implements the few ``kv_*`` and claim primitives of
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from queue import Empty
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import quote, unquote
 
 from kombu.utils.json import dumps, loads
@@ -32,11 +33,25 @@ from kombu.utils.json import dumps, loads
 from . import ttl
 from .base import Channel
 from .claims import SettlesFreshClaims, SettlingQoS
+from .errors import ErrorTranslator
 from .state import QueuePolicy
 
-__all__ = ('KVChannel', 'KVQoS', 'encode_name', 'decode_name')
+__all__ = ('KVChannel', 'KVQoS', 'encode_name', 'decode_name', 'translated')
 
 logger = logging.getLogger(__name__)
+
+_F = TypeVar('_F', bound=Callable[..., Any])
+
+
+def translated(errors: ErrorTranslator, operation: str) -> Callable[[_F], _F]:
+    """Decorate a ``kv_*`` method ``(self, key, ...)``: its client errors translated."""
+    def decorate(func: _F) -> _F:
+        @functools.wraps(func)
+        def wrapper(self: Any, key: Any, *args: Any) -> Any:
+            with errors(operation, key if isinstance(key, str) else None):
+                return func(self, key, *args)
+        return wrapper  # type: ignore[return-value]
+    return decorate
 
 
 def encode_name(name: str) -> str:
@@ -234,7 +249,7 @@ class KVChannel(SettlesFreshClaims, Channel):
         return None
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
-        self._renew()
+        self._renew_claims()
         for key, claim, _ in self._ready(queue):
             if not self.kv_claim(claim):
                 continue
@@ -255,7 +270,7 @@ class KVChannel(SettlesFreshClaims, Channel):
             self.kv_delete(claim[0])  # message first: the claim guards it until then
             self.kv_delete(claim[1])
 
-    def _renew(self) -> None:
+    def _renew_claims(self) -> None:
         now = ttl.clock()
         if now - self._last_renew < min(self.visibility_timeout / 4, 30.0):
             return

@@ -24,6 +24,11 @@ class ClaimStoreCases(ConformanceSuite):
     #: visibility timeout (seconds) of the vanished-consumer case.
     short_visibility = 1.0
 
+    def vanish(self, conn: Connection) -> None:
+        """``conn`` goes away without acking or restoring, as a killed process."""
+        conn.default_channel.do_restore = False
+        conn.release()
+
     def test_two_consumers_never_share_a_message(self) -> None:
         total = self.race_total
         queue = self.queue()
@@ -84,9 +89,7 @@ class ClaimStoreCases(ConformanceSuite):
         gone = Connection(self.url, transport_options=options)
         message = queue.bind(gone.default_channel).get(no_ack=False)
         assert message is not None and message.payload == 'held'
-        # The consumer goes away without acking or restoring (as a killed process).
-        gone.default_channel.do_restore = False
-        gone.release()
+        self.vanish(gone)
         survivor = Connection(self.url, transport_options=options)
         self._connections.append(survivor)
         bound = queue.bind(survivor.default_channel)
