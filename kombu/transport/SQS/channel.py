@@ -216,16 +216,35 @@ class Channel(HubConsumer, virtual.Channel):
             return False
         return True
 
+    def _on_queue(self, queue: str, step: int, operation: str,
+                  call: Callable[[str], Any]) -> Any:
+        """``call(url)`` for (a step of) ``queue``, created if needed; a queue that
+        disappeared after we cached its URL (deleted elsewhere, an emulator restarted)
+        is created again once, as declaring it would."""
+        url = self._queue_url(queue, step, create=True)
+        try:
+            with errors(operation, queue):
+                return call(url)
+        except DoesNotExistQueueException:
+            if self.predefined_queues:
+                raise
+            name = priority_queue_name(self.canonical_queue_name(queue), step)
+            self.connection._queue_cache.pop(name, None)
+            logger.warning('sqs: queue %r no longer exists; creating it again', name)
+            url = self._queue_url(queue, step, create=True)
+            with errors(operation, queue):
+                return call(url)
+
     def _put(self, queue: str, message: Envelope, **kwargs: Any) -> None:
         step = self._step_for(queue, message)
-        url = self._queue_url(queue, step, create=True)
         sqs_name = priority_queue_name(self.canonical_queue_name(queue), step)
         params = envelope.send_params(
             sqs_name, message, self.options.fifo_default_message_group_id)
         body = envelope.encode_body(message, self.sqs_base64_encoding)
         envelope.check_size(body, params, self.options.max_message_size, queue)
-        with errors('send_message', queue):
-            self.sqs(queue).send_message(QueueUrl=url, MessageBody=body, **params)
+        client = self.sqs(queue)
+        self._on_queue(queue, step, 'send_message', lambda url: client.send_message(
+            QueueUrl=url, MessageBody=body, **params))
 
     def _get(self, queue: str, timeout: float | None = None) -> Envelope:
         """The next message of ``queue``, highest priority step first; ``Empty`` if none."""
@@ -367,16 +386,17 @@ class Channel(HubConsumer, virtual.Channel):
         return max(1, min(estimate, SQS_MAX_MESSAGES))
 
     def _receive(self, queue: str, step: int, count: int, wait: int) -> list[Envelope]:
-        url = self._queue_url(queue, step, create=True)
-        params: dict[str, Any] = {'QueueUrl': url, 'MaxNumberOfMessages': count,
-                                  'WaitTimeSeconds': wait}
+        params: dict[str, Any] = {'MaxNumberOfMessages': count, 'WaitTimeSeconds': wait}
         attrs = self.get_message_attributes
         if attrs['MessageAttributeNames']:
             params['MessageAttributeNames'] = attrs['MessageAttributeNames']
         params[self.connection.system_attributes_param] = attrs['MessageSystemAttributeNames']
-        with errors('receive_message', queue):
-            answer = self.sqs(queue).receive_message(**params)
-        return [self._to_envelope(m, url) for m in answer.get('Messages') or ()]
+        client = self.sqs(queue)
+
+        def receive(url: str) -> list[Envelope]:
+            answer = client.receive_message(QueueUrl=url, **params)
+            return [self._to_envelope(m, url) for m in answer.get('Messages') or ()]
+        return self._on_queue(queue, step, 'receive_message', receive)  # type: ignore[no-any-return]
 
     def _fetch(self, queue: str, step: int, wait: int) -> Envelope | None:
         messages = self._receive(queue, step, self._fetch_count(), wait)

@@ -20,6 +20,7 @@ from kombu.asynchronous.http import get_client
 from kombu.transport.virtual.ttl import EXPIRES_AT
 
 from .errors import errors
+from .exceptions import DoesNotExistQueueException
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -105,6 +106,11 @@ class HubConsumer:
     def _on_hub_error(self: Channel, queue: str, exc: BaseException) -> None:  # type: ignore[misc]
         self._hub_polls.discard(queue)
         translated = errors.translate(exc, 'receive_message', queue) or exc
+        if isinstance(translated, DoesNotExistQueueException) and not self.predefined_queues:
+            # gone since we cached its URL: the next poll creates it again
+            prefix = self.canonical_queue_name(queue)
+            for name in [n for n in self.connection._queue_cache if n.startswith(prefix)]:
+                self.connection._queue_cache.pop(name, None)
         logger.warning('sqs: receiving from %r failed (retrying): %s', queue, translated)
         if self.hub is not None and not self.closed:
             interval = max(self.connection.polling_interval or 0, ERROR_RETRY_INTERVAL)
