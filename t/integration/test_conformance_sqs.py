@@ -209,6 +209,60 @@ class TestSQSSpecifics:
         finally:
             conn.release()
 
+    def test_backoff_policy_delays_a_rejected_task(self) -> None:
+        from kombu import Connection
+        conn = Connection(URL, transport_options=dict(
+            OPTIONS, backoff_policy={1: 2, 2: 4}, backoff_tasks=['proj.slow']))
+        try:
+            channel = conn.default_channel
+            producer = Producer(channel)
+            producer.publish('task', routing_key=self.queue.name, headers={'task': 'proj.slow'})
+            producer.publish('other', routing_key=self.queue.name, headers={'task': 'proj.x'})
+            bound = self.queue.bind(channel)
+            got = {}
+            deadline = time.monotonic() + 5
+            while len(got) < 2 and time.monotonic() < deadline:
+                message = bound.get()
+                if message is not None:
+                    got[message.payload] = message
+            got['task'].reject()        # a backoff task: back after 2 s, not deleted
+            got['other'].reject()       # not one: dropped
+            rejected_at = time.monotonic()
+            assert bound.get() is None
+            again = None
+            while again is None and time.monotonic() < rejected_at + 6:
+                again = bound.get()
+                time.sleep(0.1)
+            assert again is not None and again.payload == 'task'
+            assert time.monotonic() - rejected_at >= 1.5
+            again.ack()
+            assert bound.get() is None
+        finally:
+            conn.release()
+
+    def test_predefined_queues(self) -> None:
+        from kombu import Connection
+        from kombu.transport.SQS import UndefinedQueueException
+        url = self.conn.default_channel._queue_url(self.queue.name)
+        conn = Connection(URL, transport_options=dict(OPTIONS, predefined_queues={
+            self.queue.name: {'url': url, 'access_key_id': 'other-key',
+                              'secret_access_key': 'other-secret'}}))
+        try:
+            channel = conn.default_channel
+            Producer(channel).publish('predefined', routing_key=self.queue.name)
+            message = None
+            deadline = time.monotonic() + 5
+            while message is None and time.monotonic() < deadline:
+                message = self.queue.bind(channel).get()
+            assert message is not None and message.payload == 'predefined'
+            assert channel.sqs(self.queue.name)._request_signer._credentials.access_key \
+                == 'other-key'
+            message.ack()
+            with pytest.raises(UndefinedQueueException):
+                Producer(channel).publish('nowhere', routing_key='not-predefined')
+        finally:
+            conn.release()
+
     def test_requeue_counts_receives(self) -> None:
         Producer(self.conn.default_channel).publish('again', routing_key=self.queue.name)
         first = self._get()
@@ -417,6 +471,24 @@ class TestSQSOnTheHub:
         for channel in conn.transport.channels:
             channel._flush_deletes()
         assert self.queue.bind(conn.default_channel).queue_declare(passive=True).message_count == 0
+
+    def test_priorities_on_the_hub(self) -> None:
+        conn = self.connect()
+        queue = Queue(self.queue.name, Exchange(''), routing_key=self.queue.name,
+                      max_priority=9)
+        queue.bind(conn.default_channel).declare()
+        producer = Producer(conn.default_channel)
+        for priority in (0, 3, 9, 6, 0, 9):
+            producer.publish(f'p{priority}', routing_key=queue.name, priority=priority)
+        got: list[Any] = []
+        consumer = Consumer(conn.channel(), [queue],
+                            callbacks=[lambda b, m: (got.append(b), m.ack())],
+                            prefetch_count=1)
+        consumer.consume()
+        self.run_until(lambda: len(got) == 6)
+        consumer.cancel()
+        queue.bind(conn.default_channel).delete()   # with its priority sub-queues
+        assert got == ['p9', 'p9', 'p6', 'p3', 'p0', 'p0']
 
     def test_polling_interval_is_honoured_on_the_hub(self) -> None:
         conn = self.connect(polling_interval=0.5, wait_time_seconds=0)
