@@ -170,9 +170,20 @@ def test_entry_point_from_an_installed_distribution(tmp_path, monkeypatch):
 
 
 def test_kombu_transport_not_shipped_says_so():
-    from kombu.transport import TransportNotAvailable, resolve_transport
-    with pytest.raises(TransportNotAvailable, match="'qpid' transport") as info:
-        resolve_transport('qpid')
+    import importlib.util
+
+    from kombu.transport import TRANSPORT_ALIASES, TransportNotAvailable, resolve_transport
+
+    def module(target: str) -> str:
+        return target.split(':')[0] if ':' in target else target.rpartition('.')[0]
+
+    # Any alias whose module is not written (yet): which ones changes as transports land.
+    unshipped = [alias for alias, target in TRANSPORT_ALIASES.items()
+                 if isinstance(target, str) and importlib.util.find_spec(module(target)) is None]
+    if not unshipped:
+        pytest.skip('every transport Kombu names is shipped')
+    with pytest.raises(TransportNotAvailable, match=f"'{unshipped[0]}' transport") as info:
+        resolve_transport(unshipped[0])
     assert isinstance(info.value, ImportError)  # what a missing module raised before
 
 
