@@ -225,7 +225,7 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
 
     # -- the paths a channel class takes, chosen once per class ----------------
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls._choose_paths()
 
@@ -582,13 +582,12 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             message = self._get(queue)
         return message
 
-    def _expired_raw(self, queue: str, raw: Any) -> bool:
-        try:
-            props = raw['properties']
-            expiring = props.__class__ is dict and EXPIRES_AT in props
-        except Exception:  # a corrupt envelope: the Message reports it
+    def _expired_raw(self, queue: str, raw: object) -> bool:
+        # Whatever the store returned: a corrupt entry is left to the Message.
+        if not isinstance(raw, dict):
             return False
-        return expiring and self._expired(queue, raw)
+        props = raw.get('properties')
+        return isinstance(props, dict) and EXPIRES_AT in props and self._expired(queue, raw)
 
     def _get_and_deliver(self, queue: str, callback: Callable[..., Any]) -> None:
         """Hand one message of ``queue`` over; with ``_get_batch``, keep the rest.
@@ -616,8 +615,10 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                         if not (expiring and self._expired(queue, raw)):
                             live.append(raw)
                 if len(live) == 1:  # the usual case when consumers keep up
-                    return callback(live[0], queue)  # type: ignore[no-any-return]
-                return self._hand_over_first(live, queue, consumer)
+                    callback(live[0], queue)
+                else:
+                    self._hand_over_first(live, queue, consumer)
+                return None
         while True:  # _get_live, inlined
             raw = self._get(queue)
             try:
@@ -626,10 +627,11 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
             except Exception:  # corrupt: the Message reports it
                 expiring = False
             if not (expiring and self._expired(queue, raw)):
-                return callback(raw, queue)  # type: ignore[no-any-return]
+                callback(raw, queue)
+                return None
 
     def _hand_over_first(self, raws: list[dict[str, Any]], queue: str,
-                         consumer: consumer_entry_t) -> Any:
+                         consumer: consumer_entry_t) -> object:
         append = self.qos.append
         make_message = self.Message
         messages = []
@@ -939,7 +941,7 @@ class Transport(base.Transport):
     #: neither ``Cycle`` nor ``_drain_channel`` is replaced).
     _plain_drain = True
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls._plain_drain = (cls.Cycle is FairCycle
                             and cls._drain_channel is Transport._drain_channel)

@@ -11,28 +11,30 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import repeat
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
+
+from .message import Message
 
 __all__ = ('Prefetched', 'consumer_entry_t')
 
 #: what a channel knows of the consumer of a queue: (no_ack, callback(message)).
-consumer_entry_t = tuple[bool, Callable[[Any], Any]]
+consumer_entry_t = tuple[bool, Callable[[Message], object]]
 
 
-class Prefetched(deque):  # type: ignore[type-arg]
+class Prefetched(deque[tuple[Message, str]]):
     """FIFO of ``(message, queue)`` waiting for their consumer.
 
     A deque (``bool``, ``popleft`` and ``append`` in C: once per delivery).
     """
 
-    def add(self, messages: Iterable[Any], queue: str) -> None:
+    def add(self, messages: Iterable[Message], queue: str) -> None:
         """Add ``messages`` of ``queue`` after those already waiting."""
         self.extend(zip(messages, repeat(queue)))
 
-    def take(self, queue: str | None = None) -> list[Any]:
+    def take(self, queue: str | None = None) -> list[Message]:
         """Remove and return the waiting messages of ``queue`` (all if None), oldest first."""
-        taken: list[Any] = []
-        kept: list[tuple[Any, str]] = []
+        taken: list[Message] = []
+        kept: list[tuple[Message, str]] = []
         for item in self:
             if queue is None or item[1] == queue:
                 taken.append(item[0])

@@ -5,7 +5,7 @@ import os
 import sys
 from binascii import a2b_base64, b2a_base64
 from itertools import count
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from uuid import uuid4
 
 from kombu.exceptions import DecodeError
@@ -64,7 +64,7 @@ def _body_error(exc: Exception, encoding: Any) -> tuple[Any, ...]:
         return sys.exc_info()
 
 
-def corrupt_envelope(data: Any, reason: str) -> dict[str, Any]:
+def corrupt_envelope(data: object, reason: str) -> dict[str, Any]:
     """A stand-in envelope for stored ``data`` that is not a valid envelope.
 
     It becomes a :class:`Message` carrying a ``DecodeError`` (``reason``) for
@@ -78,7 +78,7 @@ def corrupt_envelope(data: Any, reason: str) -> dict[str, Any]:
             CORRUPT_DATA: data}
 
 
-def as_envelope(data: Any) -> dict[str, Any]:
+def as_envelope(data: object) -> dict[str, Any]:
     """Return ``data`` if it has the shape of an envelope, else a stand-in for it.
 
     For stores that parse what they read (the shape :class:`Message` needs:
@@ -96,10 +96,14 @@ def as_envelope(data: Any) -> dict[str, Any]:
     return corrupt_envelope(data, f'not a message envelope: {type(data).__name__}')
 
 
-def original_envelope(raw: dict[str, Any]) -> Any:
-    """Return what was stored: the data behind a stand-in, else ``raw`` itself."""
+def original_envelope(raw: dict[str, Any]) -> dict[str, Any]:
+    """Return what was stored: the data behind a stand-in, else ``raw`` itself.
+
+    The data behind a stand-in may be anything the store held; it goes back
+    to the store's ``_put``/``_put_front`` as it came from its ``_get``.
+    """
     if CORRUPT in raw['properties']:
-        return raw[CORRUPT_DATA]
+        return cast('dict[str, Any]', raw[CORRUPT_DATA])
     return raw
 
 
