@@ -39,6 +39,8 @@ class ConsumeMixin(_ChannelBase):
     _in_poll: AbstractConnection | bool | None = False
     _in_listen: AbstractConnection | bool | None = False
     _brpop_sent_at: float | None = None
+    #: when the PUB/SUB connection last gave us anything (a message, a pong)
+    _listen_seen_at = 0.0
     _brpop_id: tuple[Any, Any] = (None, None)
 
     @property
@@ -300,6 +302,42 @@ class ConsumeMixin(_ChannelBase):
         if conn and not isinstance(conn, bool):
             conn.disconnect()
 
+    def _listen_half_open(self) -> bool:
+        """The PUB/SUB connection missed its pongs and has nothing to read."""
+        conn, interval = self._in_listen, self.health_check_interval
+        if not interval or not conn or isinstance(conn, bool):
+            return False
+        silent_for = monotonic() - self._listen_seen_at
+        if silent_for <= interval * (K.SUBCLIENT_MAX_MISSED_HEALTH_CHECKS + 1):
+            return False
+        try:
+            return not conn.can_read(timeout=0)
+        except self.connection_errors:
+            return True
+
+    def _drop_half_open(self, conn: AbstractConnection | bool | None) -> None:
+        """Drop ``conn`` (BRPOP or LISTEN) whose peer went silent; resume on a new one.
+
+        The channel's other connections go too (commands, the pool): they lead
+        to the same peer, and a command on one would wait for that peer as
+        long (no socket timeout by default).  Acks whose replies it held are sent again on
+        the next connection.
+        """
+        if conn is self._in_poll:
+            self._in_poll, self._brpop_sent_at = None, None
+        if conn is self._in_listen:
+            self._in_listen = None
+        if conn and not isinstance(conn, bool):
+            conn.disconnect()  # on the Hub this also removes its reader
+        if self._hot_lock.acquire(blocking=False):  # not while another thread uses it
+            try:
+                if self._hot is not None:
+                    self._hot.disconnect()
+            finally:
+                self._hot_lock.release()
+        if self._pool is not None:  # the visibility sweep's and the lease thread's
+            self._pool.disconnect()
+
     def _pause_if_full(self) -> None:
         """At the prefetch limit: hold no BRPOP that would pop for us."""
         if self._in_poll and not self.qos.can_consume():
@@ -373,6 +411,7 @@ class ConsumeMixin(_ChannelBase):
         if conn._sock is None:
             conn.connect()
         self._in_listen = conn
+        self._listen_seen_at = monotonic()
         c.psubscribe(*topics)
 
     def _unsubscribe_from(self, queue: str) -> None:
@@ -417,6 +456,7 @@ class ConsumeMixin(_ChannelBase):
         except self.connection_errors as exc:
             self._in_listen = None
             reraise(exc, 'LISTEN')
+        self._listen_seen_at = monotonic()
         if not isinstance(response, (list, tuple)):
             return None
         payload = self._handle_message(c, response)

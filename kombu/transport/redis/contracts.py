@@ -14,7 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import threading
+
     import redis
+    from redis.connection import AbstractConnection
 
     from kombu.transport.virtual.state import QueuePolicy
     from kombu.utils.scheduling import round_robin_cycle
@@ -59,6 +62,10 @@ class ConsumeHost(UnackedStore, Protocol):
     """What batch pops, BRPOP and the fanout subscription use."""
 
     brpop_timeout: float
+    health_check_interval: float
+    _hot: AbstractConnection | None
+    _hot_lock: threading.RLock
+    _pool: redis.ConnectionPool | None
     consume_batch_size: int
     fanout_patterns: bool
     keyprefix_fanout: str

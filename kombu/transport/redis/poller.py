@@ -190,6 +190,11 @@ class MultiChannelPoller:
             client = channel.__dict__.get('subclient')
             if client is None or client.connection is None:
                 continue
+            if channel._listen_half_open():
+                # pings went unanswered: a peer gone without a FIN
+                logger.warning('Redis PUB/SUB connection answered no ping; reconnecting')
+                channel._drop_half_open(channel._in_listen)
+                continue
             try:
                 client.check_health()
             except channel.connection_errors:
@@ -204,11 +209,11 @@ class MultiChannelPoller:
                 continue
             # a live server answers BRPOP within brpop_timeout: a reply this
             # late means a half-open socket that will never become readable
-            if now - sent > channel.brpop_timeout + channel.health_check_interval:
+            if now - sent > channel.brpop_timeout + channel.health_check_interval \
+                    and not has_reply(conn):
                 logger.warning('Redis BRPOP got no reply for %.0f s; reconnecting',
                                now - sent)
-                conn.disconnect()
-                channel._in_poll = None
+                channel._drop_half_open(conn)
 
     def maybe_reauth(self) -> None:
         for channel in list(self._channels):
@@ -265,6 +270,7 @@ class MultiChannelPoller:
             if delivered:
                 return
             self.maybe_check_brpop_health()
+            self.maybe_check_subclient_health()
             self.maybe_restore_messages()
             raise Empty()
         finally:
@@ -279,6 +285,14 @@ class MultiChannelPoller:
     @property
     def fds(self) -> dict[int, tuple[Any, str]]:
         return self._fd_to_chan
+
+
+def has_reply(conn: Any) -> bool:
+    """True if ``conn`` has a reply to read now (so it is alive, only unread)."""
+    try:
+        return bool(conn.can_read(timeout=0))
+    except Exception:  # closed or broken: nothing to read, certainly
+        return False
 
 
 def _noop() -> None:
