@@ -938,13 +938,13 @@ class Transport(base.Transport):
     )
 
     #: drain_events cycles over the channels itself (set per class: when
-    #: neither ``Cycle`` nor ``_drain_channel`` is replaced).
+    #: ``_drain_channel`` is not replaced; and per call: when ``cycle`` is a
+    #: plain :class:`FairCycle`).
     _plain_drain = True
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        cls._plain_drain = (cls.Cycle is FairCycle
-                            and cls._drain_channel is Transport._drain_channel)
+        cls._plain_drain = cls._drain_channel is Transport._drain_channel
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
         self.client = client
@@ -1036,7 +1036,8 @@ class Transport(base.Transport):
         """
         deliver = self._deliver
         cycle = self.cycle
-        inline = self._plain_drain
+        # Not for a cycle of another kind (Redis polls sockets with its own).
+        inline = self._plain_drain and cycle.__class__ is FairCycle
         deadline = token = None
         while True:
             if inline:  # cycle.get(deliver) over the channels, inlined

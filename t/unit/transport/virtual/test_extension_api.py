@@ -189,3 +189,23 @@ def test_management_lists_bindings():
             manager.close()
             channel.queue_delete('mgmt-q')
             channel.exchange_delete('mgmt-ex')
+
+
+def test_a_cycle_of_another_kind_drives_drain_events(transport):
+    # Redis replaces the transport's cycle with its socket poller (no ``pos``).
+    delivered = []
+
+    class OwnCycle:
+        def get(self, callback, timeout=None):
+            delivered.append(timeout)
+            callback({'properties': {'delivery_tag': 'x'}}, 'q')
+
+        def close(self):
+            pass
+
+    got = []
+    transport.cycle = OwnCycle()
+    transport.register_callback('q', got.append)
+    transport.drain_events(transport, timeout=1)
+    assert delivered == [1]
+    assert got == [{'properties': {'delivery_tag': 'x'}}]
