@@ -50,10 +50,20 @@ def test_other_operational_error_is_connection_error():
     assert "'q'" in str(translated)
 
 
+def _postgres_driver() -> str:
+    # SQLAlchemy 2 has psycopg (3); 1.4 only psycopg2.
+    import sqlalchemy
+    if sqlalchemy.__version__ >= '2':
+        pytest.importorskip('psycopg')
+        return 'psycopg'
+    pytest.importorskip('psycopg2')
+    return 'psycopg2'
+
+
 def test_unreachable_server_raises_connection_error_without_password():
-    pytest.importorskip('psycopg')
+    driver = _postgres_driver()
     port = closed_port()
-    conn = Connection(f'sqla+postgresql+psycopg://bob:s3cr3tpw@127.0.0.1:{port}/db',
+    conn = Connection(f'sqla+postgresql+{driver}://bob:s3cr3tpw@127.0.0.1:{port}/db',
                       transport_options={'connect_args': {'connect_timeout': 2}})
     with pytest.raises(ConnectionError) as info:
         conn.connect()
