@@ -42,6 +42,7 @@ Kombu 5.7's: ``region``, ``queue_name_prefix``, ``predefined_queues``,
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .channel import SQS_MAX_MESSAGES, Channel
@@ -64,6 +65,8 @@ __all__ = (
     'DoesNotExistQueueException', 'InvalidMessageException', 'CHARS_REPLACE_TABLE',
     'MAX_DELAY_SECONDS', 'SQS_MAX_MESSAGES', 'maybe_int',
 )
+
+logger = logging.getLogger(__name__)
 
 
 def maybe_int(x: Any) -> Any:

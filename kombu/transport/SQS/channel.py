@@ -9,6 +9,7 @@ at close (visibility set to 0).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import deque
 from queue import Empty
@@ -37,6 +38,7 @@ from .options import (
 )
 from .qos import QoS
 from .SNS import SNS
+from .sts import StsHelpers
 
 __all__ = ('Channel', 'SQS_MAX_MESSAGES')
 
@@ -58,7 +60,7 @@ def _chunks(items: list[Any], size: int = SQS_MAX_MESSAGES) -> Iterable[list[Any
         yield items[start:start + size]
 
 
-class Channel(HubConsumer, virtual.Channel):
+class Channel(HubConsumer, StsHelpers, virtual.Channel):
     """SQS channel."""
 
     Options = SQSOptions
@@ -69,6 +71,10 @@ class Channel(HubConsumer, virtual.Channel):
     default_visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT
     default_wait_time_seconds = DEFAULT_WAIT_TIME_SECONDS
     domain_format = 'kombu%(vhost)s'
+    #: Kombu's names, kept for code that reads them.
+    release_client_config = None
+    redrive_policy_cache_ttl = 120
+    B64_REGEX = re.compile(rb'^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$')
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if boto3 is None:

@@ -7,6 +7,7 @@ from kombu.exceptions import AccessRefused, ChannelError, KombuError
 __all__ = (
     'UndefinedQueueException', 'UndefinedExchangeException', 'InvalidQueueException',
     'AccessDeniedQueueException', 'DoesNotExistQueueException', 'InvalidMessageException',
+    'UnableToSubscribeQueueToTopicException',
 )
 
 
@@ -35,3 +36,7 @@ class DoesNotExistQueueException(KombuError, ChannelError):
 
 class InvalidMessageException(KombuError, ValueError):
     """A message SQS would refuse (missing FIFO group id, bad DelaySeconds): not sent."""
+
+
+class UnableToSubscribeQueueToTopicException(KombuError, ChannelError):
+    """SNS refused to subscribe a queue to a fanout exchange's topic."""

@@ -291,3 +291,27 @@ def test_heartbeat_thread_stops_with_the_connection() -> None:
     assert heartbeat._thread is not None and heartbeat._thread.is_alive()
     conn.release()
     assert not heartbeat._thread.is_alive()
+
+
+# -- Kombu's STS helpers ----------------------------------------------------------
+
+def test_sts_refresh_required() -> None:
+    from kombu.transport.SQS import Channel
+    future = datetime.now(timezone.utc) + timedelta(minutes=5)
+    past = datetime.now(timezone.utc) - timedelta(seconds=1)
+    assert Channel.is_sts_token_refresh_required('q', {'q': object()}, None)
+    assert Channel.is_sts_token_refresh_required('q', {'q': object()}, past)
+    assert Channel.is_sts_token_refresh_required('q', {}, future)
+    assert not Channel.is_sts_token_refresh_required('q', {'q': object()}, future)
+
+
+def test_sts_token_with_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kombu.transport.SQS import Channel
+    expiry = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    monkeypatch.setattr(Channel, 'generate_sts_session_token', staticmethod(
+        lambda arn, seconds: {'AccessKeyId': 'a', 'Expiration': expiry}))
+    channel = Channel.__new__(Channel)
+    creds = channel.generate_sts_session_token_with_buffer('arn', 900, 60)
+    assert creds['Expiration'] == expiry - timedelta(seconds=60)
+    creds = channel.generate_sts_session_token_with_buffer('arn', 900, 900)  # too big: none
+    assert creds['Expiration'] == expiry
