@@ -315,3 +315,24 @@ def test_sts_token_with_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
     assert creds['Expiration'] == expiry - timedelta(seconds=60)
     creds = channel.generate_sts_session_token_with_buffer('arn', 900, 900)  # too big: none
     assert creds['Expiration'] == expiry
+
+
+def test_missing_credentials_through_botocore(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Any) -> None:
+    # The real credential chain finds nothing: a typed error saying what to do, raised
+    # before any request (nothing listens on the endpoint anyway).
+    for name in ('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',
+                 'AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_ROLE_ARN',
+                 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+                 'AWS_CONTAINER_CREDENTIALS_FULL_URI'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('AWS_CONFIG_FILE', str(tmp_path / 'none'))
+    monkeypatch.setenv('AWS_SHARED_CREDENTIALS_FILE', str(tmp_path / 'none'))
+    monkeypatch.setenv('AWS_EC2_METADATA_DISABLED', 'true')
+    conn = Connection('sqs://127.0.0.1:1', transport_options={
+        'is_secure': False, 'region': 'us-east-1'})
+    try:
+        with pytest.raises(AccessRefused, match='no AWS credentials'):
+            conn.default_channel.queue_declare('jobs')
+    finally:
+        conn.release()
