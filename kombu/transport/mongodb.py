@@ -24,8 +24,10 @@ timeout options are read from the URL by pymongo.
 Storage
 =======
 * ``messages``: one document per message ``{queue, priority, payload, expire_at}``;
-  a consumer claims the next one with ``find_one_and_delete`` sorted by
-  ``(priority, _id)``, so exactly one of racing consumers gets it.
+  a consumer claims the next one atomically, sorted by ``(priority, _id)``, so
+  exactly one of racing consumers gets it (see :meth:`Channel._claim`: the claim
+  marks the document, then deletes it, so that a server crash in between loses
+  nothing; delivery is at least once).
 * ``messages.routing``: the bindings ``{queue, exchange, routing_key, pattern}``.
 * ``messages.broadcast``: capped; fanout messages ``{queue: <exchange>, payload}``.
 * ``messages.queues``: ``{_id: <queue>, options: {arguments}}``, the queue's
@@ -54,6 +56,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import socket
 import struct
 import time
 import uuid
@@ -103,6 +106,13 @@ E_NO_TTL_INDEXES = 'the ttl option needs TTL indexes: MongoDB 2.2 or later (the 
 
 # Server error codes that mean "credentials refused / not allowed".
 _AUTH_CODES = frozenset({13, 18})
+
+#: ``queue`` of a message being taken (see :meth:`Channel._claim`).
+CLAIMED = '\x00kombu.claimed'
+#: marks the claims of this process.
+CLAIM_TOKEN = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}'
+#: claims older than this (seconds) belong to a consumer that died mid-claim.
+STALE_CLAIM = 60.0
 
 # _id of a document restored to the head of its queue: 8 bytes decreasing with
 # time (later restores sort first) and 4 random ones.
@@ -537,8 +547,7 @@ class Channel(virtual.Channel):
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         with errors('consume', queue):
-            doc = self.messages.find_one_and_delete(
-                {'queue': queue}, sort=[('priority', ASCENDING), ('_id', ASCENDING)])
+            doc = self._claim(queue)
             if doc is None:
                 doc = self._get_broadcast(queue)
         if self.ttl:
@@ -546,6 +555,28 @@ class Channel(virtual.Channel):
         if doc is None:
             raise Empty()
         return loads(doc['payload'])
+
+    def _claim(self, queue: str) -> dict[str, Any] | None:
+        """Take the next message of ``queue`` (one of racing consumers gets it).
+
+        Two steps, so that a reply lost with the connection loses nothing: the
+        message is first moved out of its queue, atomically and marked as ours
+        (``find_one_and_update`` sorted by priority and age), then deleted.  If the
+        first reply is lost, the next connection this process makes puts its marked
+        messages back (:meth:`Transport.recover_claims`); if the delete's reply is
+        lost, the message is delivered anyway and may come again: at least once.
+        """
+        doc = self.messages.find_one_and_update(
+            {'queue': queue},
+            {'$set': {'queue': CLAIMED, 'claimed_from': queue, 'claimed_by': CLAIM_TOKEN,
+                      'claimed_at': self.get_now()}},
+            sort=[('priority', ASCENDING), ('_id', ASCENDING)])
+        if doc is not None:
+            try:
+                self.messages.delete_one({'_id': doc['_id']})
+            except ConnectionFailure:
+                pass  # claimed and read: deliver; recover_claims may bring it back
+        return doc
 
     def _get_broadcast(self, queue: str) -> dict[str, Any] | None:
         for (name, _exchange), cursor in list(self._broadcast_cursors.items()):
@@ -592,6 +623,8 @@ class Transport(virtual.Transport):
         super().__init__(client, **kwargs)
         self._client: Any = None
         self._database: Any = None
+        self._claims_checked = 0.0
+        self._pid: int | None = None
         #: exchange -> (read at, table) read from the database.
         self.tables: dict[str, tuple[float, list[tuple[str, str, str]]]] = {}
         #: queue -> (read at, policy) read from the database.
@@ -628,6 +661,10 @@ class Transport(virtual.Transport):
         if timeout and 'serverselectiontimeoutms' not in url_options:
             # Without it a dead server blocks every operation for 30 s.
             kwargs['serverSelectionTimeoutMS'] = int(timeout * 1000)
+        if 'retrywrites' not in url_options:
+            # A retried claim is not safe on a server that does not deduplicate the
+            # retry (SecantusDB): let the error surface, recover_claims handles it.
+            kwargs['retryWrites'] = False
         ssl = options.ssl if options.given('ssl') else conninfo.ssl
         if isinstance(ssl, Mapping):
             kwargs['tls'] = True
@@ -660,6 +697,59 @@ class Transport(virtual.Transport):
             client.close()
             raise VersionMismatch(E_SERVER_VERSION.format(version))
         self._client, self._database = client, client[database]
+        self._pid = os.getpid()
+        self.recover_claims()
+
+    def recover_claims(self) -> int:
+        """Put back the messages this process was taking when a connection broke,
+        and those of consumers that died while taking one; return how many."""
+        messages = self._database[self.options.messages_collection]
+        stale = (datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+                 - datetime.timedelta(seconds=STALE_CLAIM))
+        count = 0
+        self._claims_checked = time.monotonic()
+        with errors('recover', self.options.messages_collection):
+            for doc in messages.find({'queue': CLAIMED, '$or': [
+                    {'claimed_by': CLAIM_TOKEN}, {'claimed_at': {'$lt': stale}}]}):
+                result = messages.update_one(
+                    {'_id': doc['_id'], 'queue': CLAIMED},
+                    {'$set': {'queue': doc.get('claimed_from')},
+                     '$unset': {'claimed_from': '', 'claimed_by': '', 'claimed_at': ''}})
+                count += result.modified_count
+        return count
+
+    def _wait_for_messages(self, timeout: float, token: Any) -> None:
+        # Idle: a good moment to put back the claims of consumers that died.
+        if self._database is not None and \
+                time.monotonic() - self._claims_checked > STALE_CLAIM / 2:
+            self.recover_claims()
+        super()._wait_for_messages(timeout, token)
+
+    # -- fork safety ---------------------------------------------------------------
+    # A forked child (a prefork pool process) inherits this object but not the
+    # client's threads: closing it there would wait for threads that do not exist,
+    # and restoring the parent's unacked messages from it would duplicate them.
+
+    def _forked(self) -> bool:
+        return self._pid is not None and self._pid != os.getpid()
+
+    def _collect(self, connection: Any) -> None:
+        """Drop the connection; after a fork without a word to the server."""
+        if self._forked():
+            self._abandon()
+        else:
+            self.close_connection(connection)
+
+    def _abandon(self) -> None:
+        """Forget the client, channels and unacked messages inherited from the parent."""
+        for channel in [*(self.channels or ()), *self._avail_channels]:
+            channel.do_restore = False
+            channel.closed = True
+        del self.channels[:]  # type: ignore[union-attr]
+        del self._avail_channels[:]
+        self._client = self._database = None
+        self.tables.clear()
+        self.policies.clear()
 
     def establish_connection(self) -> Transport:
         self.database  # noqa: B018 - connect now, so that errors surface here
@@ -667,6 +757,8 @@ class Transport(virtual.Transport):
         return self
 
     def close_connection(self, connection: Any) -> None:
+        if self._forked():
+            return self._abandon()
         try:
             super().close_connection(connection)
         finally:

@@ -39,7 +39,10 @@ Queue and exchange names are percent-quoted where they contain ``/`` or
 Delivery
 ========
 A consumer claims a message by deleting its znode: when several race for
-one, exactly one wins.  As in Kombu, the message is then kept by the channel
+one, exactly one wins.  When the connection is lost before the delete is
+answered, the message read is delivered anyway (it comes again if the delete
+was not applied), and a publish retried after a lost reply may store a
+message twice: delivery is at least once.  As in Kombu, the message is then kept by the channel
 until it is acknowledged, and unacknowledged messages go back to the head of
 their queue when the channel closes (a process killed meanwhile loses them).
 Consumers are woken by ZooKeeper child watches, not by polling.
@@ -60,6 +63,7 @@ Transport Options
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 import uuid
@@ -118,6 +122,10 @@ ENTRY = 'entry-'
 # Names restored to the head of a queue: ``entry-<level>--<key>`` sorts before
 # every sequential name of its level ('-' < '0') and later restores first.
 _FRONT = 10 ** 20
+
+# Errors after which a request may or may not have been applied.
+_UNKNOWN_OUTCOME = (ConnectionLoss, SessionExpiredError, ConnectionClosedError,
+                    OperationTimeoutError)
 
 errors = ErrorTranslator(
     'zookeeper',
@@ -497,9 +505,17 @@ class Channel(virtual.Channel):
                 node = f'{path}/{names.pop()}'
                 try:
                     data, _ = zk.get(node)
+                except NoNodeError:
+                    continue
+                try:
                     zk.delete(node)  # the claim: one of the racing consumers wins
                 except NoNodeError:
                     continue
+                except _UNKNOWN_OUTCOME:
+                    # The connection went with the reply: the delete may have been
+                    # applied.  Deliver what we read rather than lose it (if the
+                    # delete was not applied the message comes again: at least once).
+                    return loads(data)
                 return loads(data)
         return None
 
@@ -534,6 +550,7 @@ class Transport(virtual.Transport):
         #: path prefix of every znode (the virtual host), '' for '/'.
         self.root = '/' + vhost.strip('/') if vhost.strip('/') else ''
         self._zk: Any = None
+        self._pid: int | None = None
         self._cache: dict[str, Any] = {}
         self._cache_exchanges: dict[str, str] = {}
         self._cache_lock = threading.Lock()
@@ -570,6 +587,7 @@ class Transport(virtual.Transport):
                 raise
             raise translated from exc
         zk.add_listener(self._on_state)
+        self._pid = os.getpid()
         if self.root:
             with errors('connect', hosts):
                 zk.ensure_path(self.root)
@@ -583,12 +601,39 @@ class Transport(virtual.Transport):
         except Exception:  # pragma: no cover - already broken
             pass
 
+    # -- fork safety ---------------------------------------------------------------
+    # A forked child (a prefork pool process) inherits this object but not the
+    # client's threads: closing it there would wait for threads that do not exist,
+    # and restoring the parent's unacked messages from it would duplicate them.
+
+    def _forked(self) -> bool:
+        return self._pid is not None and self._pid != os.getpid()
+
+    def _collect(self, connection: Any) -> None:
+        """Drop the connection; after a fork without a word to the server."""
+        if self._forked():
+            self._abandon()
+        else:
+            self.close_connection(connection)
+
+    def _abandon(self) -> None:
+        """Forget the client, channels and unacked messages inherited from the parent."""
+        for channel in [*(self.channels or ()), *self._avail_channels]:
+            channel.do_restore = False
+            channel.closed = True
+        del self.channels[:]  # type: ignore[union-attr]
+        del self._avail_channels[:]
+        self._zk = None
+        self._clear_cache()
+
     def establish_connection(self) -> Transport:
         self.zk  # noqa: B018 - connect now, so that errors surface here
         super().establish_connection()
         return self
 
     def close_connection(self, connection: Any) -> None:
+        if self._forked():
+            return self._abandon()
         try:
             super().close_connection(connection)
         finally:

@@ -4,10 +4,13 @@ real mongod is obtainable here). The shared one is ``MONGODB_URL`` (started by
 and restart the server."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from typing import Iterator
 
 from t.integration.env_servers import PrivateServer, unavailable, url_from_env
+from t.servers import unique_name
 
 HOW_TO = ('pip install SecantusDB, then eval "$(bash .ci/start-servers)" '
           '(exports MONGODB_URL)')
@@ -42,3 +45,17 @@ class PrivateMongo(PrivateServer):
                 '--host', '127.0.0.1', '--port', str(self.port),
                 '--storage-path', os.path.join(self.dir, 'data'), '--log-level', 'WARNING',
                 *self.extra_args]
+
+
+@contextlib.contextmanager
+def private_database(prefix: str = 'kombu_t') -> Iterator[str]:
+    """``mongodb://.../<database>`` on the shared server, dropped afterwards."""
+    import pymongo
+    base = shared_url()
+    database = unique_name(prefix).replace('.', '_')
+    try:
+        yield f'{base}/{database}'
+    finally:
+        client = pymongo.MongoClient(base, serverSelectionTimeoutMS=5000)
+        client.drop_database(database)
+        client.close()

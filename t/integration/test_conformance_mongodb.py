@@ -10,21 +10,15 @@ import pytest
 from kombu import Connection, Consumer, Producer
 from t.integration.conformance import ConformanceSuite
 from t.integration.conformance.shared_store import SharedStoreCases
-from t.integration.mongodb_server import shared_url
-from t.servers import unique_name
+from t.integration.mongodb_server import private_database
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope='module')
 def mongo_db_url() -> Iterator[str]:
-    base = shared_url()
-    database = unique_name('kombu_conf').replace('.', '_')
-    yield f'{base}/{database}'
-    import pymongo
-    client = pymongo.MongoClient(base, serverSelectionTimeoutMS=5000)
-    client.drop_database(database)
-    client.close()
+    with private_database('kombu_conf') as url:
+        yield url
 
 
 class MongoDBCapabilities:

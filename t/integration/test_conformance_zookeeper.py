@@ -11,7 +11,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import LimitExceeded
 from t.integration.conformance import ConformanceSuite
 from t.integration.conformance.shared_store import SharedStoreCases
-from t.integration.zookeeper_server import shared_url
+from t.integration.zookeeper_server import private_vhost, shared_url
 from t.servers import unique_name
 
 pytestmark = pytest.mark.integration
@@ -19,17 +19,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope='module')
 def zk_vhost_url() -> Iterator[str]:
-    base = shared_url()
-    vhost = unique_name('kombu-conf')
-    yield f'{base}/{vhost}'
-    from kazoo.client import KazooClient
-    zk = KazooClient(base.split('://', 1)[1].split('/', 1)[0])
-    zk.start(timeout=10)
-    try:
-        zk.delete(f'/{vhost}', recursive=True)
-    finally:
-        zk.stop()
-        zk.close()
+    with private_vhost('kombu-conf') as url:
+        yield url
 
 
 class TestZooKeeperConformance(SharedStoreCases, ConformanceSuite):

@@ -3,11 +3,14 @@
 spare loopback port, for tests that kill and restart the server."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+from typing import Iterator
 
 from t.integration.env_servers import PrivateServer, unavailable, url_from_env
+from t.servers import unique_name
 
 HOW_TO = ('apt-get install zookeeper, then eval "$(bash .ci/start-servers)" '
           '(exports ZOOKEEPER_URL and ZOOKEEPER_JAR)')
@@ -52,3 +55,23 @@ class PrivateZooKeeper(PrivateServer):
                 return sock.recv(4) == b'imok'
         except OSError:
             return False
+
+
+@contextlib.contextmanager
+def private_vhost(prefix: str = 'kombu-t') -> Iterator[str]:
+    """``zookeeper://.../<vhost>`` on the shared server; the vhost's znodes go afterwards."""
+    from kazoo.client import KazooClient
+    base = shared_url()
+    vhost = unique_name(prefix)
+    try:
+        yield f'{base}/{vhost}'
+    finally:
+        zk = KazooClient(base.split('://', 1)[1])
+        zk.start(timeout=10)
+        try:
+            zk.delete(f'/{vhost}', recursive=True)
+        except Exception:  # nothing was created
+            pass
+        finally:
+            zk.stop()
+            zk.close()

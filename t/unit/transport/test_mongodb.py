@@ -33,7 +33,8 @@ def test_url_database_replica_set_and_auth_go_to_pymongo():
     url = 'mongodb://u:p%40ss@h1:1,h2:2/jobs?replicaSet=rs0&authSource=admin'
     parsed_url, database, kwargs = transport(url).parse_uri()
     assert parsed_url == url and database == 'jobs'
-    assert kwargs == {'connectTimeoutMS': 5000, 'serverSelectionTimeoutMS': 5000}
+    assert kwargs == {'connectTimeoutMS': 5000, 'serverSelectionTimeoutMS': 5000,
+                      'retryWrites': False}
 
 
 def test_default_database_and_vhost():
@@ -45,7 +46,7 @@ def test_default_database_and_vhost():
 def test_timeouts_from_options_unless_the_url_sets_them():
     _, _, kwargs = transport('mongodb://h/db?connectTimeoutMS=100',
                              transport_options={'connect_timeout': 2}).parse_uri()
-    assert kwargs == {'serverSelectionTimeoutMS': 2000}
+    assert kwargs == {'serverSelectionTimeoutMS': 2000, 'retryWrites': False}
 
 
 def test_ssl_true_or_a_dict_of_tls_options():
@@ -137,10 +138,32 @@ def test_publish_errors_are_translated(channel, error, kind):
         channel._put('q', {'body': 'x', 'properties': {}})
 
 
-def test_lost_connection_while_consuming_is_a_connection_error(channel):
-    channel.messages.find_one_and_delete.side_effect = AutoReconnect('gone')
+def test_lost_connection_while_claiming_is_a_connection_error(channel):
+    channel.messages.find_one_and_update.side_effect = AutoReconnect('gone')
     with pytest.raises(ConnectionError, match="consume 'q'"):
         channel._get('q')
+
+
+def test_message_read_is_delivered_when_the_delete_reply_is_lost(channel):
+    payload = '{"body": "kept", "properties": {}}'
+    channel.messages.find_one_and_update.return_value = {'_id': 1, 'payload': payload}
+    channel.messages.delete_one.side_effect = AutoReconnect('gone')
+    assert channel._get('q')['body'] == 'kept'
+
+
+def test_claims_of_this_process_and_stale_ones_are_put_back(channel):
+    messages = channel.connection._database['messages']
+    channel.connection._database = mock.MagicMock()
+    channel.connection._database.__getitem__.return_value = messages
+    messages.find.return_value = [{'_id': 7, 'claimed_from': 'q'}]
+    messages.update_one.return_value.modified_count = 1
+    assert channel.connection.recover_claims() == 1
+    query = messages.find.call_args[0][0]
+    assert query['queue'] == mongodb.CLAIMED
+    assert {'claimed_by': mongodb.CLAIM_TOKEN} in query['$or']
+    update = messages.update_one.call_args[0]
+    assert update[0] == {'_id': 7, 'queue': mongodb.CLAIMED}
+    assert update[1]['$set'] == {'queue': 'q'}
 
 
 def test_priority_and_expiry_fields_of_a_message_document(channel, monkeypatch):
