@@ -59,6 +59,7 @@ from kombu.utils.objects import cached_property
 from . import virtual
 from .virtual.errors import ErrorTranslator
 from .virtual.options import TransportOptions
+from .virtual.settle import SettleOnAckMixin
 
 try:
     import requests
@@ -140,7 +141,7 @@ class SLMQOptions(TransportOptions):
         object.__setattr__(self, 'priority_steps', tuple(sorted(set(steps))))
 
 
-class Channel(virtual.Channel):
+class Channel(SettleOnAckMixin, virtual.Channel):
     """SLMQ channel."""
 
     Options = SLMQOptions
@@ -284,35 +285,11 @@ class Channel(virtual.Channel):
                 raise
         return False
 
-    def _settle(self, tag: Any) -> None:
+    def _settle(self, tag: Any, action: str = 'complete') -> None:
+        """Delete the received message ``tag`` from SLMQ (its only way to settle)."""
         entry = self._pending.pop(tag, None)
         if entry is not None:
             self.delete_message(*entry)
-
-    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> str:
-        if no_ack:
-            self._noack_queues.add(queue)
-        return super().basic_consume(queue, no_ack, *args, **kwargs)
-
-    def basic_cancel(self, consumer_tag: str) -> None:
-        if consumer_tag in self._consumers:
-            self._noack_queues.discard(self._tag_to_queue[consumer_tag])
-        super().basic_cancel(consumer_tag)
-
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
-        if message is not None and no_ack:
-            self._settle(message.delivery_tag)
-        return message
-
-    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        self._settle(delivery_tag)
-        super().basic_ack(delivery_tag, multiple)
-
-    def _dead_letter(self, queue: str | None, message: dict[str, Any], reason: str) -> None:
-        # Rejected, expired or pushed out by x-max-length: routed on, then deleted.
-        super()._dead_letter(queue, message, reason)
-        self._settle(message['properties'].get('delivery_tag'))
 
     def _restore(self, message: Any) -> None:
         tag = message.delivery_tag

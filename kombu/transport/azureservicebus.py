@@ -105,6 +105,7 @@ from . import virtual
 from .virtual import ttl
 from .virtual.errors import ErrorTranslator
 from .virtual.options import TransportOptions
+from .virtual.settle import SettleOnAckMixin
 from .virtual.state import QueuePolicy
 
 try:
@@ -252,7 +253,7 @@ def _step(priority: int, steps: Sequence[int]) -> int:
     return chosen
 
 
-class Channel(virtual.Channel):
+class Channel(SettleOnAckMixin, virtual.Channel):
     """Azure Service Bus channel."""
 
     Options = AzureServiceBusOptions
@@ -507,7 +508,7 @@ class Channel(virtual.Channel):
             self._locked[tag] = (entity, received)
         return message
 
-    def _settle(self, tag: Any, action: str) -> None:
+    def _settle(self, tag: Any, action: str = 'complete') -> None:
         """Complete or abandon the lock of the message delivered as ``tag``."""
         entry = self._locked.pop(tag, None)
         if entry is None:
@@ -549,31 +550,6 @@ class Channel(virtual.Channel):
             self._poll_wait = None
 
     # -- acks -----------------------------------------------------------------
-
-    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> str:
-        if no_ack:
-            self._noack_queues.add(queue)
-        return super().basic_consume(queue, no_ack, *args, **kwargs)
-
-    def basic_cancel(self, consumer_tag: str) -> None:
-        if consumer_tag in self._consumers:
-            self._noack_queues.discard(self._tag_to_queue[consumer_tag])
-        super().basic_cancel(consumer_tag)
-
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
-        if message is not None and no_ack:
-            self._settle(message.delivery_tag, 'complete')
-        return message
-
-    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
-        self._settle(delivery_tag, 'complete')
-        super().basic_ack(delivery_tag, multiple)
-
-    def _dead_letter(self, queue: str | None, message: dict[str, Any], reason: str) -> None:
-        # Rejected, expired or pushed out by x-max-length: routed on, then settled.
-        super()._dead_letter(queue, message, reason)
-        self._settle(message['properties'].get('delivery_tag'), 'complete')
 
     def _restore(self, message: Any) -> None:
         tag = message.delivery_tag
