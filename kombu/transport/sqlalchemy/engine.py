@@ -47,8 +47,9 @@ def get_engine(url: str, options: Mapping[str, Any]) -> Engine:
             kwargs = dict(options)
             if url.startswith('sqlite'):
                 kwargs.setdefault('connect_args', {}).setdefault('timeout', 30)
-            else:
-                kwargs.setdefault('pool_pre_ping', True)
+            # No pool_pre_ping by default (a round trip per transaction): a
+            # connection the server dropped fails once, SQLAlchemy empties the
+            # pool, and the next call connects again.
             engine = create_engine(url, **kwargs)
             if engine.dialect.name == 'sqlite':
                 _sqlite_immediate(engine)
