@@ -60,6 +60,7 @@ from . import virtual
 from .virtual.errors import ErrorTranslator
 from .virtual.options import TransportOptions
 from .virtual.settle import SettleOnAckMixin
+from .virtual.shared_exchanges import SharedExchangesMixin
 
 try:
     import requests
@@ -141,7 +142,7 @@ class SLMQOptions(TransportOptions):
         object.__setattr__(self, 'priority_steps', tuple(sorted(set(steps))))
 
 
-class Channel(SettleOnAckMixin, virtual.Channel):
+class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
     """SLMQ channel."""
 
     Options = SLMQOptions
@@ -336,10 +337,9 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         with errors('publish', exchange):
             self.slmq.topic(self._topic_name(exchange)).push(dumps(message))
 
-    def typeof(self, exchange: str, default: str = 'direct') -> Any:
-        if exchange and exchange not in self.state.exchanges and self._is_fanout(exchange):
-            return self.exchange_types['fanout']   # declared by another process
-        return super().typeof(exchange, default)
+    def _stored_exchange_type(self, exchange: str) -> str | None:
+        # Only fanout exchanges live in the service (as topics).
+        return 'fanout' if self._is_fanout(exchange) else None
 
     def _is_fanout(self, exchange: str) -> bool:
         now = time.monotonic()

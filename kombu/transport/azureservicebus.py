@@ -106,6 +106,7 @@ from .virtual import ttl
 from .virtual.errors import ErrorTranslator
 from .virtual.options import TransportOptions
 from .virtual.settle import SettleOnAckMixin
+from .virtual.shared_exchanges import SharedExchangesMixin
 from .virtual.state import QueuePolicy
 
 try:
@@ -253,7 +254,7 @@ def _step(priority: int, steps: Sequence[int]) -> int:
     return chosen
 
 
-class Channel(SettleOnAckMixin, virtual.Channel):
+class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
     """Azure Service Bus channel."""
 
     Options = AzureServiceBusOptions
@@ -571,17 +572,8 @@ class Channel(SettleOnAckMixin, virtual.Channel):
 
     # -- exchanges: topics and subscriptions in the namespace -----------------
 
-    def exchange_declare(self, exchange: str | None = None, type: str = 'direct',
-                         durable: bool = False, auto_delete: bool = False,
-                         arguments: Any = None, nowait: bool = False,
-                         passive: bool = False) -> None:
-        name = exchange or f'amq.{type or "direct"}'
-        if passive and name not in self.state.exchanges:
-            self.typeof(name)   # learns it when another process declared it
-        super().exchange_declare(exchange, type, durable, auto_delete, arguments,
-                                 nowait, passive)
-        if not passive:
-            self._ensure_topic(name, type or 'direct')
+    def _store_exchange(self, exchange: str, type: str) -> None:
+        self._ensure_topic(exchange, type)
 
     def _ensure_topic(self, exchange: str, type: str) -> str:
         topic = self._topic_entity(exchange)
@@ -596,7 +588,7 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         self.connection._topics.add(topic)
         return topic
 
-    def _exchange_type(self, exchange: str) -> str | None:
+    def _stored_exchange_type(self, exchange: str) -> str | None:
         try:
             with errors('get exchange', exchange):
                 props = self.queue_mgmt_service.get_topic(self._topic_entity(exchange))
@@ -608,17 +600,6 @@ class Channel(SettleOnAckMixin, virtual.Channel):
             return str(loads(props.user_metadata or '{}').get('type') or 'direct')
         except ValueError:
             return 'direct'
-
-    def typeof(self, exchange: str, default: str = 'direct') -> Any:
-        if exchange and exchange not in self.state.exchanges:
-            # Declared by another process: its type is in the namespace.
-            type = self._exchange_type(exchange)
-            if type is not None and type in self.exchange_types:
-                with self.state.lock:
-                    self.state.exchanges.setdefault(exchange, {
-                        'type': type, 'durable': True, 'auto_delete': False,
-                        'arguments': {}, 'table': []})
-        return super().typeof(exchange, default)
 
     def exchange_delete(self, exchange: str, if_unused: bool = False,
                         nowait: bool = False) -> None:

@@ -56,6 +56,7 @@ from typing import Any, Callable, Sequence
 from . import virtual
 from .virtual.errors import ErrorTranslator
 from .virtual.routing import EXPIRES_AT, queue_priority
+from .virtual.shared_exchanges import SharedExchangesMixin
 from .virtual.state import QueuePolicy
 
 try:
@@ -240,7 +241,7 @@ class KombuBroker:
             return [list(entry) for entry in decl[1]] if decl else None
 
 
-class Channel(virtual.Channel):
+class Channel(SharedExchangesMixin, virtual.Channel):
     """Pyro channel: every storage hook is a call to the broker object."""
 
     supports_fanout = True
@@ -252,7 +253,6 @@ class Channel(virtual.Channel):
             raise ImportError('the Pyro transport needs Pyro5 or Pyro4 '
                               '(pip install "kombu[pyro]")')
         super().__init__(*args, **kwargs)
-        self._exchange_types: dict[str, str] = {}
         self._long_poll_pos = 0
 
     @property
@@ -340,34 +340,17 @@ class Channel(virtual.Channel):
 
     # -- exchanges and bindings: in the broker ------------------------------------
 
-    def exchange_declare(self, exchange: str | None = None, type: str = 'direct',
-                         durable: bool = False, auto_delete: bool = False,
-                         arguments: Any = None, nowait: bool = False,
-                         passive: bool = False) -> None:
-        name = exchange or f'amq.{type or "direct"}'
-        if passive and name not in self.state.exchanges:
-            self.typeof(name)   # learns it when another process declared it
-        super().exchange_declare(exchange, type, durable, auto_delete, arguments,
-                                 nowait, passive)
-        if not passive:
-            self._call('declare exchange', name, 'declare_exchange', name, type or 'direct')
+    def _stored_exchange_type(self, exchange: str) -> str | None:
+        return self._call('declare exchange', exchange, 'exchange_type', exchange)
 
-    def typeof(self, exchange: str, default: str = 'direct') -> Any:
-        if exchange and exchange not in self.state.exchanges:
-            type = self._exchange_types.get(exchange)
-            if type is None:
-                type = self._call('declare exchange', exchange, 'exchange_type', exchange)
-            if type is not None and type in self.exchange_types:
-                self._exchange_types[exchange] = type
-                return self.exchange_types[type]
-        return super().typeof(exchange, default)
+    def _store_exchange(self, exchange: str, type: str) -> None:
+        self._call('declare exchange', exchange, 'declare_exchange', exchange, type)
 
     def exchange_delete(self, exchange: str, if_unused: bool = False,
                         nowait: bool = False) -> None:
         if if_unused and self.get_table(exchange):
             return
         super().exchange_delete(exchange, if_unused, nowait)
-        self._exchange_types.pop(exchange, None)
         self._call('delete exchange', exchange, 'delete_exchange', exchange)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
