@@ -757,6 +757,9 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
                     self._active_queues, timeout=timeout)
             if not self._plain_poll:
                 return self._poll(self.cycle, callback, timeout=timeout)
+            queues = self._active_queues
+            if len(queues) == 1:  # nothing to cycle over (the usual case)
+                return self._get_and_deliver(queues[0], callback)
             return (self._cycle or self.cycle).get(callback)  # _poll, inlined
         raise Empty()
 
