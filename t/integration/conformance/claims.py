@@ -98,3 +98,37 @@ class ClaimStoreCases(ConformanceSuite):
         assert again.payload == 'held'
         again.ack()
         assert bound.get() is None
+
+    def test_consumer_with_full_prefetch_keeps_its_messages(self) -> None:
+        # The consumer holds its one prefetched message unacked for twice the
+        # visibility timeout while it keeps draining: its claim is renewed, so
+        # no other consumer gets the message meanwhile.
+        queue = self.queue()
+        conn = self.connection()
+        self.declare(conn, queue)
+        self.publish(conn, ['mine', 'next'], routing_key=queue.routing_key)
+        options = dict(self.transport_options, visibility_timeout=self.short_visibility)
+        holder = Connection(self.url, transport_options=options)
+        self._connections.append(holder)
+        held: list[Any] = []
+        consumer = Consumer(holder, [queue], callbacks=[lambda b, m: held.append(m)],
+                            prefetch_count=1)
+        consumer.consume()
+        self.drain(holder, lambda: len(held) == 1)
+        other = Connection(self.url, transport_options=options)
+        self._connections.append(other)
+        other_bound = queue.bind(other.default_channel)
+        taken = other_bound.get(no_ack=False)
+        assert taken is not None and taken.payload == 'next'
+        taken.ack()
+        deadline = time.monotonic() + 2 * self.short_visibility + 0.5
+        while time.monotonic() < deadline:
+            try:
+                holder.drain_events(timeout=0.2)
+            except OSError:  # socket.timeout: prefetch is full
+                pass
+            assert other_bound.get() is None
+        assert [m.payload for m in held] == ['mine']
+        held[0].ack()
+        consumer.cancel()
+
