@@ -334,3 +334,27 @@ def test_publish_to_a_deleted_queue_drops_the_message(connections, caplog):
     with caplog.at_level(logging.WARNING, logger='kombu.transport.azureservicebus'):
         publish(conn, 'x', routing_key='never-declared')
     assert 'does not exist' in caplog.text
+
+
+# -- the real SDK accepts what the transport passes (built, never connected) -------------
+
+def test_the_real_sdk_takes_the_transports_arguments():
+    from azure.servicebus import AutoLockRenewer, ServiceBusClient, ServiceBusReceiveMode
+    from azure.servicebus.management import ServiceBusAdministrationClient
+
+    with pytest.MonkeyPatch.context() as patch:   # the real classes, not the fake's
+        patch.setattr(asb, 'ServiceBusClient', ServiceBusClient)
+        patch.setattr(asb, 'ServiceBusAdministrationClient', ServiceBusAdministrationClient)
+        patch.setattr(asb, 'AutoLockRenewer', AutoLockRenewer)
+        conn = Connection(URL, transport_options={'use_lock_renewal': True,
+                                                  'retry_total': 5})
+        channel = conn.default_channel
+        assert isinstance(channel.queue_service, ServiceBusClient)
+        assert isinstance(channel.queue_mgmt_service, ServiceBusAdministrationClient)
+        assert channel.queue_service.fully_qualified_namespace == NS
+        sender = channel._sender('q')
+        receiver = channel._receiver('q', ServiceBusReceiveMode.PEEK_LOCK)
+        assert type(sender).__name__ == 'ServiceBusSender'
+        assert type(receiver).__name__ == 'ServiceBusReceiver'
+        assert isinstance(channel._renewer, AutoLockRenewer)
+        conn.release()
