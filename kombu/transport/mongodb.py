@@ -24,9 +24,9 @@ timeout options are read from the URL by pymongo.
 Storage
 =======
 * ``messages``: one document per message ``{queue, priority, payload, expire_at}``;
-  a consumer claims the next one atomically, sorted by ``(priority, _id)``, so
-  exactly one of racing consumers gets it (see :meth:`Channel._claim`: the claim
-  marks the document, then deletes it, so that a server crash in between loses
+  a consumer takes the next one by ``(priority, _id)`` with a conditional update,
+  so exactly one of racing consumers gets it (see :meth:`Channel._claim`: the
+  document is marked, then deleted, so that a server crash in between loses
   nothing; delivery is at least once).
 * ``messages.routing``: the bindings ``{queue, exchange, routing_key, pattern}``.
 * ``messages.broadcast``: capped; fanout messages ``{queue: <exchange>, payload}``.
@@ -111,6 +111,8 @@ _AUTH_CODES = frozenset({13, 18})
 CLAIMED = '\x00kombu.claimed'
 #: marks the claims of this process.
 CLAIM_TOKEN = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}'
+#: messages read per query of a queue's head (see :meth:`Channel._claim`).
+CLAIM_BATCH = 10
 #: claims older than this (seconds) belong to a consumer that died mid-claim.
 STALE_CLAIM = 60.0
 
@@ -250,6 +252,8 @@ class Channel(virtual.Channel):
         # (queue, exchange) -> cursor over the exchange's broadcast collection
         self._broadcast_cursors: dict[tuple[str, str], BroadcastCursor] = {}
         self._front_key = 0
+        # queue -> head documents read but not taken yet (next one last)
+        self._listing: dict[str, list[dict[str, Any]]] = {}
 
     # -- client and collections -------------------------------------------------
 
@@ -445,6 +449,7 @@ class Channel(virtual.Channel):
             return self.messages.count_documents({'queue': queue})
 
     def _purge(self, queue: str) -> int:
+        self._listing.pop(queue, None)
         with errors('queue_purge', queue):
             return self.messages.delete_many({'queue': queue}).deleted_count
 
@@ -519,6 +524,7 @@ class Channel(virtual.Channel):
         # consumers sort on it too), and among restored ones the latest first.
         doc['priority'] = doc['priority'] - 0.5
         doc['_id'] = ObjectId(struct.pack('>Q', _FRONT - key) + os.urandom(4))
+        self._listing.pop(queue, None)
         with errors('publish', queue):
             self.messages.insert_one(doc)
 
@@ -559,24 +565,50 @@ class Channel(virtual.Channel):
     def _claim(self, queue: str) -> dict[str, Any] | None:
         """Take the next message of ``queue`` (one of racing consumers gets it).
 
-        Two steps, so that a reply lost with the connection loses nothing: the
-        message is first moved out of its queue, atomically and marked as ours
-        (``find_one_and_update`` sorted by priority and age), then deleted.  If the
-        first reply is lost, the next connection this process makes puts its marked
-        messages back (:meth:`Transport.recover_claims`); if the delete's reply is
-        lost, the message is delivered anyway and may come again: at least once.
+        The head of the queue is read in batches of :data:`CLAIM_BATCH` documents,
+        sorted by priority and age (one at a time on priority queues, so that an
+        urgent message is seen at once), and each is taken in two steps, so that a
+        reply lost with the connection loses nothing: a conditional ``update_one``
+        on its ``_id`` *and* queue moves it out of the queue, marked as ours (of
+        racing consumers exactly one matches), then ``delete_one`` removes it.  If
+        the first reply is lost, the next connection this process makes puts its
+        marked messages back (:meth:`Transport.recover_claims`); if the delete's
+        reply is lost, the message is delivered anyway and may come again: at least
+        once.
         """
-        doc = self.messages.find_one_and_update(
-            {'queue': queue},
+        for fresh in (False, True):
+            listing = self._listing.get(queue) if not fresh else None
+            if not listing:
+                listing = self._list(queue)
+            while listing:
+                doc = listing.pop()
+                if self._take(queue, doc):
+                    return doc
+            if fresh:
+                break
+        return None
+
+    def _list(self, queue: str) -> list[dict[str, Any]]:
+        policy = self._queue_policy(queue)
+        batch = 1 if policy is not None and policy.max_priority else CLAIM_BATCH
+        docs = list(self.messages.find({'queue': queue}).sort(
+            [('priority', ASCENDING), ('_id', ASCENDING)]).limit(batch))
+        docs.reverse()  # pop() from the end gives the next one
+        self._listing[queue] = docs
+        return docs
+
+    def _take(self, queue: str, doc: dict[str, Any]) -> bool:
+        taken = self.messages.update_one(
+            {'_id': doc['_id'], 'queue': queue},
             {'$set': {'queue': CLAIMED, 'claimed_from': queue, 'claimed_by': CLAIM_TOKEN,
-                      'claimed_at': self.get_now()}},
-            sort=[('priority', ASCENDING), ('_id', ASCENDING)])
-        if doc is not None:
-            try:
-                self.messages.delete_one({'_id': doc['_id']})
-            except ConnectionFailure:
-                pass  # claimed and read: deliver; recover_claims may bring it back
-        return doc
+                      'claimed_at': self.get_now()}})
+        if not taken.modified_count:
+            return False  # another consumer was first
+        try:
+            self.messages.delete_one({'_id': doc['_id']})
+        except ConnectionFailure:
+            pass  # taken and read: deliver; recover_claims may bring it back
+        return True
 
     def _get_broadcast(self, queue: str) -> dict[str, Any] | None:
         for (name, _exchange), cursor in list(self._broadcast_cursors.items()):

@@ -138,15 +138,32 @@ def test_publish_errors_are_translated(channel, error, kind):
         channel._put('q', {'body': 'x', 'properties': {}})
 
 
+def head(channel: Any, *docs: dict[str, Any]) -> None:
+    channel.messages.find.return_value.sort.return_value.limit.return_value = list(docs)
+
+
 def test_lost_connection_while_claiming_is_a_connection_error(channel):
-    channel.messages.find_one_and_update.side_effect = AutoReconnect('gone')
+    head(channel, {'_id': 1, 'payload': '{}'})
+    channel.messages.update_one.side_effect = AutoReconnect('gone')
     with pytest.raises(ConnectionError, match="consume 'q'"):
         channel._get('q')
 
 
+def test_message_taken_by_another_consumer_is_skipped(channel):
+    head(channel, {'_id': 1, 'payload': '{"body": "theirs", "properties": {}}'},
+         {'_id': 2, 'payload': '{"body": "ours", "properties": {}}'})
+    channel.messages.update_one.side_effect = [mock.Mock(modified_count=0),
+                                               mock.Mock(modified_count=1)]
+    assert channel._get('q')['body'] == 'ours'
+    claim = channel.messages.update_one.call_args[0]
+    assert claim[0] == {'_id': 2, 'queue': 'q'}
+    assert claim[1]['$set']['queue'] == mongodb.CLAIMED
+    channel.messages.delete_one.assert_called_once_with({'_id': 2})
+
+
 def test_message_read_is_delivered_when_the_delete_reply_is_lost(channel):
-    payload = '{"body": "kept", "properties": {}}'
-    channel.messages.find_one_and_update.return_value = {'_id': 1, 'payload': payload}
+    head(channel, {'_id': 1, 'payload': '{"body": "kept", "properties": {}}'})
+    channel.messages.update_one.return_value.modified_count = 1
     channel.messages.delete_one.side_effect = AutoReconnect('gone')
     assert channel._get('q')['body'] == 'kept'
 
