@@ -724,6 +724,8 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
     def basic_recover(self, requeue: bool = False) -> Any:
         """Requeue every unacked message."""
         if requeue:
+            if self._prefetched:  # not handed over yet: back as they were, once
+                self._unfetch(self._prefetched.take())
             return self.qos.restore_unacked()
         raise NotImplementedError('Does not support recover(requeue=False)')
 

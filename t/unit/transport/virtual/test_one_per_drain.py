@@ -148,3 +148,19 @@ def test_no_ack_consumer_gets_every_message_once(conn, uname):
     assert [check.basic_get(name, no_ack=True).decode()['n'] for _ in range(7)] == \
         [3, 4, 5, 6, 7, 8, 9]
     check.queue_delete(name)
+
+
+def test_recover_requeues_each_message_once(conn, uname):
+    name, channel = _filled(conn, uname('recover'), 4)
+    got: list[int] = []
+    with Consumer(channel, [Queue(name)], accept=['json'],
+                  callbacks=[lambda body, message: got.append(body['n'])]):
+        conn.drain_events(timeout=1)  # 0 handed over (unacked), 1..3 waiting
+        channel.basic_recover(requeue=True)
+        while len(got) < 5:
+            conn.drain_events(timeout=1)
+        with pytest.raises(socket.timeout):
+            conn.drain_events(timeout=0.05)
+    # 0 again (redelivered), then 1..3 exactly once each.
+    assert sorted(got) == [0, 0, 1, 2, 3]
+    channel.queue_delete(name)
