@@ -516,8 +516,8 @@ class Channel(HubConsumer, StsHelpers, virtual.Channel):
     def _extend_held(self, now: float) -> None:
         """Heartbeat: renew the visibility of unacked messages held past half of it."""
         held = self._held_since
-        if not held:
-            return
+        if not held or self.closed or self.connection is None:
+            return   # closing: what is held is being given back anyway
         qos = self._qos
         delivered = dict(qos._delivered) if qos is not None else {}
         done = set(qos._dirty) if qos is not None else set()

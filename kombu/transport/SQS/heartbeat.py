@@ -49,11 +49,14 @@ class VisibilityHeartbeat:
         """One pass over the channels (what the thread does every ``interval``)."""
         now = monotonic() if now is None else now
         for channel in list(self.channels()):
+            if getattr(channel, 'closed', False):
+                continue
             try:
                 channel._extend_held(now)
-            except Exception:  # the next beat tries again; the consumer goes on
-                logger.warning('sqs: could not extend the visibility of held messages',
-                               exc_info=True)
+            except Exception as exc:  # the next beat tries again; the consumer goes on
+                logger.warning('sqs: could not extend the visibility of held messages: %r',
+                               exc)
+                logger.debug('sqs: heartbeat failure', exc_info=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
