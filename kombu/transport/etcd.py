@@ -24,6 +24,10 @@ Features
 * Supports Priority: Yes (queues declared with ``x-max-priority``)
 * Supports TTL: Yes (message and queue TTL, dead-lettering, ``x-max-length``)
 
+Consumers wait with an etcd watch on ``prefix`` (from the index of their last
+listing), so a published message wakes them at once; ``polling_interval`` only
+bounds how long one wait lasts.
+
 Proved by ``t/integration/test_conformance_etcd.py`` against a real etcd.
 
 Transport Options
@@ -31,7 +35,7 @@ Transport Options
 * ``prefix`` - first segment of every key (default ``kombu``).
 * ``visibility_timeout`` - seconds a claim outlives its consumer (default 3600).
 * ``timeout`` - seconds to wait for an answer of etcd (default 10).
-* ``polling_interval`` - seconds between polls of empty queues (default 3, as Kombu).
+* ``polling_interval`` - longest wait on the watch between polls (default 3, as Kombu).
 """
 from __future__ import annotations
 
@@ -146,10 +150,18 @@ class Channel(KVChannel):
     def kv_list(self, prefix: str) -> list[tuple[str, str]]:
         try:
             result = self.client.read(prefix, recursive=True, sorted=True)
-        except _NotFound:
+        except _NotFound as exc:
+            self._seen_index((getattr(exc, 'payload', None) or {}).get('index'))
             return []
+        self._seen_index(result.etcd_index)
         return [(leaf.key, leaf.value) for leaf in result.leaves
                 if not leaf.dir and leaf.key != prefix]
+
+    def _seen_index(self, index: Any) -> None:
+        # The etcd index a listing saw: a watch from there wakes on any change after it.
+        transport = self.connection
+        if isinstance(index, int) and index > (transport.last_index or 0):
+            transport.last_index = index
 
     @translated(errors, 'put')
     def kv_put(self, key: str, value: str) -> None:
@@ -218,6 +230,40 @@ class Transport(virtual.Transport):
         super().__init__(*args, **kwargs)
         self.claims: dict[Any, tuple[str, str]] = {}
         self.policies: dict[str, tuple[Any, float]] = {}
+        #: etcd index of the newest listing: a watch from there wakes consumers.
+        self.last_index: int | None = None
+        self._watch_client: Any = None
+
+    # -- waiting: an etcd watch on the prefix instead of sleeping --------------------
+
+    def _wakeup_token(self) -> Any:
+        return self.last_index
+
+    def _wait_for_messages(self, timeout: float, token: Any) -> None:
+        """Return when anything under ``prefix`` changed after ``token``, or after
+        ``polling_interval`` (claims are renewed between polls), at most ``timeout``."""
+        if token is None:
+            return super()._wait_for_messages(timeout, token)
+        options = self.options
+        assert isinstance(options, EtcdOptions)
+        wait = min(timeout, max(self.polling_interval or 0, 0.01))
+        if self._watch_client is None:
+            conninfo = self.client
+            self._watch_client = etcd.Client(
+                host=conninfo.hostname or DEFAULT_HOST, port=int(conninfo.port or DEFAULT_PORT),
+                username=conninfo.userid or None, password=conninfo.password or None,
+                read_timeout=options.timeout)
+        try:
+            self._watch_client.read(f'/{options.prefix.strip("/")}', wait=True,
+                                    waitIndex=token + 1, recursive=True, timeout=wait)
+        except (etcd.EtcdWatchTimedOut, etcd.EtcdEventIndexCleared):
+            return None  # nothing changed / too far behind: poll again
+        except etcd.EtcdException as exc:
+            translated = errors.translate(exc, 'watch')
+            if translated is None:
+                raise
+            raise translated from exc
+        return None
 
     def establish_connection(self) -> Transport:
         super().establish_connection()
