@@ -64,10 +64,14 @@ class PrivateServer:
             time.sleep(0.1)
         return self
 
-    def kill(self) -> None:
+    def terminate(self) -> None:
+        """SIGTERM, a clean shutdown (the data folder stays)."""
+        self.kill(signal.SIGTERM)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
         """SIGKILL, as a crash (the data folder stays)."""
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
+            self.proc.send_signal(sig)
             self.proc.wait(10)
             self.proc = None
         while port_open('127.0.0.1', self.port, 0.1):
