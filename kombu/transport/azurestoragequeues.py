@@ -262,14 +262,6 @@ class Channel(virtual.Channel):
         with errors('connect', self._url):
             return QueueServiceClient(account_url=self._url, credential=self._credential)
 
-    @property
-    def conninfo(self) -> Any:
-        return self.connection.client
-
-    @property
-    def transport_options(self) -> dict[str, Any]:
-        return self.connection.client.transport_options
-
     @cached_property
     def queue_name_prefix(self) -> str:
         return self.options.queue_name_prefix

@@ -503,10 +503,6 @@ class Channel(SettlesFreshClaims, virtual.Channel):
 
     # -- options -------------------------------------------------------------
 
-    @property
-    def transport_options(self) -> dict[str, Any]:
-        return self.connection.client.transport_options
-
     # Attributes, as in Kombu (a test or subclass may still assign them).
     @cached_property
     def data_folder_in(self) -> str:

@@ -878,6 +878,16 @@ class Channel(RoutingMixin, AbstractChannel, base.StdChannel):
         return self._cycle  # type: ignore[return-value]
 
     @property
+    def conninfo(self) -> Any:
+        """The :class:`kombu.Connection` of this channel (Kombu's name)."""
+        return self.connection.client
+
+    @property
+    def transport_options(self) -> dict[str, Any]:
+        """The ``transport_options`` as given (``self.options`` is the typed value)."""
+        return self.connection.client.transport_options
+
+    @property
     def _vhost(self) -> str:
         return self.connection.client.virtual_host or '/'
 
