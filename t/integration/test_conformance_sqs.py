@@ -490,6 +490,44 @@ class TestSQSOnTheHub:
         queue.bind(conn.default_channel).delete()   # with its priority sub-queues
         assert got == ['p9', 'p9', 'p6', 'p3', 'p0', 'p0']
 
+    def test_poll_answered_after_close_gives_messages_back(self) -> None:
+        conn = self.connect(wait_time_seconds=2)
+        self.queue.bind(conn.default_channel).declare()
+        channel = conn.channel()
+        consumer = Consumer(channel, [self.queue], callbacks=[lambda b, m: m.ack()])
+        consumer.consume()
+        self.run_until(lambda: bool(channel._hub_polls), timeout=2)   # a long poll in flight
+        channel.close()
+        Producer(conn.default_channel).publish('late', routing_key=self.queue.name)
+        self.run_until(lambda: False, timeout=2.5)   # the poll returns it to a closed channel
+        other = self.connect(wait_time_seconds=0)
+        bound = self.queue.bind(other.default_channel)
+        start = time.monotonic()
+        message = None
+        while message is None and time.monotonic() - start < 5:  # visibility_timeout is 30
+            message = bound.get()
+            time.sleep(0.05)
+        assert message is not None and message.payload == 'late'
+        message.ack()
+
+    def test_queue_deleted_underneath_a_hub_consumer(self) -> None:
+        conn = self.connect(wait_time_seconds=0, polling_interval=0.1)
+        self.queue.bind(conn.default_channel).declare()
+        got: list[Any] = []
+        consumer = Consumer(conn.channel(), [self.queue],
+                            callbacks=[lambda b, m: (got.append(b), m.ack())])
+        consumer.consume()
+        self.run_until(lambda: False, timeout=0.3)
+        raw = conn.default_channel.sqs()
+        raw.delete_queue(QueueUrl=raw.get_queue_url(QueueName=self.queue.name.replace(
+            '.', '-'))['QueueUrl'])
+        self.run_until(lambda: False, timeout=1.5)   # polls fail, then recreate it
+        other = self.connect()
+        Producer(other.default_channel).publish('after', routing_key=self.queue.name)
+        self.run_until(lambda: got == ['after'], timeout=8)
+        consumer.cancel()
+        assert got == ['after']
+
     def test_polling_interval_is_honoured_on_the_hub(self) -> None:
         conn = self.connect(polling_interval=0.5, wait_time_seconds=0)
         self.queue.bind(conn.default_channel).declare()

@@ -83,6 +83,9 @@ class Channel(HubConsumer, StsHelpers, virtual.Channel):
         # Before the base reads it: fanout through SNS only when asked for.
         self.supports_fanout = bool(getattr(connection.options, 'supports_fanout', False))
         self._fanout: SNS | None = None
+        # The base drops ``connection`` at close; a poll answered after that still has
+        # to give its messages back, through the transport's clients.
+        self._transport = connection
         super().__init__(*args, **kwargs)
         self._check_predefined_queues()
         # (queue, step) -> deque of (received at, envelope), oldest first.
@@ -146,7 +149,7 @@ class Channel(HubConsumer, StsHelpers, virtual.Channel):
     def sqs(self, queue: str | None = None) -> Any:
         """The boto3 SQS client for ``queue`` (its predefined credentials, if any)."""
         entry = self._predefined(queue) if queue is not None else None
-        return self.connection.clients.client('sqs', entry)
+        return (self.connection or self._transport).clients.client('sqs', entry)
 
     def new_sqs_client(self, region: str, access_key_id: str | None,
                        secret_access_key: str | None, session_token: str | None = None) -> Any:
@@ -428,7 +431,7 @@ class Channel(HubConsumer, StsHelpers, virtual.Channel):
         return None
 
     def _to_envelope(self, message: Mapping[str, Any], url: str) -> Envelope:
-        if self.options.visibility_heartbeat and self.visibility_timeout:
+        if self.options.visibility_heartbeat and self.visibility_timeout and not self.closed:
             self._held_since[message['ReceiptHandle']] = monotonic()
             self.connection.heartbeat.start()
         payload = envelope.decode_body(message['Body'])

@@ -103,8 +103,12 @@ class HubConsumer:
         callback(raw)
         return True
 
-    def _on_hub_error(self: Channel, queue: str, exc: BaseException) -> None:  # type: ignore[misc]
+    def _on_hub_error(self: Channel, queue: str, *args: Any) -> None:  # type: ignore[misc]
+        # vine passes the failed promise's own arguments first, the exception last.
+        exc = args[-1]
         self._hub_polls.discard(queue)
+        if self.closed:
+            return
         translated = errors.translate(exc, 'receive_message', queue) or exc
         if isinstance(translated, DoesNotExistQueueException) and not self.predefined_queues:
             # gone since we cached its URL: the next poll creates it again
@@ -112,7 +116,7 @@ class HubConsumer:
             for name in [n for n in self.connection._queue_cache if n.startswith(prefix)]:
                 self.connection._queue_cache.pop(name, None)
         logger.warning('sqs: receiving from %r failed (retrying): %s', queue, translated)
-        if self.hub is not None and not self.closed:
+        if self.hub is not None:
             interval = max(self.connection.polling_interval or 0, ERROR_RETRY_INTERVAL)
             self.hub.call_later(interval, self._schedule_queue, queue)
 
