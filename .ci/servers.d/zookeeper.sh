@@ -2,7 +2,9 @@
 # Sourced by .ci/start-servers; exports ZOOKEEPER_URL and ZOOKEEPER_JAR (tests that
 # kill and restart a server start private ones from the same jar).
 need_apt zookeeper
-zk_jar=$(dpkg -L libzookeeper-java | grep -m1 -E '/zookeeper\.jar$')
+# (no grep -m1/head in the pipe: under pipefail an early exit would SIGPIPE dpkg)
+zk_jar=$(dpkg -L libzookeeper-java | grep -E '/zookeeper\.jar$')
+zk_jar=${zk_jar%%$'\n'*}
 if [ -z "${ZOOKEEPER_URL:-}" ]; then
     zk_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     zk_dir="$CACHE/zookeeper-$zk_port"

@@ -49,15 +49,17 @@ Consumers are woken by ZooKeeper child watches, not by polling.
 
 Limits
 ======
-A message (its JSON envelope) must fit in one znode: at most
-``max_message_size`` bytes (default 1,000,000; ZooKeeper's ``jute.maxbuffer``
-is 1 MiB).  A larger one raises :class:`~kombu.exceptions.LimitExceeded` and
-is not sent.
+A znode holds at most 1 MiB (ZooKeeper's ``jute.maxbuffer``): a message whose
+JSON envelope is over 1,000,000 bytes is written in parts under
+``<vhost>/.kombu-blobs/<id>/`` before its entry, which names them (Kombu's
+transport cannot send such messages at all).  A message over
+``max_message_size`` (64 MiB) raises :class:`~kombu.exceptions.LimitExceeded`
+and is not sent.
 
 Transport Options
 =================
 * ``session_timeout`` - ZooKeeper session timeout in seconds (default 10).
-* ``max_message_size`` - largest envelope accepted, in bytes (default 1,000,000).
+* ``max_message_size`` - largest envelope accepted, in bytes (default 64 MiB).
 * ``connect_timeout`` (the connection's) - seconds to wait for the first connect.
 """
 from __future__ import annotations
@@ -115,6 +117,16 @@ DEFAULT_PORT = 2181
 
 #: Parent of the exchange znodes, under the virtual host.
 EXCHANGES = '.kombu-exchanges'
+
+#: Parent of the parts of messages larger than one znode, under the virtual host.
+BLOBS = '.kombu-blobs'
+
+#: Largest part of a message kept in one znode (ZooKeeper's jute.maxbuffer is 1 MiB).
+CHUNK_SIZE = 1_000_000
+
+# Data of an entry whose message is in parts: the marker, then '<blob id>:<count>'.
+_CHUNKED = '\x00kombu-chunks:'
+_CHUNKED_BYTES = _CHUNKED.encode()
 
 #: Message znodes are named ``entry-<level>-<sequence>``.
 ENTRY = 'entry-'
@@ -215,8 +227,9 @@ class ZooKeeperOptions(TransportOptions):
 
     #: ZooKeeper session timeout, seconds (kazoo's ``timeout``).
     session_timeout: float = 10.0
-    #: largest JSON envelope accepted by ``_put``, bytes.
-    max_message_size: int = 1_000_000
+    #: largest JSON envelope accepted by ``_put``, bytes (above 1,000,000 it is
+    #: stored in parts).
+    max_message_size: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -443,7 +456,7 @@ class Channel(virtual.Channel):
         if len(data) > limit:
             raise LimitExceeded(
                 f'message of {len(data)} bytes for queue {queue!r} is over the '
-                f'max_message_size of {limit} bytes (one znode holds a message)')
+                f'max_message_size of {limit} bytes')
         level = self.max_priority - self._queue_priority(self._queue_policy(queue), message)
         return data, level
 
@@ -451,10 +464,37 @@ class Channel(virtual.Channel):
         path = self._queue_path(queue)
         zk = self.client
         with errors('publish', queue):
+            if len(data) > CHUNK_SIZE:
+                data = self._store_chunks(data)
             try:
                 zk.create(f'{path}/{name}', data, sequence=sequence)
             except NoNodeError:  # first message of an undeclared queue (as in Kombu)
                 zk.create(f'{path}/{name}', data, sequence=sequence, makepath=True)
+
+    # A message larger than a znode takes: its parts are written first under
+    # <vhost>/.kombu-blobs/<id>/, then the entry, which names them.
+
+    def _store_chunks(self, data: bytes) -> bytes:
+        blob = uuid.uuid4().hex
+        path = f'{self.connection.root}/{BLOBS}/{blob}'
+        zk = self.client
+        count = 0
+        for count, offset in enumerate(range(0, len(data), CHUNK_SIZE), 1):
+            zk.create(f'{path}/{count - 1:06d}', data[offset:offset + CHUNK_SIZE],
+                      makepath=True)
+        return f'{_CHUNKED}{blob}:{count}'.encode()
+
+    def _load(self, data: bytes) -> tuple[dict[str, Any], str | None] | None:
+        """``(message, blob path)`` of an entry's data; None if its parts are gone."""
+        if not data.startswith(_CHUNKED_BYTES):
+            return loads(data), None
+        blob, _, count = data[len(_CHUNKED_BYTES):].decode().partition(':')
+        path = f'{self.connection.root}/{BLOBS}/{blob}'
+        try:
+            parts = [self.client.get(f'{path}/{n:06d}')[0] for n in range(int(count))]
+        except NoNodeError:
+            return None  # taken meanwhile by another consumer, which removes the parts
+        return loads(b''.join(parts)), path
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         data, level = self._encode(queue, message)
@@ -507,6 +547,10 @@ class Channel(virtual.Channel):
                     data, _ = zk.get(node)
                 except NoNodeError:
                     continue
+                loaded = self._load(data)  # read before the claim: nothing to lose after
+                if loaded is None:
+                    continue
+                message, blob = loaded
                 try:
                     zk.delete(node)  # the claim: one of the racing consumers wins
                 except NoNodeError:
@@ -515,8 +559,13 @@ class Channel(virtual.Channel):
                     # The connection went with the reply: the delete may have been
                     # applied.  Deliver what we read rather than lose it (if the
                     # delete was not applied the message comes again: at least once).
-                    return loads(data)
-                return loads(data)
+                    return message
+                if blob is not None:
+                    try:
+                        zk.delete(blob, recursive=True)
+                    except (NoNodeError, *_UNKNOWN_OUTCOME):
+                        pass  # a leftover costs space only
+                return message
         return None
 
 

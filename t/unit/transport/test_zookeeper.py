@@ -65,7 +65,9 @@ class FakeZK:
         if parent and parent not in self.nodes:
             if not makepath:
                 raise NoNodeError()
-            self.nodes[parent] = b''
+            while parent and parent not in self.nodes:
+                self.nodes[parent] = b''
+                parent = parent.rsplit('/', 1)[0]
         if sequence:
             path = f'{path}{self.seq:010d}'
             self.seq += 1
@@ -254,4 +256,30 @@ def test_watch_during_read_does_not_keep_a_stale_value(fake):
     assert transport.read_json('/vh/n') == {'v': 1}
     zk.get = real_get  # type: ignore[method-assign]
     assert transport.read_json('/vh/n') == {'v': 2}
+    conn.release()
+
+
+def test_message_over_a_znode_goes_in_parts_and_they_are_removed(fake, monkeypatch):
+    monkeypatch.setattr(zookeeper, 'CHUNK_SIZE', 50)
+    conn, chan = channel()
+    chan._put('q', {'body': 'z' * 180, 'properties': {}})
+    zk = fake.instances[-1]
+    (entry,) = zk.get_children('/vh/q')
+    assert zk.nodes[f'/vh/q/{entry}'].startswith(b'\x00kombu-chunks:')
+    (blob,) = zk.get_children('/vh/.kombu-blobs')
+    assert len(zk.get_children(f'/vh/.kombu-blobs/{blob}')) == 5   # 200-odd bytes / 50
+    assert chan._get('q')['body'] == 'z' * 180
+    assert zk.get_children('/vh/.kombu-blobs') == []
+    conn.release()
+
+
+def test_entry_whose_parts_another_consumer_removed_is_skipped(fake, monkeypatch):
+    monkeypatch.setattr(zookeeper, 'CHUNK_SIZE', 50)
+    conn, chan = channel()
+    chan._put('q', {'body': 'z' * 180, 'properties': {}})
+    chan._put('q', {'body': 'next', 'properties': {}})
+    zk = fake.instances[-1]
+    (blob,) = zk.get_children('/vh/.kombu-blobs')
+    zk.delete(f'/vh/.kombu-blobs/{blob}', recursive=True)  # the winner took it
+    assert chan._get('q')['body'] == 'next'
     conn.release()
