@@ -45,14 +45,29 @@ ENVELOPE = json.dumps({'body': json.dumps(BODY), 'content-type': 'application/js
                                       'delivery_tag': str(uuid.uuid4())}})
 
 OPTIONS = {'polling_interval': 0.01}
+#: sqla:// works on tables of its own, dropped at the end.
+TABLES = {'queue_tablename': 'bench_kombu_queue', 'message_tablename': 'bench_kombu_message',
+          'binding_tablename': 'bench_kombu_binding'}
 
 
 # -- Kombu ---------------------------------------------------------------------------
 
+def options(url: str) -> dict[str, Any]:
+    return {**OPTIONS, **TABLES} if url.startswith('sqla') else OPTIONS
+
+
+def drop_tables(url: str) -> None:
+    from kombu.transport.sqlalchemy import engine, models
+    eng = engine.get_engine(url.partition('+')[2], {})
+    models.tables(TABLES['queue_tablename'], TABLES['message_tablename'],
+                  TABLES['binding_tablename']).metadata.drop_all(eng)
+    engine.dispose_all()
+
+
 def kombu_publish(url: str, n: int) -> float:
     from kombu import Connection, Producer, Queue
     name = f'bench-{uuid.uuid4().hex[:8]}'
-    with Connection(url, transport_options=OPTIONS) as conn:
+    with Connection(url, transport_options=options(url)) as conn:
         queue = Queue(name)(conn.default_channel)
         queue.declare()
         producer = Producer(conn.default_channel)
@@ -67,7 +82,7 @@ def kombu_publish(url: str, n: int) -> float:
 def kombu_consume(url: str, n: int) -> float:
     from kombu import Connection, Consumer, Producer, Queue
     name = f'bench-{uuid.uuid4().hex[:8]}'
-    with Connection(url, transport_options=OPTIONS) as conn:
+    with Connection(url, transport_options=options(url)) as conn:
         queue = Queue(name)
         queue(conn.default_channel).declare()
         producer = Producer(conn.default_channel)
@@ -246,6 +261,8 @@ def main() -> None:
                 for workload, ours, raw in run(url, raw_cls, args.messages, args.rounds):
                     print(f'{name:<14} {workload:<8} {ours:>8.0f} {raw:>8.0f}', flush=True)
             finally:
+                if url.startswith('sqla'):
+                    drop_tables(url)
                 if hasattr(server, 'close'):
                     server.close()
                 elif server is not None:

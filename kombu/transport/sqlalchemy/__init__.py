@@ -11,7 +11,8 @@ Storage
 Tables ``kombu_queue`` and ``kombu_message`` (Kombu's names; options
 ``queue_tablename`` and ``message_tablename``) and ``kombu_binding``
 (``binding_tablename``), created when missing (see
-:mod:`kombu.transport.sqlalchemy.models` for the columns).
+:mod:`kombu.transport.sqlalchemy.models` for the columns).  Tables upstream
+Kombu created get the columns this transport adds, so both can share them.
 
 Delivery
 ========

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Mapping
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 
 from .models import Tables
@@ -58,12 +58,40 @@ def get_engine(url: str, options: Mapping[str, Any]) -> Engine:
 
 
 def ensure_tables(engine: Engine, t: Tables) -> None:
-    """Create the tables ``t`` in the database of ``engine`` (once per process)."""
+    """Create the tables ``t`` in the database of ``engine`` (once per process).
+
+    Tables made by upstream Kombu get the columns it lacks (``ALTER TABLE ...
+    ADD COLUMN``, all nullable or defaulted), so both libraries can share them.
+    """
     key = (id(engine), t.queue.name, t.message.name, t.binding.name)
     if key in _created:
         return
     t.metadata.create_all(engine, checkfirst=True)
+    _add_missing_columns(engine, t)
     _created.add(key)
+
+
+#: columns this transport adds to Kombu's tables: table attribute -> column names.
+_ADDED_COLUMNS = (('queue', ('arguments',)), ('message', ('priority', 'claimed_at')))
+
+
+def _add_missing_columns(engine: Engine, t: Tables) -> None:
+    inspector = inspect(engine)
+    dialect = engine.dialect
+    quote = dialect.identifier_preparer.quote
+    for attr, names in _ADDED_COLUMNS:
+        table = getattr(t, attr)
+        have = {column['name'] for column in inspector.get_columns(table.name)}
+        for name in names:
+            if name in have:
+                continue
+            column = table.c[name]
+            ddl = (f'ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} '
+                   f'{column.type.compile(dialect=dialect)}')
+            if column.server_default is not None:
+                ddl += f' NOT NULL DEFAULT {column.server_default.arg}'  # type: ignore[attr-defined]
+            with engine.begin() as conn:
+                conn.exec_driver_sql(ddl)
 
 
 def supports_skip_locked(engine: Engine) -> bool:

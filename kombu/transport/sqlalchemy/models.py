@@ -72,10 +72,18 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now()
 
 
+def _sequence(table_name: str, default_table: str, kombu_name: str) -> Sequence:
+    # Kombu's sequences for Kombu's table names, so that both libraries can
+    # share the tables (on PostgreSQL, MariaDB and Oracle ids come from them).
+    return Sequence(kombu_name if table_name == default_table else f'{table_name}_id_sequence')
+
+
 def _define(meta: MetaData, queue_name: str, message_name: str, binding_name: str) -> Tables:
     queue = Table(
         queue_name, meta,
-        Column('id', Integer, Sequence(f'{queue_name}_id_sequence'), primary_key=True,
+        Column('id', Integer,
+               _sequence(queue_name, DEFAULT_QUEUE_TABLENAME, 'queue_id_sequence'),
+               primary_key=True,
                autoincrement=True),
         Column('name', String(200), unique=True),
         Column('arguments', Text, nullable=True),
@@ -83,7 +91,8 @@ def _define(meta: MetaData, queue_name: str, message_name: str, binding_name: st
     )
     message = Table(
         message_name, meta,
-        Column('id', DialectSpecificInteger, Sequence(f'{message_name}_id_sequence'),
+        Column('id', DialectSpecificInteger,
+               _sequence(message_name, DEFAULT_MESSAGE_TABLENAME, 'message_id_sequence'),
                primary_key=True, autoincrement=True),
         Column('visible', Boolean, default=True, index=True),
         Column('timestamp', DateTime, nullable=True, index=True, default=_now),
@@ -91,7 +100,8 @@ def _define(meta: MetaData, queue_name: str, message_name: str, binding_name: st
         Column('version', SmallInteger, nullable=False, default=1),
         Column('queue_id', Integer,
                ForeignKey(f'{queue_name}.id', name=f'FK_{message_name}_queue')),
-        Column('priority', SmallInteger, nullable=False, default=0),
+        # server default: Kombu's producers do not know the column
+        Column('priority', SmallInteger, nullable=False, default=0, server_default='0'),
         # FLOAT(53): double precision everywhere (MySQL's FLOAT is 4 bytes)
         Column('claimed_at', Float(precision=53), nullable=True),
         **_TABLE_KW,
