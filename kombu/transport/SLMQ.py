@@ -12,7 +12,8 @@ Features
 * Supports Topic: Yes
 * Supports Headers: Yes
 * Supports Fanout: Yes (an SLMQ topic per fanout exchange, a subscription per
-  bound queue: kept by the service, so shared by every client)
+  bound queue: kept by the service, so shared by every client); direct, topic and
+  headers bindings are kept per process, as in Kombu
 * Supports Priority: Yes (queues declared with ``x-max-priority``: one SLMQ queue per
   priority step, known to the processes that declare the queue)
 * Supports TTL: Yes (per message and per queue, from the virtual base)
@@ -334,8 +335,19 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
                     **kwargs: Any) -> None:
         if 'expiration' in message['properties']:
             self._stamp_expiry(message['properties'], None)
-        with errors('publish', exchange):
-            self.slmq.topic(self._topic_name(exchange)).push(dumps(message))
+        try:
+            with errors('publish', exchange):
+                self.slmq.topic(self._topic_name(exchange)).push(dumps(message))
+        except ChannelError as exc:
+            if exc.reply_code != 404:
+                raise
+            # No topic: nobody ever bound a queue, so (as AMQP) nobody gets a copy.
+
+    def _store_exchange(self, exchange: str, type: str) -> None:
+        if type == 'fanout':   # the topic says "fanout" to processes that did not declare it
+            with errors('declare exchange', exchange):
+                self.slmq.create_topic(self._topic_name(exchange))
+            self._fanout_known[exchange] = float('inf')
 
     def _stored_exchange_type(self, exchange: str) -> str | None:
         # Only fanout exchanges live in the service (as topics).

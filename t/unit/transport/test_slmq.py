@@ -127,3 +127,11 @@ def test_fanout_bindings_live_in_the_service(service, connect):
     assert [q(publisher.default_channel).get().payload for q in queues] == ['hi', 'hi']
     queues[0](binder.default_channel).delete()
     assert [s['endpoint']['queue_name'] for s in topic.subscriptions.values()] == ['sub1']
+
+
+def test_fanout_publish_without_bound_queues_is_dropped(service, connect):
+    conn = connect()
+    Exchange('lonely', 'fanout')(conn.default_channel).declare()
+    assert 'kombu_x_lonely' in service.state.topics    # declared: others see a fanout
+    Producer(connect().default_channel).publish('nobody', exchange='lonely')
+    Producer(connect().default_channel).publish('nobody', exchange='never-declared')
