@@ -176,6 +176,20 @@ class TestSQSSpecifics:
             assert sqs_message['MessageAttributes']['tenant']['StringValue'] == 'acme'
             assert 'message_attributes' not in message.properties
             message.ack()
+            # upstream's other spelling: a basic_publish keyword
+            channel = conn.default_channel
+            channel.basic_publish(
+                channel.prepare_message('kw', content_type='text/plain'), exchange='',
+                routing_key=self.queue.name,
+                message_attributes={'k': {'DataType': 'Number', 'StringValue': '7'}})
+            message = None
+            deadline = time.monotonic() + 5
+            while message is None and time.monotonic() < deadline:
+                message = bound.get()
+            assert message is not None
+            assert message.delivery_info['sqs_message']['MessageAttributes']['k'][
+                'StringValue'] == '7'
+            message.ack()
         finally:
             reader.release()
 

@@ -249,6 +249,8 @@ class Channel(HubConsumer, StsHelpers, virtual.Channel):
         sqs_name = priority_queue_name(self.canonical_queue_name(queue), step)
         params = envelope.send_params(
             sqs_name, message, self.options.fifo_default_message_group_id)
+        if kwargs.get('message_attributes'):   # basic_publish(..., message_attributes=...)
+            params['MessageAttributes'] = kwargs['message_attributes']
         body = envelope.encode_body(message, self.sqs_base64_encoding)
         envelope.check_size(body, params, self.options.max_message_size, queue)
         client = self.sqs(queue)

@@ -54,7 +54,8 @@ class Transport(virtual.Transport):
         host = self.client.hostname
         if not host:
             return None
-        scheme = 'http' if options.is_secure is False else 'https'  # type: ignore[attr-defined]
+        # As upstream: a host in the URL is an emulator, plain HTTP unless is_secure.
+        scheme = 'https' if options.is_secure else 'http'  # type: ignore[attr-defined]
         port = f':{self.client.port}' if self.client.port else ''
         return f'{scheme}://{host}{port}'
 

@@ -336,3 +336,13 @@ def test_missing_credentials_through_botocore(monkeypatch: pytest.MonkeyPatch,
             conn.default_channel.queue_declare('jobs')
     finally:
         conn.release()
+
+
+@pytest.mark.parametrize('url,options,endpoint', [
+    ('sqs://k:s@', {}, None),                                      # AWS's own endpoint
+    ('sqs://k:s@localhost:4566', {}, 'http://localhost:4566'),     # an emulator, as upstream
+    ('sqs://k:s@sqs.example:443', {'is_secure': True}, 'https://sqs.example:443'),
+    ('sqs://k:s@', {'endpoint_url': 'https://vpce.example'}, 'https://vpce.example'),
+])
+def test_endpoint_url(url: str, options: dict[str, Any], endpoint: str | None) -> None:
+    assert Connection(url, transport_options=options).transport.endpoint_url == endpoint
