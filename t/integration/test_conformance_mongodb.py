@@ -83,3 +83,18 @@ class TestMongoDBConformance(MongoDBCapabilities, SharedStoreCases, ConformanceS
         remaining = (doc['expire_at'] - channel.get_now()).total_seconds()
         assert 25 < remaining <= 30
         assert self.get_all(conn, queue) == ['x']
+
+    def test_ttl_option_stamps_queue_and_binding_expiry(self) -> None:
+        # x-expires through TTL indexes: the server reaps an unused queue's document
+        # and bindings (the virtual base deletes it for this process meanwhile).
+        exchange = self.exchange('direct')
+        queue = self.queue(exchange, 'k', expires=60)
+        conn = self.connection()
+        self.declare(conn, exchange, queue)
+        channel = conn.default_channel
+        assert 'expire_at_1' in channel.queues.index_information()
+        assert 'expire_at_1' in channel.routing.index_information()
+        for doc in (channel.queues.find_one({'_id': queue.name}),
+                    channel.routing.find_one({'queue': queue.name})):
+            remaining = (doc['expire_at'] - channel.get_now()).total_seconds()
+            assert 55 < remaining <= 60
