@@ -1,5 +1,6 @@
 # Amazon SQS/SNS emulator for the sqs:// tests: one shared moto_server on loopback.
 # Sourced by .ci/start-servers (bash, set -euo pipefail); exports KOMBU_SQS_ENDPOINT.
+# (moto accepts any credentials: the tests put theirs in the sqs:// URL.)
 SQS_PORT=${SQS_PORT:-5123}
 python -c 'import moto.server, flask_cors' 2>/dev/null \
     || python -m pip install -q 'moto[server]>=5' >&2
@@ -10,6 +11,3 @@ if ! listening "$SQS_PORT"; then
     wait_for "$SQS_PORT" 30
 fi
 echo "export KOMBU_SQS_ENDPOINT=http://127.0.0.1:$SQS_PORT"
-echo "export AWS_ACCESS_KEY_ID=\${AWS_ACCESS_KEY_ID:-testing}"
-echo "export AWS_SECRET_ACCESS_KEY=\${AWS_SECRET_ACCESS_KEY:-testing}"
-echo "export AWS_DEFAULT_REGION=\${AWS_DEFAULT_REGION:-us-east-1}"
