@@ -4,6 +4,12 @@ Usage::
 
     python bench/bench_memory.py [--n 20000] [--rounds 3] [--repeat 3] [--no-upstream]
     python bench/bench_memory.py --worker [--n 20000] [--repeat 3]   # JSON out
+    python bench/bench_memory.py --baseline-tree /tmp/before [--cpu]  # a change, before/after
+
+``--baseline-tree DIR`` compares with another source tree of this package (e.g.
+``git archive <rev> | tar -x -C DIR``) instead of upstream, the same workloads
+run by this file under each tree.  ``--cpu`` times with ``time.process_time``:
+on a machine shared with other work, CPU time varies far less than wall time.
 
 Each round runs this same file as a worker process under this package and
 under upstream Kombu (the throw-away virtualenv of ``t/upstream.py``), in
@@ -167,9 +173,11 @@ WORKLOADS = {
 }
 
 
-def worker(n: int, repeat: int = 1) -> None:
+def worker(n: int, repeat: int = 1, cpu: bool = False) -> None:
     # Best of ``repeat`` runs: the least disturbed by other load on the machine
     # (both packages get the same treatment).
+    if cpu:  # every workload reads the clock through time.perf_counter
+        time.perf_counter = time.process_time
     result = {}
     for name, (unit, fun) in WORKLOADS.items():
         runs = [fun(n) for _ in range(repeat)]
@@ -177,13 +185,15 @@ def worker(n: int, repeat: int = 1) -> None:
     print(json.dumps(result))
 
 
-def run_worker(python: str, n: int, ours: bool, repeat: int = 1) -> dict:
+def run_worker(python: str, n: int, root: str | None, repeat: int = 1,
+               cpu: bool = False) -> dict:
+    """Run the workloads with the package of source tree ``root`` (None: upstream's)."""
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    if ours:
-        env['PYTHONPATH'] = ROOT
+    if root is not None:
+        env['PYTHONPATH'] = root
     proc = subprocess.run([python, os.path.abspath(__file__), '--worker', '--n', str(n),
-                           '--repeat', str(repeat)],
-                          cwd=ROOT if ours else '/', env=env, capture_output=True,
+                           '--repeat', str(repeat)] + (['--cpu'] if cpu else []),
+                          cwd=root or '/', env=env, capture_output=True,
                           text=True, timeout=600)
     if proc.returncode:
         raise SystemExit(f'worker failed ({python}):\n{proc.stderr}')
@@ -208,26 +218,37 @@ def main() -> None:
                         help='runs of each workload per worker; the best counts')
     parser.add_argument('--worker', action='store_true')
     parser.add_argument('--no-upstream', action='store_true')
+    parser.add_argument('--baseline-tree', metavar='DIR',
+                        help='compare with this source tree of the package, not upstream')
+    parser.add_argument('--cpu', action='store_true', help='time CPU, not wall clock')
     args = parser.parse_args()
     if args.worker:
-        return worker(args.n, args.repeat)
-    upstream = None if args.no_upstream else upstream_python()
+        return worker(args.n, args.repeat, args.cpu)
+    baseline_root: str | None = None
+    if args.baseline_tree:
+        baseline_root = os.path.abspath(args.baseline_tree)
+        baseline: str | None = sys.executable
+    else:
+        baseline = None if args.no_upstream else upstream_python()
     ours: list[dict] = []
     theirs: list[dict] = []
     for round_ in range(args.rounds):
-        order = [(True, sys.executable), (False, upstream)]
+        order = [(True, sys.executable), (False, baseline)]
         if round_ % 2:
             order.reverse()
         for is_ours, python in order:
             if python is None:
                 continue
             (ours if is_ours else theirs).append(
-                run_worker(python, args.n, is_ours, args.repeat))
+                run_worker(python, args.n, ROOT if is_ours else baseline_root,
+                           args.repeat, args.cpu))
+    against = args.baseline_tree or 'upstream'
     print(f'memory:// n={args.n}, best of {args.repeat} per worker, '
-          f'median of {args.rounds} rounds')
+          f'median of {args.rounds} rounds, {"CPU" if args.cpu else "wall"} time; '
+          f'"upstream" column: {against}')
     print('ratio: median of the per-round ratios (each round runs both back to back)')
-    print(f'{"workload":<22}{"unit":>7}{"ours":>12}{"upstream":>12}{"ratio":>8}'
-          f'{"min..max":>14}')
+    print(f'{"workload":<22}{"unit":>7}{"ours":>12}{"upstream":>12}{"ratio":>9}'
+          f'{"min..max":>16}')
     for name, (unit, _) in WORKLOADS.items():
         mine = statistics.median(r[name] for r in ours)
         base = statistics.median(r[name] for r in theirs) if theirs else None
@@ -235,10 +256,11 @@ def main() -> None:
         if base:
             ratios = [(t[name] / o[name] if unit == 'us' else o[name] / t[name])
                       for o, t in zip(ours, theirs)]
-            ratio = f'{statistics.median(ratios):.1f}x'
-            spread = f'{min(ratios):.1f}..{max(ratios):.1f}'
-        base_text = f'{base:,.0f}' if base else '-'
-        print(f'{name:<22}{unit:>7}{mine:>12,.0f}{base_text:>12}{ratio:>8}{spread:>14}')
+            digits = 3 if args.baseline_tree else 1  # a change: small differences matter
+            ratio = f'{statistics.median(ratios):.{digits}f}x'
+            spread = f'{min(ratios):.{digits}f}..{max(ratios):.{digits}f}'
+        base_text = f'{base:,.1f}' if base else '-'
+        print(f'{name:<22}{unit:>7}{mine:>12,.1f}{base_text:>12}{ratio:>9}{spread:>16}')
 
 
 if __name__ == '__main__':
