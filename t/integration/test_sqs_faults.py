@@ -115,3 +115,41 @@ def test_publisher_and_consumer_survive_a_restart(moto: PrivateMoto) -> None:
     assert consumer_conn.default_channel.basic_get(name) is None
     publisher.release()
     consumer_conn.release()
+
+
+def test_hub_consumer_survives_a_restart(moto: PrivateMoto) -> None:
+    from kombu.asynchronous import Hub, set_event_loop
+    hub = Hub()
+    set_event_loop(hub)
+    name = unique_name('fault-hub').replace('.', '-')
+    queue = Queue(name, Exchange(''), routing_key=name)
+    consumer_conn, publisher = connect(moto), connect(moto)
+    got: list[Any] = []
+    try:
+        queue.bind(consumer_conn.default_channel).declare()
+        consumer = Consumer(consumer_conn.channel(), [queue],
+                            callbacks=[lambda b, m: (got.append(b), m.ack())])
+        consumer.consume()
+        loop = hub.create_loop()
+
+        def run(until: Any, timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while not until() and time.monotonic() < deadline:
+                next(loop)
+
+        producer = Producer(publisher.default_channel)
+        producer.publish('before', routing_key=name)
+        run(lambda: got == ['before'], 10)
+        moto.stop()
+        run(lambda: False, 1.0)           # polls fail: retried after a pause, not lost
+        moto.start()
+        for n in range(5):
+            producer.publish(n, routing_key=name, retry=True, retry_policy=RETRY)
+        run(lambda: len(got) == 6, 20)
+        consumer.cancel()
+    finally:
+        set_event_loop(None)
+        consumer_conn.release()
+        publisher.release()
+        hub.close()
+    assert got == ['before', 0, 1, 2, 3, 4]
