@@ -49,6 +49,8 @@ class ConformanceSuite:
     supports_fanout_without_consumers = True
     #: requeued/restored messages carry ``delivery_info['redelivered']``.
     reports_redelivered = True
+    #: ``drain_events()`` hands over one message per call, as Kombu's does.
+    supports_one_per_drain = True
     #: order in which a queue hands out messages of different priorities:
     #: ``'amqp'`` highest first (RabbitMQ's ``x-max-priority``), or
     #: ``'lowest-first'`` (Redis as upstream Kombu and Celery document it:
@@ -311,6 +313,28 @@ class ConformanceSuite:
                 conn.drain_events(timeout=0.3)
             elapsed = time.monotonic() - start
         assert 0.25 <= elapsed < 3
+
+    def test_drain_events_delivers_one_message_per_call(self) -> None:
+        # Code that drains once per expected message (with a timeout) relies on
+        # it, as with Kombu; whatever a transport fetches at once waits.
+        self.require('one_per_drain')
+        conn = self.connection()
+        queue = self.queue()
+        self.declare(conn, queue)
+        self.publish(conn, list(range(5)), routing_key=queue.routing_key)
+        got: list[Any] = []
+        with Consumer(conn, [queue], callbacks=[lambda body, m: (got.append(body),
+                                                                 m.ack())]):
+            for calls in range(1, 6):
+                deadline = time.monotonic() + WAIT
+                while True:  # a broker may not have the message ready at once
+                    try:
+                        conn.drain_events(timeout=0.5)
+                        break
+                    except socket.timeout:
+                        assert time.monotonic() < deadline, 'messages did not arrive'
+                assert len(got) == calls, f'one drain_events() delivered {got}'
+        assert sorted(got) == [0, 1, 2, 3, 4]
 
     def test_several_queues_one_consumer(self) -> None:
         conn = self.connection()
