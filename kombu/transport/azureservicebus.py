@@ -45,9 +45,10 @@ acknowledged is delivered again: delivery is at least once.  With
 locks for up to ``max_lock_renewal_duration`` seconds.  ``no_ack`` consumers
 receive in receive-and-delete mode.
 
-A poll of the consumed queues that finds nothing waits for the next queue in
-turn with a long poll of up to ``wait_time_seconds`` (never longer than the
-``drain_events`` timeout).
+A consumer looks at each of its queues briefly, and when none has a message
+long-polls the next one in turn for up to ``wait_time_seconds`` (never longer than
+the ``drain_events`` timeout).  ``basic_get`` (``Queue.get``) waits up to
+``wait_time_seconds`` for a message, as in Kombu.
 
 Shared state
 ============
@@ -169,7 +170,8 @@ CHARS_REPLACE_TABLE = {ord(c): ord('_') for c in PUNCTUATIONS_TO_REPLACE}
 
 _VALID_NAME = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,258}[A-Za-z0-9])?$')
 
-#: wait of a receive that only checks whether a message is there (the SDK needs > 0).
+#: wait of a receive that only looks whether a message is there, in a consumer's sweep
+#: of its queues before it long-polls one of them (the SDK needs > 0).
 _SHORT_WAIT = 0.05
 
 #: prefix of the topics standing for exchanges (topics share the queues' name space).
@@ -420,11 +422,16 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
             while True:
                 with errors('purge', entity):
                     got = receiver.receive_messages(max_message_count=100,
-                                                    max_wait_time=_SHORT_WAIT)
+                                                    max_wait_time=self._purge_wait)
                 count += len(got)
                 if not got:
                     break
         return count
+
+    @property
+    def _purge_wait(self) -> float:
+        # Long enough for a live link to deliver what is there, short enough to end.
+        return max(_SHORT_WAIT, min(self.wait_time_seconds, 1.0))
 
     # -- senders and receivers ------------------------------------------------
 
@@ -481,7 +488,12 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
         mode = (ServiceBusReceiveMode.RECEIVE_AND_DELETE if noack
                 else ServiceBusReceiveMode.PEEK_LOCK)
         entities = self._entities(queue, self._queue_policy(queue))
-        wait = timeout if timeout is not None else self._poll_wait
+        if timeout is not None:
+            wait = timeout
+        elif self._poll_wait is not None:
+            wait = self._poll_wait
+        else:   # basic_get: as Kombu, up to wait_time_seconds (a link may be slow to attach)
+            wait = self.wait_time_seconds
         for n, entity in enumerate(entities):
             # Only the last (lowest) priority level waits: the others are checked.
             this_wait = wait if (wait and n == len(entities) - 1) else _SHORT_WAIT
@@ -533,10 +545,14 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
 
     def _poll(self, cycle: Any, callback: Callable[..., Any],
               timeout: float | None = None) -> Any:
+        # A quick look at every consumed queue first (what it misses the long poll gets).
+        self._poll_wait = _SHORT_WAIT
         try:
             return cycle.get(callback)
         except Empty:
             pass
+        finally:
+            self._poll_wait = None
         # Nothing anywhere: long-poll one queue (in turn) instead of sleeping.
         queues = self._active_queues
         wait = self.wait_time_seconds if timeout is None else min(timeout,
