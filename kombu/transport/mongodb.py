@@ -209,6 +209,11 @@ class BroadcastCursor:
             doc = next(self._cursor)
         except StopIteration:
             return None
+        except OperationFailure:
+            # e.g. CappedPositionLost: the collection wrapped past our position (what
+            # was overwritten is gone, as the capped size allows): go on after it.
+            self._reopen()
+            return None
         self._last = doc['_id']
         return doc
 

@@ -221,3 +221,18 @@ def test_broadcast_cursor_skips_old_documents_and_reopens_after_the_last_seen():
     spec = collection.find.call_args[0][0]
     assert spec == {'queue': 'ex', '_id': {'$gt': 3}}
     assert broadcast.get_size() == 0
+
+
+def test_broadcast_cursor_reopens_when_the_capped_collection_wrapped():
+    collection = mock.Mock()
+
+    class Lost(FakeCursor):
+        def __next__(self) -> dict[str, Any]:
+            raise OperationFailure('CappedPositionLost', code=136)
+
+    broadcast = BroadcastCursor(FakeCursor([{'_id': 1}], collection), {'queue': 'ex'})
+    broadcast._cursor = Lost([], collection)
+    collection.find.return_value = FakeCursor([{'_id': 9}], collection)
+    assert broadcast.next() is None          # reopened after the last document seen
+    assert broadcast.next() == {'_id': 9}
+    assert collection.find.call_args[0][0] == {'queue': 'ex', '_id': {'$gt': 1}}
