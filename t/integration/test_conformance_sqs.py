@@ -542,6 +542,37 @@ class TestSQSOnTheHub:
         consumer.cancel()
         assert got == ['after']
 
+    def test_several_queues_long_poll_together_on_the_hub(self) -> None:
+        conn = self.connect(wait_time_seconds=3, polling_interval=0)
+        second = Queue(sqs_name('conf-hub2'), Exchange(''))
+        second = Queue(second.name, Exchange(''), routing_key=second.name)
+        for queue in (self.queue, second):
+            queue.bind(conn.default_channel).declare()
+        channel = conn.channel()
+        calls: list[Any] = []
+        original = channel.asynsqs
+
+        def counting(queue: Any = None) -> Any:
+            calls.append(queue)
+            return original(queue)
+
+        channel.asynsqs = counting  # type: ignore[method-assign]
+        got: list[Any] = []
+        consumer = Consumer(channel, [self.queue, second],
+                            callbacks=[lambda b, m: (got.append(b), m.ack())])
+        consumer.consume()
+        try:
+            self.run_until(lambda: False, timeout=1.0)
+            assert len(calls) == 2          # one long poll per queue, both waiting
+            sent = time.monotonic()
+            Producer(conn.default_channel).publish('to-second', routing_key=second.name)
+            self.run_until(lambda: got == ['to-second'], timeout=5)
+            assert got == ['to-second'] and time.monotonic() - sent < 2
+        finally:
+            consumer.cancel()
+            self.run_until(lambda: not channel._hub_polls, timeout=5)
+            second.bind(conn.default_channel).delete()
+
     def test_polling_interval_is_honoured_on_the_hub(self) -> None:
         conn = self.connect(polling_interval=0.5, wait_time_seconds=0)
         self.queue.bind(conn.default_channel).declare()

@@ -32,6 +32,9 @@ logger = logging.getLogger('kombu.transport.SQS')
 #: seconds before polling a queue again after a failed receive.
 ERROR_RETRY_INTERVAL = 1.0
 
+#: most queues of one channel that long-poll at the same time on the hub.
+MAX_LONG_POLLS = 8
+
 
 class HubConsumer:
     """The event-loop half of :class:`~kombu.transport.SQS.Channel`."""
@@ -71,7 +74,10 @@ class HubConsumer:
                        long_poll: bool) -> None:
         step = steps[0]
         url = self._queue_url(queue, step, create=True)
-        wait = self.wait_time_seconds if long_poll and len(self._active_queues) < 2 else 0
+        # Each queue's poll runs in its own HTTP client thread, so several queues can
+        # long-poll at once (up to the client's threads; beyond, short polls).
+        wait = self.wait_time_seconds if long_poll and \
+            len(self._active_queues) <= MAX_LONG_POLLS else 0
         self.asynsqs(queue).receive_message(
             queue, url, number_messages=self._fetch_count(), wait_time_seconds=wait,
             callback=promise(self._on_hub_messages, (queue, url, steps),
