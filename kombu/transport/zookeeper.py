@@ -15,6 +15,7 @@ Connection String
 
     zookeeper://HOST:PORT[,HOST2:PORT2...]/VHOST
     zookeeper://USER:PASSWORD@HOST:PORT/VHOST
+    zookeeper://HOST:PORT/VHOST?session_timeout=5
 
 Every host of the URL (and of ``;``-separated alternates) goes to one kazoo
 client, which fails over between the members of the ensemble itself.  The port
@@ -71,7 +72,7 @@ import time
 import uuid
 from queue import Empty
 from typing import Any, Callable, ClassVar, Mapping, Sequence
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from kombu.brokerurl import mask_url
 from kombu.exceptions import ConnectionError, LimitExceeded
@@ -596,6 +597,13 @@ class Transport(virtual.Transport):
         if client.userid and not self.userid:
             self.userid, self.password = client.userid, client.password
         vhost = vhost if vhost != '/' else (client.virtual_host or '/')
+        query = urlsplit(url).query if '://' in url else ''
+        if query:  # ?session_timeout=5: options from the URL, transport_options win
+            self.options = self.Channel.Options.from_transport_options(
+                client.transport_options, query=dict(parse_qsl(query)),
+                extra_known=self.Channel.from_transport_options)
+            if self.options.polling_interval is not None:
+                self.polling_interval = self.options.polling_interval
         #: path prefix of every znode (the virtual host), '' for '/'.
         self.root = '/' + vhost.strip('/') if vhost.strip('/') else ''
         self._zk: Any = None

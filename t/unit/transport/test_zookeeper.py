@@ -151,6 +151,15 @@ def test_client_gets_every_host_auth_and_session_timeout(fake):
     assert zk.stopped and zk.closed
 
 
+def test_options_from_the_url_query_and_transport_options_win(fake):
+    conn, _ = channel('zookeeper://a:1/vh?session_timeout=3&max_message_size=5000',
+                      max_message_size=7000)
+    assert conn.transport.options.session_timeout == 3.0
+    assert conn.transport.options.max_message_size == 7000
+    assert conn.transport.root == '/vh'
+    conn.release()
+
+
 def test_unknown_option_warns(fake):
     with pytest.warns(UserWarning, match='sesion_timeout'):
         conn, _ = channel(sesion_timeout=3)
