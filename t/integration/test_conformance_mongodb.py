@@ -98,3 +98,17 @@ class TestMongoDBConformance(MongoDBCapabilities, SharedStoreCases, ConformanceS
                     channel.routing.find_one({'queue': queue.name})):
             remaining = (doc['expire_at'] - channel.get_now()).total_seconds()
             assert 55 < remaining <= 60
+
+    def test_binding_made_after_a_table_was_read_routes_within_the_cache_ttl(self) -> None:
+        exchange = self.exchange('direct')
+        first = self.queue(exchange, 'k')
+        late = self.queue(exchange, 'k')
+        publisher = self.connection()
+        self.declare(publisher, exchange, first)
+        self.publish(publisher, ['before'], exchange, 'k')  # the table is read and kept
+        with Connection(self.url) as other:
+            self.declare(other, late)
+        time.sleep(1.1)  # routing_cache_ttl (1 s) later the publisher reads it again
+        self.publish(publisher, ['after'], exchange, 'k')
+        assert self.get_eventually(publisher, first, 2) == ['before', 'after']
+        assert self.get_eventually(publisher, late, 1) == ['after']
