@@ -12,8 +12,9 @@ Features
 * Supports Topic: Yes
 * Supports Headers: Yes
 * Supports Fanout: Yes (an SLMQ topic per fanout exchange, a subscription per
-  bound queue: kept by the service, so shared by every client); direct, topic and
-  headers bindings are kept per process, as in Kombu
+  bound queue: kept by the service, so shared by every client; direct and topic
+  bindings are tags of the bound queues, also shared; headers bindings stay in the
+  process)
 * Supports Priority: Yes (queues declared with ``x-max-priority``: one SLMQ queue per
   priority step, known to the processes that declare the queue)
 * Supports TTL: Yes (per message and per queue, from the virtual base)
@@ -83,6 +84,26 @@ CHARS_REPLACE_TABLE = {ord(c): 0x5f for c in string.punctuation if c != '_'}
 #: prefix of the topics standing for fanout exchanges.
 _TOPIC_PREFIX = 'kombu_x_'
 
+#: exchange types whose bindings are tags of the bound queues (fanout: topics; headers
+#: patterns do not fit in a tag and stay in the process).
+_TAGGED_KINDS = frozenset({'direct', 'topic'})
+
+#: longest time a publisher routes with a table it read (its own bindings apply at once).
+_TABLE_REFRESH = 1.0
+
+
+def _tag(kind: str, name: str) -> str:
+    """A queue tag: ``kind_`` and ``name`` in hex (tags hold letters and digits safely)."""
+    return f'{kind}_{name.encode().hex()}'
+
+
+def _untag(tag: str, kind: str) -> str:
+    return bytes.fromhex(tag[len(kind) + 1:]).decode()
+
+
+def _binding_tag(exchange: str, routing_key: str) -> str:
+    return f"kb_{exchange.encode().hex()}_{routing_key.encode().hex()}"
+
 
 def _status(exc: BaseException) -> int | None:
     """The HTTP status of a client error (``ResponseError('404: ...')``)."""
@@ -150,6 +171,8 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
     options: SLMQOptions
 
     supports_fanout = True
+    #: routes are memoized and dropped when the shared table is re-read.
+    cache_routes = True
 
     default_visibility_timeout = 1800  # 30 minutes.
     domain_format = 'kombu%(vhost)s'
@@ -212,7 +235,8 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
         return True
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
-        if len(args) >= 3:   # one binding of the queue: (exchange, routing_key, pattern...)
+        if len(args) >= 3 and self._kind(args[0]) == 'fanout':
+            # a subscription of the queue (tags go with the queue itself)
             self._queue_unbind(args[0], args[1], args[2], queue)
         for entity in self._entities(queue):
             self._queue_cache.pop(entity, None)
@@ -303,9 +327,15 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
     def _topic_name(self, exchange: str) -> str:
         return self.entity_name(f'{self.queue_name_prefix}{_TOPIC_PREFIX}{exchange}')
 
-    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+    def _kind(self, exchange: str) -> str:
         decl = self.state.exchanges.get(exchange)
-        if decl is None or decl['type'] != 'fanout':
+        return decl['type'] if decl is not None else self.typeof(exchange).type
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        kind = self._kind(exchange)
+        if kind in _TAGGED_KINDS:
+            self._retag(queue, exchange, add=routing_key)
+        if kind != 'fanout':
             return
         topic_name = self._topic_name(exchange)
         entity = self.entity_name(self.queue_name_prefix + queue)
@@ -320,6 +350,10 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
 
     def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any,
                       queue: str) -> None:
+        kind = self._kind(exchange)
+        if kind in _TAGGED_KINDS:
+            self._retag(queue, exchange, remove=routing_key)
+            return
         entity = self.entity_name(self.queue_name_prefix + queue)
         topic = self.slmq.topic(self._topic_name(exchange))
         try:
@@ -330,6 +364,61 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
         except ChannelError as exc:
             if exc.reply_code != 404:
                 raise
+
+    # -- direct and topic bindings: tags of the bound queue ---------------------
+
+    def _retag(self, queue: str, exchange: str, add: str | None = None,
+               remove: str | None = None) -> None:
+        """Add or remove the tags recording a binding of ``queue`` to ``exchange``."""
+        q = self._queue(self.entity_name(self.queue_name_prefix + queue))
+        with errors('bind', queue):
+            tags = list(q.detail().get('tags') or [])
+            prefix = _binding_tag(exchange, '')
+            if add is not None:   # kt_: the exchange's type, for processes that did not declare it
+                kind = self._kind(exchange)
+                tags += [t for t in (_tag('kq', queue), _tag('kx', exchange),
+                                     _tag(f'kt_{kind}', exchange),
+                                     _binding_tag(exchange, add)) if t not in tags]
+            if remove is not None:
+                tags = [t for t in tags if t != _binding_tag(exchange, remove)]
+                if not any(t.startswith(prefix) for t in tags):
+                    hexed = exchange.encode().hex()
+                    tags = [t for t in tags if t != _tag('kx', exchange)
+                            and not (t.startswith('kt_') and t.endswith(f'_{hexed}'))]
+            q.modify(tags=tags)
+        self.connection._tables.pop(exchange, None)
+        self.state.invalidate_routes(exchange)
+
+    def get_table(self, exchange: str) -> list[Any]:
+        kind = self._kind(exchange)
+        if kind not in _TAGGED_KINDS:
+            return super().get_table(exchange)
+        tables = self.connection._tables
+        now = time.monotonic()
+        hit = tables.get(exchange)
+        if hit is not None and now - hit[0] < _TABLE_REFRESH:
+            return hit[1]
+        with errors('read bindings', exchange):
+            items = self.slmq.queues(tags=[_tag('kx', exchange)])['items']
+        typ, prefix, table = self.exchange_types[kind], _binding_tag(exchange, ''), []
+        for item in items:
+            tags = item.get('tags') or []
+            names = [_untag(t, 'kq') for t in tags if t.startswith('kq_')]
+            if not names:
+                continue
+            for t in tags:
+                if t.startswith(prefix):
+                    key = bytes.fromhex(t[len(prefix):]).decode()
+                    table.append(tuple(typ.prepare_bind(names[0], exchange, key, None)))
+        tables[exchange] = (now, table)
+        return table
+
+    def _lookup(self, exchange: str, routing_key: str, default: str | None = None) -> Any:
+        if exchange:
+            hit = self.connection._tables.get(exchange)
+            if hit is None or time.monotonic() - hit[0] >= _TABLE_REFRESH:
+                self.state.invalidate_routes(exchange)   # re-read the shared table
+        return super()._lookup(exchange, routing_key, default)
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
                     **kwargs: Any) -> None:
@@ -350,8 +439,17 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
             self._fanout_known[exchange] = float('inf')
 
     def _stored_exchange_type(self, exchange: str) -> str | None:
-        # Only fanout exchanges live in the service (as topics).
-        return 'fanout' if self._is_fanout(exchange) else None
+        # A fanout exchange is a topic; a direct or topic one is in its queues' tags.
+        if self._is_fanout(exchange):
+            return 'fanout'
+        with errors('declare exchange', exchange):
+            items = self.slmq.queues(tags=[_tag('kx', exchange)])['items']
+        suffix = f'_{exchange.encode().hex()}'
+        for item in items:
+            for tag in item.get('tags') or []:
+                if tag.startswith('kt_') and tag.endswith(suffix):
+                    return tag[3:-len(suffix)]
+        return None
 
     def _is_fanout(self, exchange: str) -> bool:
         now = time.monotonic()
@@ -420,6 +518,8 @@ class Transport(virtual.Transport):
     def __init__(self, client: Any, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
         self._slmq: Any = None
+        #: exchange -> (read at, table) of the bindings kept as queue tags.
+        self._tables: dict[str, tuple[float, list[Any]]] = {}
 
     def slmq_client(self, channel: Any) -> Any:
         """The authenticated client of this connection (built on first use)."""

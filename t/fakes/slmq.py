@@ -5,7 +5,8 @@ The endpoints the client calls, with the service's behaviour as documented:
 
 * ``POST /v1/<account>/auth`` (``X-Auth-User``/``X-Auth-Key`` -> ``X-Auth-Token``),
   ``GET /v1/ping``; every other call needs a valid ``X-Auth-Token``;
-* queues: ``GET .../queues``, ``PUT/GET/DELETE .../queues/<name>`` (``visibility_interval``,
+* queues: ``GET .../queues[?tags=a,b]`` (the queues with all those tags),
+  ``PUT/GET/DELETE .../queues/<name>`` (``visibility_interval``,
   ``expiration``, ``tags``; detail with ``message_count`` and ``visible_message_count``);
 * messages: ``POST .../queues/<name>/messages``, ``GET .../messages?batch=N`` (the popped
   messages stay invisible for the queue's ``visibility_interval``, then reappear unless
@@ -144,7 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _queues(self, method: str, rest: list[str], query: dict[str, str], body: Any) -> None:
         state = self.server.state
         if not rest:
-            listing = [{'name': q.name, 'tags': q.tags} for q in state.queues.values()]
+            wanted = [t for t in query.get('tags', '').split(',') if t]
+            listing = [{'name': q.name, 'tags': q.tags} for q in state.queues.values()
+                       if all(t in q.tags for t in wanted)]
             return self._reply(200, {'item_count': len(listing), 'items': listing})
         name = rest[0]
         queue = state.queues.get(name)

@@ -135,3 +135,23 @@ def test_fanout_publish_without_bound_queues_is_dropped(service, connect):
     assert 'kombu_x_lonely' in service.state.topics    # declared: others see a fanout
     Producer(connect().default_channel).publish('nobody', exchange='lonely')
     Producer(connect().default_channel).publish('nobody', exchange='never-declared')
+
+
+def test_direct_and_topic_bindings_live_in_queue_tags(service, connect):
+    binder, publisher = connect(), connect()
+    direct, topic = Exchange('d_x', 'direct'), Exchange('t_x', 'topic')
+    red, stocks = Queue('red', direct, 'red'), Queue('stocks', topic, '*.stock.#')
+    for queue in (red, stocks):
+        queue(binder.default_channel).declare()
+    # The publisher declared nothing: it reads the bindings from the service.
+    producer = Producer(publisher.default_channel)
+    producer.publish('r', exchange='d_x', routing_key='red', serializer='json')
+    producer.publish('s', exchange='t_x', routing_key='usd.stock.nasdaq', serializer='json')
+    producer.publish('x', exchange='t_x', routing_key='stock', serializer='json')
+    assert red(publisher.default_channel).get(no_ack=True).payload == 'r'
+    assert stocks(publisher.default_channel).get(no_ack=True).payload == 's'
+    assert stocks(publisher.default_channel).get(no_ack=True) is None
+    red(binder.default_channel).unbind_from(direct, 'red')
+    time.sleep(1.1)   # the publisher re-reads a table at most every second
+    producer.publish('gone', exchange='d_x', routing_key='red', serializer='json')
+    assert red(publisher.default_channel).get(no_ack=True) is None
