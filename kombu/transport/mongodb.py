@@ -69,6 +69,7 @@ from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 from . import virtual
+from ._forksafe import ForkSafeTransport
 from .virtual.errors import ErrorTranslator
 from .virtual.exchange import ExchangeType
 from .virtual.options import TransportOptions
@@ -637,7 +638,7 @@ class Channel(virtual.Channel):
         self.queue_delete(queue)
 
 
-class Transport(virtual.Transport):
+class Transport(ForkSafeTransport, virtual.Transport):
     """MongoDB transport."""
 
     Channel = Channel
@@ -661,7 +662,6 @@ class Transport(virtual.Transport):
         self._client: Any = None
         self._database: Any = None
         self._claims_checked = 0.0
-        self._pid: int | None = None
         #: exchange -> (read at, table) read from the database.
         self.tables: dict[str, tuple[float, list[tuple[str, str, str]]]] = {}
         #: queue -> (read at, policy) read from the database.
@@ -734,7 +734,7 @@ class Transport(virtual.Transport):
             client.close()
             raise VersionMismatch(E_SERVER_VERSION.format(version))
         self._client, self._database = client, client[database]
-        self._pid = os.getpid()
+        self._owned_by_this_process()
         self.recover_claims()
 
     def recover_claims(self) -> int:
@@ -762,28 +762,7 @@ class Transport(virtual.Transport):
             self.recover_claims()
         super()._wait_for_messages(timeout, token)
 
-    # -- fork safety ---------------------------------------------------------------
-    # A forked child (a prefork pool process) inherits this object but not the
-    # client's threads: closing it there would wait for threads that do not exist,
-    # and restoring the parent's unacked messages from it would duplicate them.
-
-    def _forked(self) -> bool:
-        return self._pid is not None and self._pid != os.getpid()
-
-    def _collect(self, connection: Any) -> None:
-        """Drop the connection; after a fork without a word to the server."""
-        if self._forked():
-            self._abandon()
-        else:
-            self.close_connection(connection)
-
-    def _abandon(self) -> None:
-        """Forget the client, channels and unacked messages inherited from the parent."""
-        for channel in [*(self.channels or ()), *self._avail_channels]:
-            channel.do_restore = False
-            channel.closed = True
-        del self.channels[:]  # type: ignore[union-attr]
-        del self._avail_channels[:]
+    def _forget_client(self) -> None:
         self._client = self._database = None
         self.tables.clear()
         self.policies.clear()

@@ -66,7 +66,6 @@ Transport Options
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 import uuid
@@ -79,6 +78,7 @@ from kombu.exceptions import ConnectionError, LimitExceeded
 from kombu.utils.json import dumps, loads
 
 from . import virtual
+from ._forksafe import ForkSafeTransport
 from .virtual.errors import ErrorTranslator
 from .virtual.exchange import ExchangeType
 from .virtual.options import TransportOptions
@@ -570,7 +570,7 @@ class Channel(virtual.Channel):
         return None
 
 
-class Transport(virtual.Transport):
+class Transport(ForkSafeTransport, virtual.Transport):
     """ZooKeeper transport."""
 
     Channel = Channel
@@ -607,7 +607,6 @@ class Transport(virtual.Transport):
         #: path prefix of every znode (the virtual host), '' for '/'.
         self.root = '/' + vhost.strip('/') if vhost.strip('/') else ''
         self._zk: Any = None
-        self._pid: int | None = None
         self._cache: dict[str, Any] = {}
         self._cache_exchanges: dict[str, str] = {}
         self._cache_lock = threading.Lock()
@@ -644,7 +643,7 @@ class Transport(virtual.Transport):
                 raise
             raise translated from exc
         zk.add_listener(self._on_state)
-        self._pid = os.getpid()
+        self._owned_by_this_process()
         if self.root:
             with errors('connect', hosts):
                 zk.ensure_path(self.root)
@@ -658,28 +657,7 @@ class Transport(virtual.Transport):
         except Exception:  # pragma: no cover - already broken
             pass
 
-    # -- fork safety ---------------------------------------------------------------
-    # A forked child (a prefork pool process) inherits this object but not the
-    # client's threads: closing it there would wait for threads that do not exist,
-    # and restoring the parent's unacked messages from it would duplicate them.
-
-    def _forked(self) -> bool:
-        return self._pid is not None and self._pid != os.getpid()
-
-    def _collect(self, connection: Any) -> None:
-        """Drop the connection; after a fork without a word to the server."""
-        if self._forked():
-            self._abandon()
-        else:
-            self.close_connection(connection)
-
-    def _abandon(self) -> None:
-        """Forget the client, channels and unacked messages inherited from the parent."""
-        for channel in [*(self.channels or ()), *self._avail_channels]:
-            channel.do_restore = False
-            channel.closed = True
-        del self.channels[:]  # type: ignore[union-attr]
-        del self._avail_channels[:]
+    def _forget_client(self) -> None:
         self._zk = None
         self._clear_cache()
 

@@ -292,3 +292,17 @@ def test_entry_whose_parts_another_consumer_removed_is_skipped(fake, monkeypatch
     zk.delete(f'/vh/.kombu-blobs/{blob}', recursive=True)  # the winner took it
     assert chan._get('q')['body'] == 'next'
     conn.release()
+
+
+def test_in_a_forked_child_closing_only_forgets(fake):
+    conn, chan = channel()
+    chan._put('q', {'body': 'held', 'properties': {}})
+    chan.basic_consume('q', False, lambda m: None, 'tag')
+    message = chan.basic_get('q')             # unacked, held by the channel
+    assert message is not None
+    zk = fake.instances[-1]
+    conn.transport._pid = -1                  # as seen from a forked child
+    conn.collect()
+    assert not zk.stopped                     # the parent's client is left alone
+    assert zk.get_children('/vh/q') == []     # and its unacked message not restored
+    assert conn.transport._zk is None
