@@ -573,6 +573,25 @@ class TestSQSOnTheHub:
             self.run_until(lambda: not channel._hub_polls, timeout=5)
             second.bind(conn.default_channel).delete()
 
+    def test_acks_are_deleted_soon_during_a_long_poll(self) -> None:
+        conn = self.connect(wait_time_seconds=10, polling_interval=0)
+        self.queue.bind(conn.default_channel).declare()
+        Producer(conn.default_channel).publish('one', routing_key=self.queue.name)
+        got: list[Any] = []
+        consumer = Consumer(conn.channel(), [self.queue],
+                            callbacks=[lambda b, m: got.append(m)])
+        consumer.consume()
+        self.run_until(lambda: len(got) == 1, timeout=5)
+        self.run_until(lambda: False, timeout=0.3)
+        # acked while the next poll waits (up to 10 s), as a worker acks after the task
+        got[0].ack()
+        self.run_until(lambda: False, timeout=1.5)
+        answer = conn.default_channel.sqs().get_queue_attributes(
+            QueueUrl=conn.default_channel._queue_url(self.queue.name),
+            AttributeNames=['ApproximateNumberOfMessagesNotVisible'])
+        assert answer['Attributes']['ApproximateNumberOfMessagesNotVisible'] == '0'
+        consumer.cancel()
+
     def test_polling_interval_is_honoured_on_the_hub(self) -> None:
         conn = self.connect(polling_interval=0.5, wait_time_seconds=0)
         self.queue.bind(conn.default_channel).declare()

@@ -50,6 +50,9 @@ SQS_MAX_MESSAGES = 10
 #: seconds before its visibility ends that a buffered message is dropped as stale.
 STALE_MARGIN = 2.0
 
+#: on the hub, the longest an acknowledged message waits for its batched delete.
+ACK_FLUSH_DELAY = 0.5
+
 _RECEIVE_COUNT = 'ApproximateReceiveCount'
 
 Envelope = dict[str, Any]
@@ -93,6 +96,7 @@ class Channel(HubConsumer, StsHelpers, virtual.Channel):
         # queue URL -> receipt handles acknowledged but not deleted yet.
         self._pending_deletes: dict[str, list[str]] = {}
         self._ack_lock = threading.Lock()
+        self._flush_scheduled = False
         self._poll_timeout: float | None = None
         # receipt handle -> when its visibility was last set (receive or heartbeat).
         self._held_since: dict[str, float] = {}
@@ -479,6 +483,16 @@ class Channel(HubConsumer, StsHelpers, virtual.Channel):
             full = len(pending) >= SQS_MAX_MESSAGES
         if now or full or not self._consumers:
             self._flush_deletes(url)
+        elif self.hub is not None and not self._flush_scheduled:
+            # On the hub a long poll may hold the next receive (and its flush) for
+            # wait_time_seconds: deletes go out at the latest ACK_FLUSH_DELAY later.
+            self._flush_scheduled = True
+            self.hub.call_later(ACK_FLUSH_DELAY, self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        if not self.closed:
+            self._flush_deletes()
 
     def _flush_deletes(self, only_url: str | None = None) -> None:
         with self._ack_lock:
