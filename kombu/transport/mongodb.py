@@ -50,6 +50,8 @@ Transport Options
   ``queues_collection``, ``exchanges_collection`` - names and defaults as in Kombu.
 * ``routing_cache_ttl`` - seconds this process reuses a routing table read from the
   database (default 1; its own bindings take effect at once).
+* ``polling_interval`` - longest an idle consumer waits between looks (default 1); where
+  the server has change streams (replica sets) consumers are woken by inserts instead.
 """
 from __future__ import annotations
 
@@ -112,6 +114,8 @@ _AUTH_CODES = frozenset({13, 18})
 CLAIMED = '\x00kombu.claimed'
 #: marks the claims of this process.
 CLAIM_TOKEN = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}'
+#: longest a change-stream read blocks (bounds how late a drain_events timeout is).
+STREAM_WAIT_MS = 100
 #: messages read per query of a queue's head (see :meth:`Channel._claim`).
 CLAIM_BATCH = 10
 #: claims older than this (seconds) belong to a consumer that died mid-claim.
@@ -662,6 +666,8 @@ class Transport(ForkSafeTransport, virtual.Transport):
         self._client: Any = None
         self._database: Any = None
         self._claims_checked = 0.0
+        self._stream: Any = None
+        self._stream_supported = True
         #: exchange -> (read at, table) read from the database.
         self.tables: dict[str, tuple[float, list[tuple[str, str, str]]]] = {}
         #: queue -> (read at, policy) read from the database.
@@ -760,10 +766,45 @@ class Transport(ForkSafeTransport, virtual.Transport):
         if self._database is not None and \
                 time.monotonic() - self._claims_checked > STALE_CLAIM / 2:
             self.recover_claims()
-        super()._wait_for_messages(timeout, token)
+        stream = self._insert_stream()
+        if stream is None:
+            return super()._wait_for_messages(timeout, token)
+        deadline = time.monotonic() + min(timeout, self.polling_interval or timeout)
+        try:
+            while time.monotonic() < deadline:
+                if stream.try_next() is not None:
+                    return  # something was published: look again now
+        except PyMongoError:
+            self._close_stream(supported=True)  # reopened next time
+
+    def _insert_stream(self) -> Any:
+        """A change stream of inserts into the message collections, to wake on.
+
+        None where the server has none (a standalone mongod): then consumers poll
+        every ``polling_interval``.
+        """
+        if self._stream is None and self._stream_supported and self._database is not None:
+            names = [self.options.messages_collection, self.options.broadcast_collection]
+            try:
+                self._stream = self._database.watch(
+                    [{'$match': {'operationType': 'insert', 'ns.coll': {'$in': names}}},
+                     {'$project': {'fullDocument': 0}}],  # only that it happened
+                    max_await_time_ms=STREAM_WAIT_MS)
+            except PyMongoError:
+                self._stream_supported = False
+        return self._stream
+
+    def _close_stream(self, supported: bool = True) -> None:
+        stream, self._stream = self._stream, None
+        self._stream_supported = supported
+        if stream is not None:
+            try:
+                stream.close()
+            except PyMongoError:  # pragma: no cover - the connection is gone anyway
+                pass
 
     def _forget_client(self) -> None:
-        self._client = self._database = None
+        self._client = self._database = self._stream = None
         self.tables.clear()
         self.policies.clear()
 
@@ -778,6 +819,7 @@ class Transport(ForkSafeTransport, virtual.Transport):
         try:
             super().close_connection(connection)
         finally:
+            self._close_stream()
             client, self._client, self._database = self._client, None, None
             if client is not None:
                 client.close()

@@ -2,6 +2,7 @@
 each test class works in a database of its own, dropped afterwards."""
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Iterator
 
@@ -112,3 +113,22 @@ class TestMongoDBConformance(MongoDBCapabilities, SharedStoreCases, ConformanceS
         self.publish(publisher, ['after'], exchange, 'k')
         assert self.get_eventually(publisher, first, 2) == ['before', 'after']
         assert self.get_eventually(publisher, late, 1) == ['after']
+
+    def test_idle_consumer_wakes_on_publish_not_on_the_poll(self) -> None:
+        # A change stream of inserts wakes a waiting drain_events (SecantusDB is a
+        # one-node replica set, so it has change streams; a standalone mongod polls).
+        queue = self.queue()
+        conn = Connection(self.url, transport_options={'polling_interval': 5})
+        self._connections.append(conn)
+        self.declare(conn, queue)
+        got: list[float] = []
+        with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(time.monotonic()),
+                                                              m.ack())]):
+            self.assert_no_delivery(conn, timeout=0.3)  # the stream is open now
+            timer = threading.Timer(0.5, self.publish, (self.connection(), ['wake'], '',
+                                                        queue.routing_key))
+            started = time.monotonic()
+            timer.start()
+            conn.drain_events(timeout=4)
+            timer.join()
+        assert got and got[0] - started < 2.0  # not the 5 s poll
