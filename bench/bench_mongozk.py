@@ -84,7 +84,7 @@ def kombu_consume(url: str, n: int) -> float:
 
 def mongo_collection(url: str) -> Any:
     import pymongo
-    client = pymongo.MongoClient(url)
+    client = pymongo.MongoClient(url, retryWrites=False)  # as the transport uses it
     return client, client.get_default_database('kombu_default')['bench_raw']
 
 
