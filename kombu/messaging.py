@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from collections.abc import Mapping
 from itertools import count
 from threading import local
 from types import TracebackType
@@ -733,6 +734,8 @@ def _option_max_decompressed_size(channel: Any) -> Optional[int]:
     try:
         options = channel.connection.client.transport_options or {}
     except AttributeError:
+        return None
+    if not isinstance(options, Mapping):  # a test double's channel
         return None
     value = options.get('max_decompressed_size')
     return None if value is None else int(value)
