@@ -34,6 +34,10 @@ Features
 * Supports Priority: Yes (queues declared with ``x-max-priority``)
 * Supports TTL: Yes (message and queue TTL, dead-lettering, ``x-max-length``)
 
+Consumers wait with a blocking query on ``prefix`` (from the index of their
+last listing), so a published message wakes them at once; ``polling_interval``
+only bounds how long one wait lasts.
+
 Proved by ``t/integration/test_conformance_consul.py`` against
 ``t/fakes/consul_server.py``, a stand-in for the KV and session endpoints (no
 Consul server can be installed on the CI machines).
@@ -43,7 +47,7 @@ Transport Options
 * ``prefix`` - first segment of every key (default ``kombu``).
 * ``visibility_timeout`` - the session TTL, seconds (default 3600, 10 to 86400).
 * ``token`` - ACL token.
-* ``polling_interval`` - seconds between polls of empty queues (default 1).
+* ``polling_interval`` - longest blocking query between polls (default 1).
 """
 from __future__ import annotations
 
@@ -194,7 +198,13 @@ class Channel(KVChannel):
 
     @translated(errors, 'list')
     def kv_list(self, prefix: str) -> list[tuple[str, str]]:
-        _, data = self.client.kv.get(f'{prefix}/', recurse=True)
+        index, data = self.client.kv.get(f'{prefix}/', recurse=True)
+        transport = self.connection
+        try:
+            if int(index) > (transport.last_index or 0):
+                transport.last_index = int(index)  # where a blocking query starts
+        except (TypeError, ValueError):
+            pass
         return [(item['Key'], (item.get('Value') or b'').decode()) for item in data or ()]
 
     @translated(errors, 'put')
@@ -270,6 +280,25 @@ class Transport(virtual.Transport):
         self.session_id: str | None = None
         self.session_client: Any = None
         self.session_lock = threading.Lock()
+        #: X-Consul-Index of the newest listing: a blocking query from there wakes
+        #: consumers on any change.
+        self.last_index: int | None = None
+
+    def _wakeup_token(self) -> Any:
+        return self.last_index
+
+    def _wait_for_messages(self, timeout: float, token: Any) -> None:
+        """A blocking query on ``prefix`` from ``token``: returns on a change, or after
+        ``polling_interval`` (claims are renewed between polls), at most ``timeout``."""
+        channel = self._avail_channels[-1] if self._avail_channels else (
+            self.channels[0] if self.channels else None)
+        if token is None or channel is None:
+            return super()._wait_for_messages(timeout, token)
+        wait = max(min(timeout, self.polling_interval or 0), 0.01)
+        with errors('watch'):
+            channel.client.kv.get(f'{channel.prefix}/', index=token,  # type: ignore[attr-defined]
+                                  wait=f'{int(wait * 1000)}ms', recurse=True, keys=True)
+        return None
 
     def establish_connection(self) -> Transport:
         super().establish_connection()

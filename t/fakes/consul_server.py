@@ -4,8 +4,10 @@ No Consul server can be installed on the CI machines (no package in Debian,
 PyPI or npm), so the consul:// transport is tested against this.  It serves
 what the transport uses, with Consul's documented semantics:
 
-* ``GET /v1/kv/<key>[?recurse]`` - the entries (``Value`` base64), sorted by
-  key, 404 when there are none; ``X-Consul-Index`` on every answer.
+* ``GET /v1/kv/<key>[?recurse][&index=N&wait=D]`` - the entries (``Value``
+  base64), sorted by key, 404 when there are none; ``X-Consul-Index`` on every
+  answer (the store's index: any change moves it); with ``index`` a blocking
+  query, answered once the index passes ``N`` or after ``wait``.
 * ``PUT /v1/kv/<key>[?cas=N][?acquire=S][?release=S]`` - ``true``/``false``;
   ``cas=0`` creates only, ``acquire`` takes the key's lock for session ``S``
   unless another session holds it; values above 512 KiB are refused (413).
@@ -52,7 +54,8 @@ class ConsulFake:
     """The store: keys, sessions and the index, behind one lock."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # a Condition: blocking queries wait on it for the index to move
+        self.lock = threading.Condition()
         self.index = 1
         self.kv: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
@@ -60,7 +63,18 @@ class ConsulFake:
 
     def _bump(self) -> int:
         self.index += 1
+        self.lock.notify_all()
         return self.index
+
+    def block(self, index: int, wait: float) -> None:
+        """A blocking query: until the index passes ``index`` or ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        while self.index <= index:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.lock.wait(min(remaining, 0.05))
+            self.expire_sessions()
 
     def expire_sessions(self) -> None:
         now = time.monotonic()
@@ -185,6 +199,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith('/v1/kv/'):
             key = path[len('/v1/kv/'):]
             if method == 'GET':
+                if 'index' in params:
+                    store.block(int(params['index']), _ttl_seconds(params.get('wait')) or 300)
                 entries = store.get(key, 'recurse' in params)
                 return self._answer(200 if entries else 404, entries if entries else b'')
             if method == 'PUT':

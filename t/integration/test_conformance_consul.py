@@ -13,7 +13,7 @@ import pytest
 from kombu import Connection
 from kombu.exceptions import LimitExceeded
 from t.fakes.consul_server import ConsulFake, running
-from t.integration.conformance.claims import ClaimStoreCases
+from t.integration.conformance.claims import ClaimStoreCases, WakesOnPublishCases
 
 pytest.importorskip('consul')
 
@@ -24,7 +24,7 @@ def consul_fake() -> Iterator[tuple[str, ConsulFake]]:
         yield f'consul://127.0.0.1:{port}', store
 
 
-class TestConsulConformance(ClaimStoreCases):
+class TestConsulConformance(ClaimStoreCases, WakesOnPublishCases):
     transport_options = {'polling_interval': 0.02}
     race_total = 120
     # Consul session TTLs are 10 s at least.

@@ -7,16 +7,12 @@ its own, deleted at the end.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
-from kombu import Connection, Consumer
-from t.integration.conformance.claims import ClaimStoreCases
+from t.integration.conformance.claims import ClaimStoreCases, WakesOnPublishCases
 from t.servers import IN_CI, port_open
 
 etcd = pytest.importorskip('etcd')
@@ -42,34 +38,10 @@ def etcd_url() -> Iterator[str]:
         pass
 
 
-class TestEtcdConformance(ClaimStoreCases):
+class TestEtcdConformance(ClaimStoreCases, WakesOnPublishCases):
     race_total = 120
     transport_options = {'prefix': PREFIX, 'polling_interval': 0.02}
 
     @pytest.fixture(autouse=True)
     def _url(self, etcd_url: str) -> None:
         self.url = etcd_url
-
-    def test_watch_wakes_a_waiting_consumer(self) -> None:
-        # polling_interval 3 s (Kombu's default): the watch delivers long before.
-        queue = self.queue()
-        options = dict(self.transport_options, polling_interval=3)
-        conn = Connection(self.url, transport_options=options)
-        self._connections.append(conn)
-        self.declare(conn, queue)
-        got: list[float] = []
-        with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(time.monotonic()),
-                                                               m.ack())]):
-            with pytest.raises(socket.timeout):
-                conn.drain_events(timeout=0.3)  # one empty poll: now it watches
-            sent = [0.0]
-
-            def publish() -> None:
-                sent[0] = time.monotonic()
-                self.publish(self.connection(), ['wake'], routing_key=queue.routing_key)
-            timer = threading.Timer(0.5, publish)
-            timer.start()
-            conn.drain_events(timeout=5)
-            timer.join()
-        assert got and got[0] - sent[0] < 1.0
-

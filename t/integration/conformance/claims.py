@@ -7,9 +7,12 @@ stored there too.
 """
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any
+
+import pytest
 
 from kombu import Connection, Consumer, Producer
 
@@ -132,3 +135,30 @@ class ClaimStoreCases(ConformanceSuite):
         held[0].ack()
         consumer.cancel()
 
+
+class WakesOnPublishCases(ConformanceSuite):
+    """For transports whose idle consumers wait on the store (a watch, a blocking
+    query) rather than sleep ``polling_interval``: a publish wakes them."""
+
+    def test_publish_wakes_a_waiting_consumer(self) -> None:
+        # polling_interval 3 s (etcd's default in Kombu): the wait ends long before.
+        queue = self.queue()
+        options = dict(self.transport_options, polling_interval=3)
+        conn = Connection(self.url, transport_options=options)
+        self._connections.append(conn)
+        self.declare(conn, queue)
+        got: list[float] = []
+        with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(time.monotonic()),
+                                                               m.ack())]):
+            with pytest.raises(socket.timeout):
+                conn.drain_events(timeout=0.3)  # one empty poll: now it watches
+            sent = [0.0]
+
+            def publish() -> None:
+                sent[0] = time.monotonic()
+                self.publish(self.connection(), ['wake'], routing_key=queue.routing_key)
+            timer = threading.Timer(0.5, publish)
+            timer.start()
+            conn.drain_events(timeout=5)
+            timer.join()
+        assert got and got[0] - sent[0] < 1.0
