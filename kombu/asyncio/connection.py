@@ -1,0 +1,190 @@
+"""``AsyncConnection``: a :class:`kombu.Connection` driven from asyncio.
+
+The URL, alternates, failover strategy, transport options and the retry
+policy are the sync connection's (one parser, one :class:`RetryPolicy`);
+only the waiting differs: retries sleep with ``asyncio.sleep`` and each
+attempt runs on the connection's runner (see :mod:`kombu.asyncio.runner`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from itertools import count
+from types import TracebackType
+from typing import Any, Callable
+
+from kombu import exceptions
+from kombu.connection import Connection
+from kombu.retry import RetryPolicy, remaining
+
+from .runner import Runner, runner_for
+
+__all__ = ('AsyncConnection', 'AsyncChannel')
+
+logger = logging.getLogger(__name__)
+
+
+class AsyncChannel:
+    """A sync channel plus the runner its calls go through."""
+
+    def __init__(self, connection: AsyncConnection, channel: Any) -> None:
+        self.connection = connection
+        self.channel = channel
+        self.runner = connection.runner
+        self._closed = False
+
+    async def run(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await self.runner.run(fun, *args, **kwargs)
+
+    async def close(self) -> None:
+        """Close the channel: messages it received and did not ack come back."""
+        if not self._closed:
+            self._closed = True
+            await self.run(self.channel.close)
+
+    async def __aenter__(self) -> AsyncChannel:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+class AsyncConnection:
+    """Connection to a broker for asyncio code.
+
+    Takes the arguments of :class:`kombu.Connection` (``'redis://a;redis://b'``
+    or ``alternates=[...]`` for failover).  ``await conn.ensure_connection()``
+    connects (retrying as :meth:`kombu.Connection.ensure_connection`);
+    ``async with AsyncConnection(url) as conn`` connects and closes.
+    """
+
+    def __init__(self, hostname: Any = 'localhost', *args: Any,
+                 runner: Runner | None = None, **kwargs: Any) -> None:
+        self.sync = Connection(hostname, *args, **kwargs)
+        self.runner = runner or runner_for(self.transport_name)
+        self._channels: list[AsyncChannel] = []
+        self._closed = False
+
+    @property
+    def transport_name(self) -> str:
+        return str(self.sync.transport.driver_type)
+
+    @property
+    def native(self) -> bool:
+        """True when no thread is involved in this connection's I/O."""
+        return self.runner.native
+
+    @property
+    def connected(self) -> bool:
+        return self.sync.connected
+
+    async def connect(self) -> AsyncConnection:
+        return await self.ensure_connection(max_retries=1)
+
+    async def ensure_connection(
+            self, errback: Callable[[Exception, float], Any] | None = None,
+            max_retries: int | None = None, interval_start: float = 2,
+            interval_step: float = 2, interval_max: float = 30,
+            timeout: float | None = None,
+            retry_policy: RetryPolicy | dict[str, Any] | None = None) -> AsyncConnection:
+        """Connect, retrying (and failing over to alternates) by the policy.
+
+        ``errback(exc, interval)`` is called before each wait; ``timeout``
+        bounds all attempts and waits together.
+        """
+        if self.connected:
+            return self
+        if retry_policy is None:
+            policy = RetryPolicy(max_retries, interval_start, interval_step,
+                                 interval_max, timeout)
+        else:
+            policy = RetryPolicy.from_dict(retry_policy)
+        try:
+            await self._connect_with(policy, errback)
+        except exceptions.KombuError:
+            raise
+        except self.sync.recoverable_connection_errors as exc:
+            raise exceptions.OperationalError(str(exc)) from exc
+        return self
+
+    async def _connect_with(self, policy: RetryPolicy,
+                            errback: Callable[[Exception, float], Any] | None) -> None:
+        sync = self.sync
+        deadline = policy.deadline()
+        intervals = policy.intervals()
+        for retries in count():
+            try:
+                await asyncio.wait_for(self.runner.run(sync._connection_factory),
+                                       remaining(deadline))
+                return
+            except exceptions.AccessRefused:
+                raise  # wrong credentials stay wrong
+            except (asyncio.TimeoutError, *sync.recoverable_connection_errors) as exc:
+                if policy.gives_up(retries, deadline):
+                    raise
+                interval = next(intervals) if sync.completes_cycle(retries) else 0.0
+                left = remaining(deadline)
+                if left is not None:
+                    interval = min(interval, left)
+                logger.debug('Cannot connect to %s: %s; retrying in %.2fs',
+                             sync._safe_uri(), exc, interval)
+                try:
+                    if errback:
+                        errback(exc, interval)
+                finally:
+                    await self.runner.run(sync.maybe_switch_next)
+                if interval:
+                    await asyncio.sleep(interval)
+
+    async def channel(self) -> AsyncChannel:
+        """A new channel (connecting first if needed)."""
+        if not self.connected:
+            await self.ensure_connection(**self._failover_opts())
+        channel = AsyncChannel(self, await self.runner.run(self.sync.channel))
+        self._channels.append(channel)
+        return channel
+
+    def _failover_opts(self) -> dict[str, Any]:
+        opts = self.sync._extract_failover_opts()
+        opts.pop('callback', None)
+        return opts
+
+    def Producer(self, channel: AsyncChannel | None = None, **kwargs: Any) -> Any:
+        from .messaging import AsyncProducer
+        return AsyncProducer(channel or self, **kwargs)
+
+    def Consumer(self, queues: Any = None, channel: AsyncChannel | None = None,
+                 **kwargs: Any) -> Any:
+        from .messaging import AsyncConsumer
+        return AsyncConsumer(channel or self, queues, **kwargs)
+
+    def SimpleQueue(self, name: Any, **kwargs: Any) -> Any:
+        from .simple import AsyncSimpleQueue
+        return AsyncSimpleQueue(self, name, **kwargs)
+
+    async def close(self) -> None:
+        """Close every channel (unacked messages come back), then the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        for channel in self._channels:
+            try:
+                await channel.close()
+            except Exception as exc:  # the connection may already be gone
+                logger.debug('closing channel: %r', exc)
+        self._channels.clear()
+        await self.runner.run(self.sync.release)
+        self.runner.close()
+
+    release = close
+
+    async def __aenter__(self) -> AsyncConnection:
+        await self.ensure_connection(**self._failover_opts())
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f'<AsyncConnection: {self.sync.as_uri()} ({self.runner.name})>'

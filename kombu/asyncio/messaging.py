@@ -1,0 +1,324 @@
+"""``AsyncProducer``, ``AsyncConsumer`` and ``AsyncMessage``.
+
+The message is built by the sync :class:`kombu.Producer` (serializer,
+compression, headers, priority, expiration, declare, retry) and delivered
+messages are the sync :class:`kombu.Message` (decode, accept, compression):
+one implementation of the wire format.  Only the calls that do I/O are
+awaited, through the channel's runner.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import time
+from collections import deque
+from typing import Any, AsyncIterator, Callable, Deque, List, Sequence, Union
+
+from kombu.entity import Queue
+from kombu.messaging import Consumer, Producer
+
+from .connection import AsyncChannel, AsyncConnection
+
+__all__ = ('AsyncProducer', 'AsyncConsumer', 'AsyncMessage')
+
+ChannelOrConnection = Union[AsyncChannel, AsyncConnection]
+
+#: Waits between polls of empty queues grow from the first to the last value.
+POLL_MIN = 0.001
+POLL_MAX = 0.05
+
+
+async def _channel_of(target: ChannelOrConnection) -> tuple[AsyncChannel, bool]:
+    """The channel to use, and whether we opened it (and so must close it)."""
+    if isinstance(target, AsyncChannel):
+        return target, False
+    return await target.channel(), True
+
+
+class AsyncProducer:
+    """Publish messages; ``publish`` takes the arguments of :meth:`kombu.Producer.publish`."""
+
+    def __init__(self, channel: ChannelOrConnection, exchange: Any = None,
+                 routing_key: str | None = None, serializer: str | None = None,
+                 auto_declare: bool = True, compression: str | None = None,
+                 on_return: Callable[..., Any] | None = None) -> None:
+        self._target = channel
+        self._options = dict(exchange=exchange, routing_key=routing_key,
+                             serializer=serializer, auto_declare=auto_declare,
+                             compression=compression, on_return=on_return)
+        self.channel: AsyncChannel | None = None
+        self.producer: Producer | None = None
+        self._owns_channel = False
+        self._lock = asyncio.Lock()
+
+    async def _ready(self) -> Producer:
+        if self.producer is None:
+            async with self._lock:
+                if self.producer is None:
+                    self.channel, self._owns_channel = await _channel_of(self._target)
+                    # Producer() declares its exchange: that is I/O, so it runs there.
+                    self.producer = await self.channel.run(
+                        Producer, self.channel.channel, **self._options)
+        return self.producer
+
+    async def publish(self, body: Any, routing_key: str | None = None, **kwargs: Any) -> Any:
+        producer = await self._ready()
+        assert self.channel is not None
+        return await self.channel.run(
+            functools.partial(producer.publish, body, routing_key, **kwargs))
+
+    async def declare(self) -> None:
+        producer = await self._ready()
+        assert self.channel is not None
+        await self.channel.run(producer.declare)
+
+    async def close(self) -> None:
+        if self._owns_channel and self.channel is not None:
+            await self.channel.close()
+        self.producer = None
+
+    async def __aenter__(self) -> AsyncProducer:
+        await self._ready()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+class AsyncMessage:
+    """A received message; ``await ack()``, ``reject()``, ``requeue()``.
+
+    Everything else (``body``, ``payload``, ``decode()``, ``headers``,
+    ``properties``, ``delivery_info``...) is the sync message's.
+    """
+
+    __slots__ = ('message', '_consumer')
+
+    def __init__(self, consumer: AsyncConsumer, message: Any) -> None:
+        self.message = message
+        self._consumer = consumer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.message, name)
+
+    @property
+    def payload(self) -> Any:
+        return self.message.payload
+
+    def decode(self) -> Any:
+        return self.message.decode()
+
+    async def ack(self, multiple: bool = False) -> None:
+        await self._settle(self.message.ack, multiple=multiple)
+
+    async def reject(self, requeue: bool = False) -> None:
+        await self._settle(self.message.reject, requeue=requeue)
+
+    async def requeue(self) -> None:
+        await self._settle(self.message.requeue)
+
+    async def _settle(self, fun: Callable[..., Any], **kwargs: Any) -> None:
+        consumer = self._consumer
+        assert consumer.channel is not None
+        await consumer.channel.run(fun, **kwargs)
+        consumer._settled(self)
+
+    def __repr__(self) -> str:
+        return f'<AsyncMessage: {self.message!r}>'
+
+
+class AsyncConsumer:
+    """Receive from ``queues``: ``async for message in consumer`` or callbacks.
+
+    ``prefetch_count`` caps the messages handed out and not yet acked.  A
+    message is acked only by ``await message.ack()``: if the task handling it
+    is cancelled, or the consumer is closed first, the message goes back to
+    its queue (a cancelled ``get()`` keeps what it fetched for the next call
+    or gives it back on close).
+    """
+
+    def __init__(self, channel: ChannelOrConnection, queues: Any = None,
+                 no_ack: bool | None = None, auto_declare: bool = True,
+                 callbacks: Sequence[Callable[..., Any]] | None = None,
+                 on_decode_error: Callable[..., Any] | None = None,
+                 accept: Sequence[str] | None = None,
+                 prefetch_count: int | None = None) -> None:
+        self._target = channel
+        self._queues = queues
+        self.no_ack = bool(no_ack)
+        self.auto_declare = auto_declare
+        self.callbacks: List[Callable[..., Any]] = list(callbacks or [])
+        self.on_decode_error = on_decode_error
+        self.accept = accept
+        self.prefetch_count = prefetch_count
+        self.channel: AsyncChannel | None = None
+        self.consumer: Consumer | None = None
+        self._owns_channel = False
+        self._buffer: Deque[Any] = deque()
+        self._unacked: set[AsyncMessage] = set()
+        self._turn = 0
+        self._closed = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def queues(self) -> List[Queue]:
+        return self.consumer.queues if self.consumer else []
+
+    def register_callback(self, callback: Callable[..., Any]) -> None:
+        self.callbacks.append(callback)
+
+    async def consume(self) -> AsyncConsumer:
+        """Declare the queues (if ``auto_declare``) and get ready to receive."""
+        if self.consumer is None:
+            async with self._lock:
+                if self.consumer is None:
+                    self.channel, self._owns_channel = await _channel_of(self._target)
+                    self.consumer = await self.channel.run(
+                        Consumer, self.channel.channel, self._queues, no_ack=self.no_ack,
+                        auto_declare=self.auto_declare, accept=self.accept)
+        return self
+
+    async def get(self, timeout: float | None = None) -> AsyncMessage:
+        """The next message; :exc:`asyncio.TimeoutError` after ``timeout`` seconds."""
+        await self.consume()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wait = POLL_MIN
+        while not self._closed:
+            if self._buffer and self._has_room():
+                return self._hand_out(self._buffer.popleft())
+            if self._has_room():
+                got = await self._fetch()
+                if got:
+                    self._buffer.extend(got)
+                    wait = POLL_MIN
+                    continue
+            if deadline is not None and time.monotonic() >= deadline:
+                raise asyncio.TimeoutError()
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, POLL_MAX)
+        raise asyncio.CancelledError('consumer closed')
+
+    def _has_room(self) -> bool:
+        return (self.no_ack or not self.prefetch_count
+                or len(self._unacked) < self.prefetch_count)
+
+    async def _fetch(self) -> List[Any]:
+        assert self.channel is not None
+        budget = 1
+        if self.prefetch_count:
+            budget = max(self.prefetch_count - len(self._unacked) - len(self._buffer), 1)
+        future = asyncio.ensure_future(self.channel.run(self._poll, budget))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The fetch finishes in its thread: keep what it got, never drop it.
+            future.add_done_callback(self._keep)
+            raise
+
+    def _keep(self, future: asyncio.Future) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._buffer.extend(future.result())
+
+    def _poll(self, budget: int) -> List[Any]:
+        # Runs on the runner: one get per queue in turn until one is found
+        # empty in a full round or the budget is spent.
+        assert self.consumer is not None
+        queues = self.consumer.queues
+        out: List[Any] = []
+        empty = 0
+        while len(out) < budget and empty < len(queues):
+            queue = queues[self._turn % len(queues)]
+            self._turn += 1
+            message = queue.get(no_ack=self.no_ack, accept=self.accept)
+            if message is None:
+                empty += 1
+            else:
+                empty = 0
+                out.append(message)
+        return out
+
+    def _hand_out(self, message: Any) -> AsyncMessage:
+        wrapped = AsyncMessage(self, message)
+        if not self.no_ack:
+            self._unacked.add(wrapped)
+        return wrapped
+
+    def _settled(self, message: AsyncMessage) -> None:
+        self._unacked.discard(message)
+
+    def __aiter__(self) -> AsyncIterator[AsyncMessage]:
+        return self
+
+    async def __anext__(self) -> AsyncMessage:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            return await self.get()
+        except asyncio.CancelledError:
+            if self._closed:
+                raise StopAsyncIteration from None
+            raise
+
+    async def drain_events(self, timeout: float | None = None) -> None:
+        """Receive one message and hand it to the callbacks (awaiting coroutines)."""
+        if not self.callbacks:
+            raise NotImplementedError('Consumer does not have any callbacks')
+        message = await self.get(timeout=timeout)
+        try:
+            body = message.decode()
+        except Exception as exc:
+            if self.on_decode_error is None:
+                raise
+            self.on_decode_error(message, exc)
+            return
+        for callback in self.callbacks:
+            result = callback(body, message)
+            if inspect.isawaitable(result):
+                await result
+
+    async def run(self) -> None:
+        """Hand messages to the callbacks until the consumer is closed or cancelled."""
+        while not self._closed:
+            try:
+                await self.drain_events()
+            except asyncio.CancelledError:
+                if self._closed:
+                    return
+                raise
+
+    async def qos(self, prefetch_count: int) -> None:
+        self.prefetch_count = prefetch_count
+
+    async def purge(self) -> int:
+        await self.consume()
+        assert self.channel is not None and self.consumer is not None
+        return int(await self.channel.run(self.consumer.purge))
+
+    async def close(self) -> None:
+        """Stop; fetched messages not handed out go back to their queues first."""
+        if self._closed:
+            return
+        self._closed = True
+        channel = self.channel
+        if channel is None:
+            return
+        buffered, self._buffer = list(self._buffer), deque()
+        if buffered and not self.no_ack:
+            await channel.run(_requeue_all, buffered)
+        if self._owns_channel:
+            await channel.close()  # the channel gives back what is still unacked
+
+    cancel = close
+
+    async def __aenter__(self) -> AsyncConsumer:
+        return await self.consume()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+def _requeue_all(messages: Sequence[Any]) -> None:
+    for message in messages:
+        if not message.acknowledged:
+            message.requeue()

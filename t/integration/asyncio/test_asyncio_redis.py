@@ -1,0 +1,137 @@
+"""The asyncio API on a real Redis: interop with the sync API, counted."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterator
+
+import pytest
+
+from kombu import Connection, Exchange, Queue
+from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
+from kombu.exceptions import OperationalError
+from t.integration.redis.servers import claim_db
+from t.servers import require_server, unique_name
+
+pytestmark = pytest.mark.integration
+N = 200
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    require_server('Redis', '127.0.0.1', 6379,
+                   'redis-server --bind 127.0.0.1 --port 6379 --save ""')
+    db, lock = claim_db()
+    yield f'redis://127.0.0.1:6379/{db}'
+    import redis
+    redis.Redis(db=db).flushdb()
+    lock.close()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def entities() -> tuple[Exchange, Queue]:
+    name = unique_name('aio')
+    exchange = Exchange(name, 'direct')
+    return exchange, Queue(name, exchange, name)
+
+
+def test_async_publish_sync_consume(url: str) -> None:
+    exchange, queue = entities()
+
+    async def publish() -> None:
+        async with AsyncConnection(url) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            for i in range(N):
+                await producer.publish({'n': i}, declare=[queue], headers={'k': 'v'},
+                                       compression='zlib', retry=True)
+            await producer.close()
+
+    run(publish())
+    got: list[int] = []
+    with Connection(url) as sync:
+        with sync.Consumer([queue], callbacks=[
+                lambda body, message: (got.append(body['n']), message.ack())]):
+            while len(got) < N:
+                sync.drain_events(timeout=5)
+    assert sorted(got) == list(range(N))
+
+
+def test_sync_publish_async_consume(url: str) -> None:
+    exchange, queue = entities()
+    with Connection(url) as sync:
+        producer = sync.Producer(exchange=exchange, routing_key=queue.routing_key)
+        for i in range(N):
+            producer.publish({'n': i}, declare=[queue], serializer='pickle')
+
+    async def consume() -> list[int]:
+        async with AsyncConnection(url) as conn:
+            got = []
+            async with AsyncConsumer(conn, [queue], accept=['pickle'],
+                                     prefetch_count=10) as consumer:
+                async for message in consumer:
+                    got.append(message.payload['n'])
+                    await message.ack()
+                    if len(got) == N:
+                        break
+            return got
+
+    assert sorted(run(consume())) == list(range(N))
+    with Connection(url) as sync:
+        assert sync.SimpleQueue(queue).qsize() == 0
+
+
+def test_cancelled_consumer_task_message_comes_back(url: str) -> None:
+    exchange, queue = entities()
+
+    async def main() -> Any:
+        async with AsyncConnection(url) as conn:
+            await AsyncProducer(conn, exchange, routing_key=queue.routing_key).publish(
+                'precious', declare=[queue])
+            consumer = AsyncConsumer(conn, [queue])
+            started = asyncio.Event()
+
+            async def handler() -> None:
+                async for message in consumer:
+                    started.set()
+                    await asyncio.sleep(30)
+                    await message.ack()
+
+            task = asyncio.ensure_future(handler())
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await consumer.close()
+
+    run(main())
+    with Connection(url) as sync:  # a sync consumer on another connection gets it
+        message = sync.SimpleQueue(queue).get(timeout=5)
+        message.ack()
+        assert message.payload == 'precious'
+
+
+def test_ensure_connection_fails_over(url: str) -> None:
+    errors: list[float] = []
+
+    async def main() -> str:
+        conn = AsyncConnection(f'redis://127.0.0.1:1/0;{url}')
+        await conn.ensure_connection(errback=lambda exc, interval: errors.append(interval),
+                                     max_retries=3, interval_start=0)
+        uri = conn.sync.as_uri()
+        await conn.close()
+        return uri
+
+    assert run(main()) == url
+    assert len(errors) == 1
+
+    async def refused() -> None:
+        conn = AsyncConnection('redis://127.0.0.1:1/0')
+        try:
+            await conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+        finally:
+            await conn.close()
+
+    with pytest.raises(OperationalError):
+        run(refused())

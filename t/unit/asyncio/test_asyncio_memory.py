@@ -1,0 +1,204 @@
+"""The asyncio API on memory:// (inline, and through the thread adapter)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from kombu import Connection, Exchange, Queue
+from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer, ThreadRunner
+from t.servers import unique_name
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+@pytest.fixture(params=['inline', 'thread'])
+def runner(request: Any) -> Any:
+    return (lambda: ThreadRunner()) if request.param == 'thread' else (lambda: None)
+
+
+def entities() -> tuple[Exchange, Queue]:
+    name = unique_name('aio')
+    exchange = Exchange(name, 'direct')
+    return exchange, Queue(name, exchange, name)
+
+
+def test_publish_consume_counted(runner: Any) -> None:
+    exchange, queue = entities()
+
+    async def main() -> list[Any]:
+        async with AsyncConnection('memory://', runner=runner()) as conn:
+            consumer = AsyncConsumer(conn, [queue])
+            await consumer.consume()
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            for i in range(50):
+                await producer.publish({'n': i}, serializer='json', compression='zlib',
+                                       headers={'h': i}, priority=3)
+            got = []
+            async for message in consumer:
+                assert message.headers['h'] == message.payload['n']
+                got.append(message.payload['n'])
+                await message.ack()
+                if len(got) == 50:
+                    break
+            await consumer.close()
+            return got
+
+    assert run(main()) == list(range(50))
+
+
+def test_sync_and_async_share_queue() -> None:
+    exchange, queue = entities()
+
+    async def main() -> list[Any]:
+        async with AsyncConnection('memory://') as conn:
+            with Connection('memory://') as sync:
+                sync.Producer().publish('from-sync', exchange=exchange,
+                                        routing_key=queue.routing_key, declare=[queue])
+            q = conn.SimpleQueue(queue)
+            message = await q.get(timeout=2)
+            await message.ack()
+            await q.put('from-async')
+            with Connection('memory://') as sync:
+                back = sync.SimpleQueue(queue).get(timeout=2)
+                back.ack()
+            await q.close()
+            return [message.payload, back.payload]
+
+    assert run(main()) == ['from-sync', 'from-async']
+
+
+def test_prefetch_caps_unacked(runner: Any) -> None:
+    exchange, queue = entities()
+
+    async def main() -> None:
+        async with AsyncConnection('memory://', runner=runner()) as conn:
+            consumer = AsyncConsumer(conn, [queue], prefetch_count=2)
+            await consumer.consume()
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            for i in range(5):
+                await producer.publish(i)
+            first = [await consumer.get(timeout=1), await consumer.get(timeout=1)]
+            with pytest.raises(asyncio.TimeoutError):
+                await consumer.get(timeout=0.1)
+            await first[0].ack()
+            third = await consumer.get(timeout=1)
+            assert [m.payload for m in first + [third]] == [0, 1, 2]
+            await consumer.close()
+
+    run(main())
+
+
+def test_cancelled_handler_message_comes_back(runner: Any) -> None:
+    exchange, queue = entities()
+
+    async def main() -> list[Any]:
+        async with AsyncConnection('memory://', runner=runner()) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            consumer = AsyncConsumer(conn, [queue])
+            await consumer.consume()
+            await producer.publish('precious')
+            started = asyncio.Event()
+
+            async def handler() -> None:
+                async for message in consumer:
+                    started.set()
+                    await asyncio.sleep(30)  # cancelled here, before the ack
+                    await message.ack()
+
+            task = asyncio.ensure_future(handler())
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await consumer.close()
+            again = AsyncConsumer(conn, [queue])
+            message = await again.get(timeout=2)
+            await message.ack()
+            await again.close()
+            return [message.payload, message.delivery_info.get('redelivered')]
+
+    payload, _ = run(main())
+    assert payload == 'precious'
+
+
+def test_cancelled_get_loses_nothing() -> None:
+    exchange, queue = entities()
+
+    async def main() -> int:
+        async with AsyncConnection('memory://', runner=ThreadRunner()) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            consumer = AsyncConsumer(conn, [queue])
+            await consumer.consume()
+            for i in range(20):
+                await producer.publish(i)
+            seen = []
+            for _ in range(200):  # cancel gets at random points of the fetch
+                task = asyncio.ensure_future(consumer.get(timeout=1))
+                await asyncio.sleep(0)
+                task.cancel()
+                try:
+                    message = await task
+                except asyncio.CancelledError:
+                    continue
+                seen.append(message.payload)
+                await message.ack()
+            while True:
+                try:
+                    message = await consumer.get(timeout=0.3)
+                except asyncio.TimeoutError:
+                    break
+                seen.append(message.payload)
+                await message.ack()
+            await consumer.close()
+            assert sorted(seen) == list(range(20))
+            return len(seen)
+
+    assert run(main()) == 20
+
+
+def test_callbacks_sync_and_async() -> None:
+    exchange, queue = entities()
+    got: list[Any] = []
+
+    async def main() -> None:
+        async with AsyncConnection('memory://') as conn:
+            async def on_async(body: Any, message: Any) -> None:
+                got.append(('async', body))
+                await message.ack()
+
+            consumer = AsyncConsumer(conn, [queue], callbacks=[
+                lambda body, message: got.append(('sync', body)), on_async])
+            await consumer.consume()
+            await AsyncProducer(conn, exchange, routing_key=queue.routing_key).publish('x')
+            await consumer.drain_events(timeout=2)
+            await consumer.close()
+
+    run(main())
+    assert got == [('sync', 'x'), ('async', 'x')]
+
+
+def test_reject_and_requeue() -> None:
+    exchange, queue = entities()
+
+    async def main() -> list[Any]:
+        async with AsyncConnection('memory://') as conn:
+            q = conn.SimpleQueue(queue)
+            await q.put('a')
+            await q.put('b')
+            first = await q.get(timeout=1)
+            await first.requeue()
+            second = await q.get(timeout=1)
+            await second.reject()
+            third = await q.get(timeout=1)
+            await third.ack()
+            with pytest.raises(q.Empty):
+                await q.get(timeout=0.05)
+            await q.close()
+            return [first.payload, second.payload, third.payload]
+
+    # memory:// requeues at the head of the queue, as Kombu does
+    assert sorted(run(main())) == ['a', 'a', 'b']
