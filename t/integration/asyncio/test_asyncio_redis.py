@@ -1,16 +1,16 @@
 """The asyncio API on a real Redis: interop with the sync API, counted."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Iterator
 
 import pytest
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection
 from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
 from kombu.exceptions import OperationalError
 from t.integration.redis.servers import claim_db
-from t.servers import require_server, unique_name
+from t.servers import require_server
+from t.unit.asyncio.common import cancel_mid_message, entities, run
 
 pytestmark = pytest.mark.integration
 N = 200
@@ -27,14 +27,6 @@ def url() -> Iterator[str]:
     lock.close()
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def entities() -> tuple[Exchange, Queue]:
-    name = unique_name('aio')
-    exchange = Exchange(name, 'direct')
-    return exchange, Queue(name, exchange, name)
 
 
 def test_async_publish_sync_consume(url: str) -> None:
@@ -90,20 +82,8 @@ def test_cancelled_consumer_task_message_comes_back(url: str) -> None:
             await AsyncProducer(conn, exchange, routing_key=queue.routing_key).publish(
                 'precious', declare=[queue])
             consumer = AsyncConsumer(conn, [queue])
-            started = asyncio.Event()
-
-            async def handler() -> None:
-                async for message in consumer:
-                    started.set()
-                    await asyncio.sleep(30)
-                    await message.ack()
-
-            task = asyncio.ensure_future(handler())
-            await started.wait()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            await consumer.close()
+            held = await cancel_mid_message(consumer)
+            assert held.payload == 'precious'
 
     run(main())
     with Connection(url) as sync:  # a sync consumer on another connection gets it

@@ -6,24 +6,15 @@ from typing import Any
 
 import pytest
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection
 from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer, ThreadRunner
-from t.servers import unique_name
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 20))
+from t.unit.asyncio.common import cancel_mid_message, entities, run
 
 
 @pytest.fixture(params=['inline', 'thread'])
 def runner(request: Any) -> Any:
     return (lambda: ThreadRunner()) if request.param == 'thread' else (lambda: None)
 
-
-def entities() -> tuple[Exchange, Queue]:
-    name = unique_name('aio')
-    exchange = Exchange(name, 'direct')
-    return exchange, Queue(name, exchange, name)
 
 
 def test_publish_consume_counted(runner: Any) -> None:
@@ -101,20 +92,8 @@ def test_cancelled_handler_message_comes_back(runner: Any) -> None:
             consumer = AsyncConsumer(conn, [queue])
             await consumer.consume()
             await producer.publish('precious')
-            started = asyncio.Event()
-
-            async def handler() -> None:
-                async for message in consumer:
-                    started.set()
-                    await asyncio.sleep(30)  # cancelled here, before the ack
-                    await message.ack()
-
-            task = asyncio.ensure_future(handler())
-            await started.wait()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            await consumer.close()
+            held = await cancel_mid_message(consumer)
+            assert not held.acknowledged
             again = AsyncConsumer(conn, [queue])
             message = await again.get(timeout=2)
             await message.ack()
