@@ -421,9 +421,15 @@ class TestSQSVisibilityHeartbeat:
 class TestSQSOnTheHub:
     """The event-loop path Celery's worker uses: AsyncSQSConnection on a Hub."""
 
-    @pytest.fixture(autouse=True)
-    def _server(self) -> Any:
+    @pytest.fixture(autouse=True, params=['curl', 'urllib3'])
+    def _server(self, request: Any, monkeypatch: Any) -> Any:
         ensure_moto()
+        # Both event-loop HTTP clients: pycurl's (picked when installed) and urllib3's.
+        from kombu.asynchronous.http import curl
+        if request.param == 'curl' and curl.pycurl is None:
+            pytest.skip('pycurl is not installed (pip install pycurl)')
+        if request.param == 'urllib3':
+            monkeypatch.setattr(curl, 'pycurl', None)
         from kombu.asynchronous import Hub, set_event_loop
         self.hub = Hub()
         set_event_loop(self.hub)

@@ -13,7 +13,16 @@ __all__ = ('Client', 'Headers', 'Response', 'Request', 'BaseClient', 'get_client
 
 
 def Client(hub: Hub | None = None, **kwargs: Any) -> BaseClient:
-    """Create a new HTTP client (urllib3 based: no native dependency)."""
+    """Create a new HTTP client for ``hub`` (default: the current loop).
+
+    pycurl's multi-socket client when pycurl is installed and a hub drives it
+    (fewer threads, curl's connection reuse); otherwise the urllib3 client,
+    which needs no native build.
+    """
+    if (hub or get_event_loop()) is not None:
+        from .curl import CurlClient, pycurl
+        if pycurl is not None:
+            return CurlClient(hub, **kwargs)
     from .urllib3_client import Urllib3Client
     return Urllib3Client(hub, **kwargs)
 

@@ -216,7 +216,7 @@ def test_then_and_get_client(server):
     hub = Hub()
     try:
         client = get_client(hub)
-        assert get_client(hub) is client and isinstance(client, Urllib3Client)
+        assert get_client(hub) is client   # one client per hub
         req = Request(server + '/hello')
         got = []
         req.then(got.append)
@@ -266,3 +266,16 @@ def test_closed_client_drops_requests(client_and_hub, server):
     hub.call_later(0.05, lambda: None)
     hub.run_once()
     assert got == []
+
+
+def test_client_picks_curl_when_installed_and_a_hub_drives_it(monkeypatch):
+    from kombu.asynchronous.http import curl
+    pytest.importorskip('pycurl')
+    hub = Hub()
+    try:
+        assert isinstance(Client(hub), curl.CurlClient)
+        monkeypatch.setattr(curl, 'pycurl', None)
+        assert isinstance(Client(hub), Urllib3Client)
+    finally:
+        hub.close()
+    assert isinstance(Client(None), Urllib3Client)   # no loop: curl has nothing to drive it
