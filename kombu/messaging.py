@@ -232,7 +232,16 @@ class Producer:
                  retry: bool = False, retry_policy: Optional[Dict[str, Any]] = None) -> Any:
         channel = self.channel
         if declare:
-            self._declare(channel, declare, retry, retry_policy or {})
+            if retry:
+                connection = self.connection
+                self._declare(channel, declare, True, retry_policy or {})
+                if not channel.connection and connection is not None:
+                    # The declare's own retry reconnected and revived only the
+                    # entity: the channel read above is dead, use the new one.
+                    self.revive(connection.default_channel)
+                    channel = self.channel
+            else:
+                self._declare(channel, declare, False, {})
         if 'reply_to' in properties:
             reply_to = properties['reply_to']
             if isinstance(reply_to, Queue):  # server-named queues get their name at declare
