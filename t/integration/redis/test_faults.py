@@ -1,5 +1,6 @@
-"""Broker faults on private servers: Redis restart under a ConsumerMixin,
-Sentinel failover under a publisher."""
+"""Broker faults on private servers: Redis restart under a ConsumerMixin and
+under a retried publish whose declare meets it, Sentinel failover under a
+publisher."""
 from __future__ import annotations
 
 import threading
@@ -70,6 +71,32 @@ def test_consumer_mixin_survives_redis_restart(private_redis, uname):
         thread.join(10)
     assert not thread.is_alive()
     assert worker.got == [1, 2, 3]
+
+
+def test_retried_publish_uses_the_channel_its_declare_revived(private_redis, uname):
+    # The declare's own retry reconnects; the publish after it must go out
+    # once, on the revived channel, not on the dead one.
+    warm, name = Queue(uname('warm')), Queue(uname('declared-late'))
+    options = {'socket_timeout': 2, 'socket_connect_timeout': 1}
+    with Connection(private_redis.url, transport_options=options) as conn:
+        producer = Producer(conn)
+        producer.publish('warm', routing_key=warm.name, declare=[warm])
+        private_redis.kill()
+        restarter = threading.Thread(
+            target=lambda: (time.sleep(0.5), private_redis.start()), daemon=True)
+        restarter.start()
+        # ``name`` is not in the declaration cache: the first broker call of
+        # this publish is its declare, which is the one that meets the outage.
+        producer.publish('once', routing_key=name.name, declare=[name], retry=True,
+                         retry_policy={'max_retries': 20, 'interval_start': 0.1,
+                                       'interval_step': 0.2, 'interval_max': 0.5})
+        restarter.join(10)
+    with Connection(private_redis.url) as conn:
+        queue = name(conn.default_channel)
+        got = []
+        while (message := queue.get(no_ack=True)) is not None:
+            got.append(message.payload)
+        assert got == ['once']
 
 
 @pytest.fixture
