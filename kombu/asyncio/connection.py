@@ -27,11 +27,18 @@ logger = logging.getLogger(__name__)
 class AsyncChannel:
     """A sync channel plus the runner its calls go through."""
 
-    def __init__(self, connection: AsyncConnection, channel: Any) -> None:
+    def __init__(self, connection: AsyncConnection, channel: Any, driver: Any = None) -> None:
         self.connection = connection
         self.channel = channel
         self.runner = connection.runner
+        #: native I/O for the message path (``None``: everything on the runner)
+        self.driver = driver
         self._closed = False
+
+    @property
+    def native(self) -> bool:
+        """True when messages move without a thread hop."""
+        return self.driver is not None or self.runner.native
 
     async def run(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await self.runner.run(fun, *args, **kwargs)
@@ -40,6 +47,8 @@ class AsyncChannel:
         """Close the channel: messages it received and did not ack come back."""
         if not self._closed:
             self._closed = True
+            if self.driver is not None:
+                await self.driver.close()
             await self.run(self.channel.close)
 
     async def __aenter__(self) -> AsyncChannel:
@@ -59,20 +68,17 @@ class AsyncConnection:
     """
 
     def __init__(self, hostname: Any = 'localhost', *args: Any,
-                 runner: Runner | None = None, **kwargs: Any) -> None:
+                 runner: Runner | None = None, native: bool = True, **kwargs: Any) -> None:
         self.sync = Connection(hostname, *args, **kwargs)
         self.runner = runner or runner_for(self.transport_name)
+        #: False: no native driver, every transport call on the runner
+        self.use_native = native
         self._channels: list[AsyncChannel] = []
         self._closed = False
 
     @property
     def transport_name(self) -> str:
         return str(self.sync.transport.driver_type)
-
-    @property
-    def native(self) -> bool:
-        """True when no thread is involved in this connection's I/O."""
-        return self.runner.native
 
     @property
     def connected(self) -> bool:
@@ -140,9 +146,16 @@ class AsyncConnection:
         """A new channel (connecting first if needed)."""
         if not self.connected:
             await self.ensure_connection(**self._failover_opts())
-        channel = AsyncChannel(self, await self.runner.run(self.sync.channel))
+        sync_channel = await self.runner.run(self.sync.channel)
+        channel = AsyncChannel(self, sync_channel, self._driver_for(sync_channel))
         self._channels.append(channel)
         return channel
+
+    def _driver_for(self, sync_channel: Any) -> Any:
+        if self.use_native and self.transport_name == 'redis':
+            from .native_redis import native_redis_for
+            return native_redis_for(sync_channel)
+        return None
 
     def _failover_opts(self) -> dict[str, Any]:
         opts = self.sync._extract_failover_opts()

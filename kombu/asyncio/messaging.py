@@ -15,8 +15,11 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, List, Sequence, Union
 
+from kombu.common import _declared_entities
 from kombu.entity import Queue
 from kombu.messaging import Consumer, Producer
+from kombu.retry import RetryPolicy
+from kombu.serialization import prepare_accept_content
 
 from .connection import AsyncChannel, AsyncConnection
 
@@ -51,6 +54,7 @@ class AsyncProducer:
         self.producer: Producer | None = None
         self._owns_channel = False
         self._lock = asyncio.Lock()
+        self._builder: Producer | None = None
 
     async def _ready(self) -> Producer:
         if self.producer is None:
@@ -64,9 +68,37 @@ class AsyncProducer:
 
     async def publish(self, body: Any, routing_key: str | None = None, **kwargs: Any) -> Any:
         producer = await self._ready()
-        assert self.channel is not None
-        return await self.channel.run(
-            functools.partial(producer.publish, body, routing_key, **kwargs))
+        channel = self.channel
+        assert channel is not None
+        if channel.driver is None:
+            return await channel.run(
+                functools.partial(producer.publish, body, routing_key, **kwargs))
+        return await self._publish_native(producer, channel, body, routing_key, kwargs)
+
+    async def _publish_native(self, producer: Producer, channel: AsyncChannel, body: Any,
+                              routing_key: str | None, kwargs: dict[str, Any]) -> Any:
+        declare = kwargs.pop('declare', None) or ()
+        undeclared = _undeclared(channel.channel, declare)
+        if undeclared:  # declares are rare: the sync code on the worker thread
+            await channel.run(_declare_all, producer, undeclared)
+        retry, retry_policy = kwargs.pop('retry', False), kwargs.pop('retry_policy', None)
+        # The sync producer builds the envelope (serializer, compression,
+        # headers, properties) and hands it to a channel that only records it.
+        capture = _Capture(channel.channel)
+        builder = self._builder
+        if builder is None:
+            builder = self._builder = Producer(capture, auto_declare=False, **{
+                k: v for k, v in self._options.items() if k != 'auto_declare'})
+        builder.channel = capture
+        builder.publish(body, routing_key, **kwargs)
+        message, exchange, rkey = capture.sent
+        driver = channel.driver
+        assert driver is not None
+        if driver.can_publish(message, exchange):
+            policy = RetryPolicy.from_dict(retry_policy) if retry else None
+            if await driver.publish(message, exchange, rkey, policy):
+                return None
+        return await channel.run(channel.channel.basic_publish, message, exchange, rkey)
 
     async def declare(self) -> None:
         producer = await self._ready()
@@ -84,6 +116,32 @@ class AsyncProducer:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
+
+
+class _Capture:
+    """A channel whose ``basic_publish`` only records the envelope (no I/O)."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+        self.sent: tuple[dict, str, str] = ({}, '', '')
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+    def basic_publish(self, message: dict, exchange: str = '', routing_key: str = '',
+                      **kwargs: Any) -> None:
+        self.sent = (message, exchange, routing_key)
+
+
+def _undeclared(channel: Any, entities: Sequence[Any]) -> list[Any]:
+    declared = _declared_entities(channel)
+    return [e for e in entities
+            if not (e.can_cache_declaration and hash(e) in declared)]
+
+
+def _declare_all(producer: Producer, entities: Sequence[Any]) -> None:
+    for entity in entities:
+        producer.maybe_declare(entity)
 
 
 class AsyncMessage:
@@ -120,9 +178,27 @@ class AsyncMessage:
 
     async def _settle(self, fun: Callable[..., Any], **kwargs: Any) -> None:
         consumer = self._consumer
-        assert consumer.channel is not None
-        await consumer.channel.run(fun, **kwargs)
+        channel = consumer.channel
+        assert channel is not None
+        if channel.driver is None:
+            await channel.run(fun, **kwargs)
+        else:
+            await _settle_native(channel, self.message, fun.__name__, **kwargs)
         consumer._settled(self)
+
+
+async def _settle_native(channel: AsyncChannel, message: Any, how: str,
+                         requeue: bool = False, multiple: bool = False) -> None:
+    driver = channel.driver
+    assert driver is not None
+    if message.acknowledged:
+        return
+    if how == 'requeue' or requeue:
+        await channel.run(driver.restore, [message])
+        message._state = 'REQUEUED'
+        return
+    await driver.ack([message.delivery_tag])
+    message._state = 'ACK' if how == 'ack' else 'REJECTED'
 
     def __repr__(self) -> str:
         return f'<AsyncMessage: {self.message!r}>'
@@ -151,6 +227,7 @@ class AsyncConsumer:
         self.callbacks: List[Callable[..., Any]] = list(callbacks or [])
         self.on_decode_error = on_decode_error
         self.accept = accept
+        self._accept = prepare_accept_content(accept)
         self.prefetch_count = prefetch_count
         self.channel: AsyncChannel | None = None
         self.consumer: Consumer | None = None
@@ -158,6 +235,7 @@ class AsyncConsumer:
         self._buffer: Deque[Any] = deque()
         self._unacked: set[AsyncMessage] = set()
         self._turn = 0
+        self._next_sweep = 0.0
         self._closed = False
         self._lock = asyncio.Lock()
 
@@ -208,13 +286,31 @@ class AsyncConsumer:
         budget = 1
         if self.prefetch_count:
             budget = max(self.prefetch_count - len(self._unacked) - len(self._buffer), 1)
-        future = asyncio.ensure_future(self.channel.run(self._poll, budget))
+        driver = self.channel.driver
+        if driver is not None:
+            await self._maintain(driver)
+            names = [q.name for q in self.queues]
+            future = asyncio.ensure_future(
+                driver.pop(names, budget, self.no_ack, self._accept))
+        else:
+            future = asyncio.ensure_future(self.channel.run(self._poll, budget))
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             # The fetch finishes in its thread: keep what it got, never drop it.
             future.add_done_callback(self._keep)
             raise
+
+    async def _maintain(self, driver: Any) -> None:
+        # Every quarter visibility timeout: renew the leases of the messages
+        # we hold, and restore other consumers' overdue ones (sync sweep).
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        assert self.channel is not None
+        self._next_sweep = now + max(self.channel.channel.visibility_timeout / 4, 1.0)
+        await driver.renew(m.delivery_tag for m in self._unacked)
+        await self.channel.run(driver.restore_visible)
 
     def _keep(self, future: asyncio.Future) -> None:
         if not future.cancelled() and future.exception() is None:
@@ -304,7 +400,13 @@ class AsyncConsumer:
         if channel is None:
             return
         buffered, self._buffer = list(self._buffer), deque()
-        if buffered and not self.no_ack:
+        if channel.driver is not None and not self.no_ack:
+            # natively received messages are not in the sync channel's QoS:
+            # give back what was fetched and what is still unacked ourselves
+            held = buffered + [m.message for m in self._unacked if not m.acknowledged]
+            if held:
+                await channel.run(channel.driver.restore, held)
+        elif buffered and not self.no_ack:
             await channel.run(_requeue_all, buffered)
         if self._owns_channel:
             await channel.close()  # the channel gives back what is still unacked

@@ -1,6 +1,8 @@
 """The asyncio API on a real Redis: interop with the sync API, counted."""
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any, Iterator
 
 import pytest
@@ -16,6 +18,11 @@ pytestmark = pytest.mark.integration
 N = 200
 
 
+@pytest.fixture(params=[True, False], ids=['native', 'adapter'])
+def native(request: Any) -> bool:
+    return bool(request.param)
+
+
 @pytest.fixture
 def url() -> Iterator[str]:
     require_server('Redis', '127.0.0.1', 6379,
@@ -29,11 +36,11 @@ def url() -> Iterator[str]:
 
 
 
-def test_async_publish_sync_consume(url: str) -> None:
+def test_async_publish_sync_consume(url: str, native: bool) -> None:
     exchange, queue = entities()
 
     async def publish() -> None:
-        async with AsyncConnection(url) as conn:
+        async with AsyncConnection(url, native=native) as conn:
             producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
             for i in range(N):
                 await producer.publish({'n': i}, declare=[queue], headers={'k': 'v'},
@@ -50,7 +57,7 @@ def test_async_publish_sync_consume(url: str) -> None:
     assert sorted(got) == list(range(N))
 
 
-def test_sync_publish_async_consume(url: str) -> None:
+def test_sync_publish_async_consume(url: str, native: bool) -> None:
     exchange, queue = entities()
     with Connection(url) as sync:
         producer = sync.Producer(exchange=exchange, routing_key=queue.routing_key)
@@ -58,7 +65,7 @@ def test_sync_publish_async_consume(url: str) -> None:
             producer.publish({'n': i}, declare=[queue], serializer='pickle')
 
     async def consume() -> list[int]:
-        async with AsyncConnection(url) as conn:
+        async with AsyncConnection(url, native=native) as conn:
             got = []
             async with AsyncConsumer(conn, [queue], accept=['pickle'],
                                      prefetch_count=10) as consumer:
@@ -74,11 +81,11 @@ def test_sync_publish_async_consume(url: str) -> None:
         assert sync.SimpleQueue(queue).qsize() == 0
 
 
-def test_cancelled_consumer_task_message_comes_back(url: str) -> None:
+def test_cancelled_consumer_task_message_comes_back(url: str, native: bool) -> None:
     exchange, queue = entities()
 
     async def main() -> Any:
-        async with AsyncConnection(url) as conn:
+        async with AsyncConnection(url, native=native) as conn:
             await AsyncProducer(conn, exchange, routing_key=queue.routing_key).publish(
                 'precious', declare=[queue])
             consumer = AsyncConsumer(conn, [queue])
@@ -92,7 +99,7 @@ def test_cancelled_consumer_task_message_comes_back(url: str) -> None:
         assert message.payload == 'precious'
 
 
-def test_ensure_connection_fails_over(url: str) -> None:
+def test_ensure_connection_fails_over(url: str, native: bool) -> None:
     errors: list[float] = []
 
     async def main() -> str:
@@ -115,3 +122,92 @@ def test_ensure_connection_fails_over(url: str) -> None:
 
     with pytest.raises(OperationalError):
         run(refused())
+
+
+def test_native_ack_emulation_matches_sync_layout(url: str) -> None:
+    import redis
+    exchange, queue = entities()
+    client = redis.Redis.from_url(url)
+
+    async def main() -> None:
+        async with AsyncConnection(url) as conn:
+            channel = await conn.channel()
+            assert channel.driver is not None  # the native path, not the adapter
+            await AsyncProducer(channel, exchange, routing_key=queue.routing_key).publish(
+                'held', declare=[queue], priority=7)
+            consumer = AsyncConsumer(channel, [queue])
+            message = await consumer.get(timeout=5)
+            tag = message.delivery_tag
+            # recorded exactly as the sync transport records it
+            payload, ex, rk = json.loads(client.hget('unacked', tag))
+            assert (payload['body'], ex, rk) == (message.message._raw['body'],
+                                                 exchange.name, queue.routing_key)
+            assert client.zscore('unacked_index', tag) is not None
+            await message.ack()
+            assert client.hget('unacked', tag) is None
+            assert client.zscore('unacked_index', tag) is None
+            await consumer.close()
+
+    run(main())
+
+
+def test_native_close_gives_back_unacked(url: str) -> None:
+    exchange, queue = entities()
+
+    async def main() -> int:
+        async with AsyncConnection(url) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            for i in range(10):
+                await producer.publish(i, declare=[queue])
+            consumer = AsyncConsumer(conn, [queue], prefetch_count=4)
+            held = [await consumer.get(timeout=5) for _ in range(3)]
+            await held[0].ack()
+            await consumer.close()  # 2 held + whatever was fetched go back
+            return len(held)
+
+    run(main())
+    with Connection(url) as sync:
+        q = sync.SimpleQueue(queue)
+        got = []
+        while True:
+            try:
+                m = q.get(timeout=1)
+            except q.Empty:
+                break
+            got.append(m.payload)
+            m.ack()
+    assert sorted(got) == list(range(1, 10))
+
+
+def test_cancelled_gets_lose_nothing(url: str, native: bool) -> None:
+    exchange, queue = entities()
+
+    async def main() -> list[int]:
+        async with AsyncConnection(url, native=native) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            for i in range(30):
+                await producer.publish(i, declare=[queue])
+            consumer = AsyncConsumer(conn, [queue])
+            seen: list[int] = []
+            for attempt in range(300):  # cancel gets at every point of the fetch
+                task = asyncio.ensure_future(consumer.get(timeout=2))
+                for _ in range(attempt % 3):
+                    await asyncio.sleep(0)
+                task.cancel()
+                try:
+                    message = await task
+                except asyncio.CancelledError:
+                    continue
+                seen.append(message.payload)
+                await message.ack()
+            while True:
+                try:
+                    message = await consumer.get(timeout=0.5)
+                except asyncio.TimeoutError:
+                    break
+                seen.append(message.payload)
+                await message.ack()
+            await consumer.close()
+            return seen
+
+    assert sorted(run(main())) == list(range(30))

@@ -1,0 +1,167 @@
+"""Native ``redis.asyncio`` I/O for the message path of the Redis transport.
+
+Publish (LPUSH to the queue list of the message's priority step, routed by
+the ``_kombu.binding.*`` tables), the atomic pop that records each message in
+the ``unacked`` hash and ``unacked_index`` zset (the sync transport's own
+POP_BATCH script) and acks (HDEL + ZREM) run on one ``redis.asyncio`` client:
+the key layout and scripts are the sync transport's (``keys.py``), so sync
+consumers, upstream Kombu and Celery share the queues.
+
+What is rare or needs the sync transport's bookkeeping -- declares and
+binds, fanout exchanges (PUB/SUB), queues with ``x-expires``, messages with
+an ``expiration``, ``publish_replicas``, requeue/restore (the sync
+``_restore_messages``, marking redelivered), the visibility-timeout sweep --
+runs through the sync channel on the connection's worker thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from itertools import count
+from typing import Any, Iterable
+
+from redis import exceptions as rexc
+
+from kombu.retry import RetryPolicy
+from kombu.transport.redis import keys as K
+from kombu.transport.redis.errors import reraise
+
+__all__ = ('RedisDriver', 'native_redis_for')
+
+#: Connection parameters of the sync pool that ``redis.asyncio`` takes as they are.
+_PLAIN_PARAMS = ('host', 'port', 'db', 'username', 'password', 'socket_timeout',
+                 'socket_connect_timeout', 'socket_keepalive', 'health_check_interval',
+                 'client_name')
+
+
+def native_redis_for(channel: Any) -> RedisDriver | None:
+    """A native driver for a sync Redis ``channel``, or None when it needs the adapter."""
+    import redis
+    import redis.asyncio
+    params = channel._connparams()
+    # TLS, unix sockets, Sentinel and key prefixes keep the sync client's handling.
+    if params.get('connection_class') is not redis.Connection or channel.global_keyprefix:
+        return None
+    if not channel.ack_emulation:
+        return None
+    return RedisDriver(channel, redis.asyncio.Redis(
+        **{k: params[k] for k in _PLAIN_PARAMS if params.get(k) is not None}))
+
+
+class RedisDriver:
+    native = True
+
+    def __init__(self, channel: Any, client: Any) -> None:
+        self.sync = channel
+        self.client = client
+        self._pop = client.register_script(K.POP_BATCH)
+        self._tables: dict[str, tuple[int, float, list[tuple[str, ...]]]] = {}
+
+    # -- publish ---------------------------------------------------------------
+
+    def can_publish(self, message: dict, exchange: str) -> bool:
+        """True when the native path gives the same result as the sync one."""
+        sync = self.sync
+        if sync._expires or sync.publish_replicas or 'expiration' in message['properties']:
+            return False
+        if not exchange:
+            return True
+        decl = sync.state.exchanges.get(exchange)
+        # declared here (so typeof needs no I/O) and keyed (direct/topic)
+        return decl is not None and sync.exchange_types[decl['type']] in sync._keyed_types
+
+    async def queues_for(self, exchange: str, routing_key: str) -> list[str]:
+        if not exchange:
+            return [routing_key] if routing_key else []
+        sync = self.sync
+        cached = self._tables.get(exchange)
+        epoch, now = K.binding_epoch[0], time.monotonic()
+        # as the sync channel: re-read after binding_cache_ttl, or at once
+        # after a bind/unbind in this process
+        if cached is None or cached[0] != epoch or now >= cached[1]:
+            members = await self.client.smembers(sync.keyprefix_queue % exchange)
+            cached = (epoch, now + sync.binding_cache_ttl,
+                      [K.parse_binding(v, sync.sep) for v in members])
+            self._tables[exchange] = cached
+        return list(sync.typeof(exchange).lookup(cached[2], exchange, routing_key, None) or ())
+
+    async def publish(self, message: dict, exchange: str, routing_key: str,
+                      policy: RetryPolicy | None = None) -> bool:
+        """Deliver natively; False when nothing is bound (the sync path decides then).
+
+        With a ``policy``, connection errors are retried as it says.
+        """
+        deadline = policy.deadline() if policy else None
+        intervals = policy.intervals() if policy else None
+        for retries in count():
+            try:
+                return await self._publish(message, exchange, routing_key)
+            except (rexc.ConnectionError, rexc.TimeoutError) as exc:
+                if policy is None or intervals is None or policy.gives_up(retries, deadline):
+                    reraise(exc, 'LPUSH')
+                await asyncio.sleep(next(intervals))
+        raise AssertionError('unreachable')  # pragma: no cover
+
+    async def _publish(self, message: dict, exchange: str, routing_key: str) -> bool:
+        queues = await self.queues_for(exchange, routing_key)
+        if not queues:
+            self._tables.pop(exchange, None)  # a binding made since: read again next time
+            return False
+        sync = self.sync
+        sync._inplace_augment_message(message, exchange, routing_key)
+        priority = sync._get_message_priority(message, reverse=False)
+        body = K.dumps(message)
+        if len(queues) == 1:
+            await self.client.lpush(sync._qkey(queues[0], priority), body)
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for queue in queues:
+                    pipe.lpush(sync._qkey(queue, priority), body)
+                await pipe.execute()
+        return True
+
+    # -- consume ---------------------------------------------------------------
+
+    async def pop(self, queues: list[str], budget: int, no_ack: bool,
+                  accept: Any = None) -> list[Any]:
+        """Atomically pop up to ``budget`` messages, recorded as unacked unless no_ack."""
+        sync = self.sync
+        keys = [sync._unacked, sync._unacked_index, *sync._consume_keys(queues)]
+        args: list[Any] = [repr(time.time()), budget, len(queues), sync._pop_order]
+        args += ['0' if no_ack else '1'] * len(queues)
+        try:
+            flat = await self._pop(keys=keys, args=args)
+        except (rexc.ConnectionError, rexc.TimeoutError) as exc:
+            reraise(exc, 'pop')
+        out = []
+        for i in range(0, len(flat), 2):
+            message = sync.Message(payload=K.loads(flat[i + 1]), channel=sync)
+            message._source_queue = queues[int(flat[i]) - 1]
+            message.accept = accept
+            out.append(message)
+        return out
+
+    async def ack(self, tags: Iterable[str]) -> None:
+        tags = list(tags)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hdel(self.sync._unacked, *tags)
+            pipe.zrem(self.sync._unacked_index, *tags)
+            await pipe.execute()
+
+    async def renew(self, tags: Iterable[str]) -> None:
+        """Extend the leases of messages still being worked on (no visibility restore)."""
+        now = time.time()
+        tags = list(tags)
+        if tags:
+            await self.client.zadd(self.sync._unacked_index, dict.fromkeys(tags, now), xx=True)
+
+    def restore(self, messages: list[Any]) -> int:
+        """Give ``messages`` back to their queues (sync code: runs on the worker thread)."""
+        return int(self.sync._restore_messages(messages))
+
+    def restore_visible(self) -> Any:
+        """The visibility-timeout sweep of the sync QoS (worker thread)."""
+        return self.sync.qos.restore_visible()
+
+    async def close(self) -> None:
+        await self.client.aclose()
