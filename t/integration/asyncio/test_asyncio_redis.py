@@ -1,7 +1,6 @@
 """The asyncio API on a real Redis: interop with the sync API, counted."""
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, Iterator
 
@@ -12,7 +11,7 @@ from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
 from kombu.exceptions import OperationalError
 from t.integration.redis.servers import claim_db
 from t.servers import require_server
-from t.unit.asyncio.common import cancel_mid_message, entities, run
+from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run
 
 pytestmark = pytest.mark.integration
 N = 200
@@ -188,25 +187,7 @@ def test_cancelled_gets_lose_nothing(url: str, native: bool) -> None:
             for i in range(30):
                 await producer.publish(i, declare=[queue])
             consumer = AsyncConsumer(conn, [queue])
-            seen: list[int] = []
-            for attempt in range(300):  # cancel gets at every point of the fetch
-                task = asyncio.ensure_future(consumer.get(timeout=2))
-                for _ in range(attempt % 3):
-                    await asyncio.sleep(0)
-                task.cancel()
-                try:
-                    message = await task
-                except asyncio.CancelledError:
-                    continue
-                seen.append(message.payload)
-                await message.ack()
-            while True:
-                try:
-                    message = await consumer.get(timeout=0.5)
-                except asyncio.TimeoutError:
-                    break
-                seen.append(message.payload)
-                await message.ack()
+            seen = await cancelled_gets(consumer, 300)
             await consumer.close()
             return seen
 

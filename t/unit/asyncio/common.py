@@ -47,3 +47,29 @@ async def cancel_mid_message(consumer: Any) -> Any:
     assert task.cancelled()
     await consumer.close()
     return held[0]
+
+
+async def cancelled_gets(consumer: Any, attempts: int, idle: float = 0.5) -> list[Any]:
+    """Cancel ``attempts`` gets at varying points, ack what arrives, then drain.
+
+    Returns the payloads of every message received (each acked once).
+    """
+    seen: list[Any] = []
+    for attempt in range(attempts):
+        task = asyncio.ensure_future(consumer.get(timeout=2))
+        for _ in range(attempt % 3):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            message = await task
+        except asyncio.CancelledError:
+            continue
+        seen.append(message.payload)
+        await message.ack()
+    while True:
+        try:
+            message = await consumer.get(timeout=idle)
+        except asyncio.TimeoutError:
+            return seen
+        seen.append(message.payload)
+        await message.ack()

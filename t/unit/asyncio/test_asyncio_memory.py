@@ -8,7 +8,7 @@ import pytest
 
 from kombu import Connection
 from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer, ThreadRunner
-from t.unit.asyncio.common import cancel_mid_message, entities, run
+from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run
 
 
 @pytest.fixture(params=['inline', 'thread'])
@@ -114,24 +114,7 @@ def test_cancelled_get_loses_nothing() -> None:
             await consumer.consume()
             for i in range(20):
                 await producer.publish(i)
-            seen = []
-            for _ in range(200):  # cancel gets at random points of the fetch
-                task = asyncio.ensure_future(consumer.get(timeout=1))
-                await asyncio.sleep(0)
-                task.cancel()
-                try:
-                    message = await task
-                except asyncio.CancelledError:
-                    continue
-                seen.append(message.payload)
-                await message.ack()
-            while True:
-                try:
-                    message = await consumer.get(timeout=0.3)
-                except asyncio.TimeoutError:
-                    break
-                seen.append(message.payload)
-                await message.ack()
+            seen = await cancelled_gets(consumer, 200, idle=0.3)
             await consumer.close()
             assert sorted(seen) == list(range(20))
             return len(seen)
