@@ -60,6 +60,7 @@ from kombu.utils.objects import cached_property
 
 from . import virtual
 from .virtual.errors import ErrorTranslator
+from .virtual.message import as_envelope, corrupt_envelope
 from .virtual.options import TransportOptions
 from .virtual.settle import SettleOnAckMixin
 from .virtual.shared_exchanges import SharedExchangesMixin
@@ -279,7 +280,8 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
             step = max([s for s in self.options.priority_steps if s <= level] or [0])
             entity = self._step_entity(entity, step)
         with errors('publish', queue):
-            self._queue(entity).push(dumps(message))
+            # A str is what a corrupt entry held (requeued as it was stored).
+            self._queue(entity).push(message if isinstance(message, str) else dumps(message))
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         for entity in self._entities(queue):
@@ -291,7 +293,11 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
         raise Empty()
 
     def _unpack(self, item: dict[str, Any], entity: str, noack: bool) -> dict[str, Any]:
-        message = loads(bytes_to_str(item['body']))
+        text = bytes_to_str(item['body'])
+        try:
+            message = as_envelope(loads(text))
+        except ValueError as exc:   # not JSON: on_decode_error gets it
+            message = corrupt_envelope(text, f'message is not JSON: {exc}')
         props = message['properties']
         # A tag of its own: a copy that reappeared must not settle another delivery.
         props['delivery_tag'] = tag = self._next_delivery_tag()

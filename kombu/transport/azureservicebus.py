@@ -105,6 +105,7 @@ from kombu.utils.objects import cached_property
 from . import virtual
 from .virtual import ttl
 from .virtual.errors import ErrorTranslator
+from .virtual.message import as_envelope, corrupt_envelope
 from .virtual.options import TransportOptions
 from .virtual.settle import SettleOnAckMixin
 from .virtual.shared_exchanges import SharedExchangesMixin
@@ -509,7 +510,11 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
         body = received.body
         if not isinstance(body, (bytes, str)):
             body = b''.join(body)
-        message = loads(bytes_to_str(body))
+        text = bytes_to_str(body)
+        try:
+            message = as_envelope(loads(text))
+        except ValueError as exc:   # not JSON: on_decode_error gets it
+            message = corrupt_envelope(text, f'message is not JSON: {exc}')
         props = message['properties']
         # A tag of its own: a message redelivered after its lock expired must not
         # settle the lock of an earlier delivery.

@@ -55,6 +55,7 @@ from typing import Any, Callable, Sequence
 
 from . import virtual
 from .virtual.errors import ErrorTranslator
+from .virtual.message import as_envelope
 from .virtual.routing import EXPIRES_AT, queue_priority
 from .virtual.shared_exchanges import SharedExchangesMixin
 from .virtual.state import QueuePolicy
@@ -300,7 +301,7 @@ class Channel(SharedExchangesMixin, virtual.Channel):
         message = self._call('get', queue, 'get', queue)
         if message is None:
             raise Empty()
-        return message
+        return as_envelope(message)   # another client may have put anything there
 
     def _size(self, queue: str) -> int:
         return self._call('size', queue, 'size', queue)
@@ -334,6 +335,7 @@ class Channel(SharedExchangesMixin, virtual.Channel):
             if got is None:
                 raise Empty()
             queue, message = got
+            message = as_envelope(message)
             if EXPIRES_AT not in message['properties'] or not self._expired(queue, message):
                 return callback(message, queue)
             wait = deadline - time.monotonic()

@@ -60,7 +60,7 @@ from kombu.exceptions import ChannelError
 from . import base
 from .virtual import Base64, Message
 from .virtual.errors import ErrorTranslator
-from .virtual.message import next_delivery_tag
+from .virtual.message import CORRUPT, as_envelope, next_delivery_tag
 
 try:
     import qpid.messaging as qpid_messaging  # type: ignore[import-not-found]
@@ -358,7 +358,10 @@ class Channel(base.StdChannel):
     # -- messages -----------------------------------------------------------------
 
     def _to_kombu(self, qpid_message: Any) -> _Message:
-        raw = dict(qpid_message.content)
+        raw = as_envelope(qpid_message.content)   # another client may send anything
+        if CORRUPT in raw['properties']:
+            return self.Message(raw, channel=self)   # for on_decode_error
+        raw = dict(raw)
         props = raw['properties'] = dict(raw['properties'])
         # A tag per delivery: a redelivered message is a new delivery.
         props['delivery_tag'] = next_delivery_tag()

@@ -3,10 +3,12 @@
 this proves the transport's logic against the SDK's client surface, not a live service."""
 from __future__ import annotations
 
-from typing import Iterator
+import json
+from typing import Any, Iterator
 
 import pytest
 
+from kombu import Connection, Queue
 from kombu.exceptions import LimitExceeded
 from t.integration.conformance import ConformanceSuite
 
@@ -33,6 +35,13 @@ class TestAzureServiceBusConformance(ConformanceSuite):
     def ensure_server(self) -> None:
         fake.reset()   # a fresh namespace per test
         self.namespace = fake.namespace('conformance.servicebus.windows.net')
+
+    def store_raw(self, conn: Connection, queue: Queue, entry: Any) -> None:
+        # Sent through the (fake) SDK, as another producer could.
+        channel = conn.default_channel
+        text = entry if isinstance(entry, str) else json.dumps(entry)
+        channel._sender(channel._queue_entity(queue.name)).send_messages(
+            asb.ServiceBusMessage(text))
 
     # A Service Bus message (standard tier) is at most 256 KiB and the suite sends
     # 1 MiB: the largest that fits, in order with many small ones; a bigger one is

@@ -4,10 +4,11 @@ installed here, so this is not a test against a live broker."""
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
+from kombu import Connection, Queue
 from kombu.transport import qpid
 from t.fakes import qpid as fake
 from t.integration.conformance import ConformanceSuite
@@ -29,6 +30,12 @@ class TestQpidConformance(ConformanceSuite):
     def ensure_server(self) -> None:
         fake.reset()
         self.broker = fake.broker('127.0.0.1', 5672)
+
+    def store_raw(self, conn: Connection, queue: Queue, entry: Any) -> None:
+        # A qpid message whose content is not an envelope, as another client could send.
+        channel = conn.default_channel
+        channel._sender(channel._address(queue.name)).send(
+            fake.messaging.Message(content=entry), sync=True)
 
     # qpidd has per-message TTL but no queue-level x-message-ttl: the flag covers both,
     # so the per-message half is proved below on its own.

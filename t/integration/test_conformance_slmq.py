@@ -3,11 +3,13 @@ a local HTTPS fake of the SoftLayer Message Queue REST API (``t/fakes/slmq.py``)
 service was discontinued in 2017, so this is not a test against the live service."""
 from __future__ import annotations
 
+import json
 import shutil
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
+from kombu import Connection, Queue
 from t.integration.conformance import ConformanceSuite
 
 pytest.importorskip('softlayer_messaging')
@@ -33,6 +35,12 @@ class TestSLMQConformance(ConformanceSuite):
     @pytest.fixture(autouse=True)
     def _url(self, fake_slmq: FakeSLMQ) -> None:
         self.url = fake_slmq.url
+
+    def store_raw(self, conn: Connection, queue: Queue, entry: Any) -> None:
+        # Pushed with the real client, as another producer could.
+        channel = conn.default_channel
+        entity = channel.entity_name(channel.queue_name_prefix + queue.name)
+        channel._queue(entity).push(entry if isinstance(entry, str) else json.dumps(entry))
 
     # The API cannot make a hidden message visible again: a requeued or restored
     # message is pushed again, at the tail (same checks, any order).

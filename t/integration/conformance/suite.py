@@ -59,6 +59,12 @@ class ConformanceSuite:
     #: steps ``[0, 3, 6, 9]``, so both orders are total.
     priority_order = 'amqp'
 
+    #: stored entries that are not envelopes, for :meth:`store_raw`: text that
+    #: is not JSON, then values that are not a mapping, lack ``properties`` or
+    #: hold it with the wrong type.
+    corrupt_entries: tuple[Any, ...] = (
+        '{not json', [1, 2], {'body': 'eA=='}, {'body': 'eA==', 'properties': 'x'})
+
     # -- plumbing ------------------------------------------------------------
 
     def ensure_server(self) -> None:
@@ -178,6 +184,11 @@ class ConformanceSuite:
                 conn.drain_events(timeout=min(remaining, 0.5))
             except socket.timeout:
                 pass
+
+    def store_raw(self, conn: Connection, queue: Queue, entry: Any) -> None:
+        """Put ``entry`` (one of :attr:`corrupt_entries`) in ``queue`` as stored
+        data, past the envelope: a subclass that can reach its store does."""
+        pytest.skip(f'{type(self).__name__} cannot store a raw entry')
 
     def assert_no_delivery(self, conn: Connection, timeout: float = 0.3) -> None:
         with pytest.raises(socket.timeout):
@@ -335,6 +346,33 @@ class ConformanceSuite:
                         assert time.monotonic() < deadline, 'messages did not arrive'
                 assert len(got) == calls, f'one drain_events() delivered {got}'
         assert sorted(got) == [0, 1, 2, 3, 4]
+
+    def test_corrupt_entries_reach_on_decode_error(self) -> None:
+        # Issue 12: each stored entry that is not an envelope becomes a message
+        # carrying a DecodeError for on_decode_error; good ones around it (and
+        # fetched with it) are delivered.
+        from kombu.exceptions import DecodeError
+        conn = self.connection()
+        queue = self.queue()
+        self.declare(conn, queue)
+        self.publish(conn, ['before'], routing_key=queue.routing_key)
+        for entry in self.corrupt_entries:
+            self.store_raw(conn, queue, entry)
+        self.publish(conn, ['after'], routing_key=queue.routing_key)
+        got: list[Any] = []
+        errors: list[BaseException] = []
+
+        def on_decode_error(message: Any, exc: BaseException) -> None:
+            errors.append(exc)
+            message.ack()   # dropped
+
+        with Consumer(conn, [queue], callbacks=[lambda body, m: (got.append(body), m.ack())],
+                      on_decode_error=on_decode_error, prefetch_count=10):
+            self.drain(conn, lambda: len(got) + len(errors) == 2 + len(self.corrupt_entries))
+        assert sorted(got) == ['after', 'before']
+        assert len(errors) == len(self.corrupt_entries)
+        assert all(isinstance(exc, DecodeError) for exc in errors), errors
+        assert self.get_all(conn, queue) == []
 
     def test_several_queues_one_consumer(self) -> None:
         conn = self.connection()
