@@ -147,14 +147,23 @@ class AsyncConnection:
         if not self.connected:
             await self.ensure_connection(**self._failover_opts())
         sync_channel = await self.runner.run(self.sync.channel)
-        channel = AsyncChannel(self, sync_channel, self._driver_for(sync_channel))
+        channel = AsyncChannel(self, sync_channel, await self._driver_for(sync_channel))
         self._channels.append(channel)
         return channel
 
-    def _driver_for(self, sync_channel: Any) -> Any:
-        if self.use_native and self.transport_name == 'redis':
+    async def _driver_for(self, sync_channel: Any) -> Any:
+        if not self.use_native:
+            return None
+        name = self.transport_name
+        if name == 'redis':
             from .native_redis import native_redis_for
             return native_redis_for(sync_channel)
+        if name == 'amqp':
+            try:
+                from .native_amqp import native_amqp_for
+            except ImportError:  # aiormq not installed: the adapter
+                return None
+            return await native_amqp_for(self.sync)
         return None
 
     def _failover_opts(self) -> dict[str, Any]:

@@ -180,10 +180,10 @@ class AsyncMessage:
         consumer = self._consumer
         channel = consumer.channel
         assert channel is not None
-        if channel.driver is None:
-            await channel.run(fun, **kwargs)
-        else:
+        if consumer._native:
             await _settle_native(channel, self.message, fun.__name__, **kwargs)
+        else:
+            await channel.run(fun, **kwargs)
         consumer._settled(self)
 
 
@@ -194,14 +194,14 @@ async def _settle_native(channel: AsyncChannel, message: Any, how: str,
     if message.acknowledged:
         return
     if how == 'requeue' or requeue:
-        await channel.run(driver.restore, [message])
+        await driver.requeue([message], channel)
         message._state = 'REQUEUED'
-        return
-    await driver.ack([message.delivery_tag])
-    message._state = 'ACK' if how == 'ack' else 'REJECTED'
-
-    def __repr__(self) -> str:
-        return f'<AsyncMessage: {self.message!r}>'
+    elif how == 'ack':
+        await driver.ack([message.delivery_tag])
+        message._state = 'ACK'
+    else:
+        await driver.reject([message.delivery_tag])
+        message._state = 'REJECTED'
 
 
 class AsyncConsumer:
@@ -235,7 +235,6 @@ class AsyncConsumer:
         self._buffer: Deque[Any] = deque()
         self._unacked: set[AsyncMessage] = set()
         self._turn = 0
-        self._next_sweep = 0.0
         self._closed = False
         self._lock = asyncio.Lock()
 
@@ -277,6 +276,11 @@ class AsyncConsumer:
             wait = min(wait * 2, POLL_MAX)
         raise asyncio.CancelledError('consumer closed')
 
+    @property
+    def _native(self) -> bool:
+        driver = self.channel.driver if self.channel else None
+        return driver is not None and driver.can_consume(self.queues)
+
     def _has_room(self) -> bool:
         return (self.no_ack or not self.prefetch_count
                 or len(self._unacked) < self.prefetch_count)
@@ -287,11 +291,11 @@ class AsyncConsumer:
         if self.prefetch_count:
             budget = max(self.prefetch_count - len(self._unacked) - len(self._buffer), 1)
         driver = self.channel.driver
-        if driver is not None:
-            await self._maintain(driver)
+        if driver is not None and driver.can_consume(self.queues):
+            await driver.maintain(self.channel, self._unacked)
             names = [q.name for q in self.queues]
-            future = asyncio.ensure_future(
-                driver.pop(names, budget, self.no_ack, self._accept))
+            future = asyncio.ensure_future(driver.pop(
+                names, budget, self.no_ack, self._accept, self.prefetch_count))
         else:
             future = asyncio.ensure_future(self.channel.run(self._poll, budget))
         try:
@@ -300,17 +304,6 @@ class AsyncConsumer:
             # The fetch finishes in its thread: keep what it got, never drop it.
             future.add_done_callback(self._keep)
             raise
-
-    async def _maintain(self, driver: Any) -> None:
-        # Every quarter visibility timeout: renew the leases of the messages
-        # we hold, and restore other consumers' overdue ones (sync sweep).
-        now = time.monotonic()
-        if now < self._next_sweep:
-            return
-        assert self.channel is not None
-        self._next_sweep = now + max(self.channel.channel.visibility_timeout / 4, 1.0)
-        await driver.renew(m.delivery_tag for m in self._unacked)
-        await self.channel.run(driver.restore_visible)
 
     def _keep(self, future: asyncio.Future) -> None:
         if not future.cancelled() and future.exception() is None:
@@ -400,12 +393,13 @@ class AsyncConsumer:
         if channel is None:
             return
         buffered, self._buffer = list(self._buffer), deque()
-        if channel.driver is not None and not self.no_ack:
+        if self._native and not self.no_ack:
             # natively received messages are not in the sync channel's QoS:
             # give back what was fetched and what is still unacked ourselves
             held = buffered + [m.message for m in self._unacked if not m.acknowledged]
             if held:
-                await channel.run(channel.driver.restore, held)
+                assert channel.driver is not None
+                await channel.driver.requeue(held, channel)
         elif buffered and not self.no_ack:
             await channel.run(_requeue_all, buffered)
         if self._owns_channel:

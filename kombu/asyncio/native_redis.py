@@ -56,6 +56,7 @@ class RedisDriver:
         self.client = client
         self._pop = client.register_script(K.POP_BATCH)
         self._tables: dict[str, tuple[int, float, list[tuple[str, ...]]]] = {}
+        self._next_sweep = 0.0
 
     # -- publish ---------------------------------------------------------------
 
@@ -122,8 +123,11 @@ class RedisDriver:
 
     # -- consume ---------------------------------------------------------------
 
+    def can_consume(self, queues: Iterable[Any]) -> bool:
+        return True
+
     async def pop(self, queues: list[str], budget: int, no_ack: bool,
-                  accept: Any = None) -> list[Any]:
+                  accept: Any = None, prefetch: int | None = None) -> list[Any]:
         """Atomically pop up to ``budget`` messages, recorded as unacked unless no_ack."""
         sync = self.sync
         keys = [sync._unacked, sync._unacked_index, *sync._consume_keys(queues)]
@@ -147,6 +151,21 @@ class RedisDriver:
             pipe.hdel(self.sync._unacked, *tags)
             pipe.zrem(self.sync._unacked_index, *tags)
             await pipe.execute()
+
+    reject = ack  # without requeue a rejected message is simply dropped
+
+    async def requeue(self, messages: list[Any], channel: Any) -> None:
+        await channel.run(self.restore, messages)
+
+    async def maintain(self, channel: Any, held: Iterable[Any]) -> None:
+        """Every quarter visibility timeout: renew the leases of the messages
+        we hold, and restore other consumers' overdue ones (the sync sweep)."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + max(self.sync.visibility_timeout / 4, 1.0)
+        await self.renew(m.delivery_tag for m in held)
+        await channel.run(self.restore_visible)
 
     async def renew(self, tags: Iterable[str]) -> None:
         """Extend the leases of messages still being worked on (no visibility restore)."""

@@ -1,0 +1,172 @@
+"""Native AMQP 0-9-1 I/O on aiormq for the message path of ``amqp://``.
+
+Publishing (with publisher confirms: a nack raises
+:exc:`~kombu.exceptions.MessageNacked`), consuming (``basic.consume`` with the
+consumer's prefetch as ``basic.qos``) and acks/rejects run on one aiormq
+connection and channel with the sync connection's heartbeat.  The message is
+built by the sync pyamqp channel (``prepare_message``), so the AMQP
+properties are the sync API's.  Declares and binds run through the sync
+connection on the worker thread; queues declared ``exclusive`` belong to
+that connection, so consumers of those stay on the adapter.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections import deque
+from typing import Any, Deque, Iterable
+from urllib.parse import quote
+
+import aiormq
+from pamqp.commands import Basic
+
+from kombu import exceptions
+from kombu.message import Message
+from kombu.retry import RetryPolicy
+
+__all__ = ('AmqpDriver', 'native_amqp_for')
+
+#: py-amqp property names that pamqp spells differently.
+_TO_PAMQP = {'application_headers': 'headers', 'type': 'message_type'}
+_FROM_PAMQP = {v: k for k, v in _TO_PAMQP.items()}
+_PAMQP_FIELDS = frozenset([
+    'content_type', 'content_encoding', 'headers', 'delivery_mode', 'priority',
+    'correlation_id', 'reply_to', 'expiration', 'message_id', 'timestamp',
+    'message_type', 'user_id', 'app_id', 'cluster_id'])
+#: Errors after which the aiormq connection is gone.
+_LOST = (aiormq.exceptions.AMQPConnectionError, ConnectionError, OSError)
+
+
+def url_of(sync: Any) -> str:
+    user = quote(sync.userid or 'guest', safe='')
+    password = quote(sync.password or 'guest', safe='')
+    vhost = quote(sync.virtual_host or '/', safe='')
+    heartbeat = int(sync.heartbeat or 0)
+    return (f'amqp://{user}:{password}@{sync.hostname or "localhost"}:'
+            f'{sync.port or 5672}/{vhost}?heartbeat={heartbeat}')
+
+
+async def native_amqp_for(sync_connection: Any, confirms: bool = True) -> AmqpDriver | None:
+    """An aiormq driver for a sync ``amqp://`` connection, or None (TLS: the adapter)."""
+    if sync_connection.ssl:
+        return None
+    connection = await aiormq.connect(url_of(sync_connection))
+    channel = await connection.channel(publisher_confirms=confirms)
+    return AmqpDriver(connection, channel, confirms)
+
+
+def to_properties(properties: dict[str, Any]) -> Basic.Properties:
+    values = {}
+    for name, value in properties.items():
+        name = _TO_PAMQP.get(name, name)
+        if name in _PAMQP_FIELDS and value is not None:
+            if name == 'timestamp' and not isinstance(value, datetime.datetime):
+                value = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+            values[name] = value
+    return Basic.Properties(**values)
+
+
+def from_delivery(delivered: Any, accept: Any) -> Message:
+    props = {}
+    for name in _PAMQP_FIELDS:
+        value = getattr(delivered.header.properties, name, None)
+        if value is not None and value != '':
+            props[_FROM_PAMQP.get(name, name)] = value
+    deliver = delivered.delivery
+    info = {'consumer_tag': deliver.consumer_tag, 'delivery_tag': deliver.delivery_tag,
+            'redelivered': deliver.redelivered, 'exchange': deliver.exchange,
+            'routing_key': deliver.routing_key}
+    message = Message(body=delivered.body, delivery_tag=deliver.delivery_tag,
+                      content_type=props.get('content_type'),
+                      content_encoding=props.get('content_encoding'),
+                      delivery_info=info, properties=props,
+                      headers=props.get('application_headers') or {})
+    message.accept = accept
+    return message
+
+
+class AmqpDriver:
+    native = True
+
+    def __init__(self, connection: Any, channel: Any, confirms: bool) -> None:
+        self.connection = connection
+        self.channel = channel
+        self.confirms = confirms
+        self._deliveries: Deque[Any] = deque()
+        self._arrived = asyncio.Event()
+        self._consuming: tuple[str, ...] | None = None
+        self._tags: list[str] = []
+
+    def can_publish(self, message: Any, exchange: str) -> bool:
+        return True
+
+    def can_consume(self, queues: Iterable[Any]) -> bool:
+        return not any(q.exclusive for q in queues)
+
+    async def publish(self, message: Any, exchange: str, routing_key: str,
+                      policy: RetryPolicy | None = None, mandatory: bool = False) -> bool:
+        body = message.body
+        if isinstance(body, str):
+            body = body.encode(message.properties.get('content_encoding') or 'utf-8')
+        try:
+            confirmation = await self.channel.basic_publish(
+                body, exchange=exchange or '', routing_key=routing_key or '',
+                properties=to_properties(message.properties), mandatory=mandatory)
+        except aiormq.exceptions.DeliveryError as exc:
+            raise exceptions.MessageNacked(exchange, routing_key) from exc
+        except _LOST as exc:
+            raise exceptions.OperationalError(f'amqp publish: {exc}') from exc
+        if self.confirms and isinstance(confirmation, (Basic.Nack, Basic.Reject)):
+            raise exceptions.MessageNacked(exchange, routing_key)
+        return True
+
+    async def _start(self, queues: list[str], no_ack: bool, prefetch: int | None) -> None:
+        if prefetch:
+            await self.channel.basic_qos(prefetch_count=prefetch)
+        for queue in queues:
+            ok = await self.channel.basic_consume(queue, self._on_delivery, no_ack=no_ack)
+            self._tags.append(ok.consumer_tag)
+        self._consuming = tuple(queues)
+
+    async def _on_delivery(self, delivered: Any) -> None:
+        self._deliveries.append(delivered)
+        self._arrived.set()
+
+    async def pop(self, queues: list[str], budget: int, no_ack: bool, accept: Any = None,
+                  prefetch: int | None = None, wait: float = 0.05) -> list[Any]:
+        """Deliveries pushed by the broker (waiting up to ``wait`` for the first)."""
+        if self._consuming is None:
+            await self._start(queues, no_ack, prefetch)
+        if not self._deliveries:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), wait)
+            except asyncio.TimeoutError:
+                return []
+        out: list[Any] = []
+        while self._deliveries and len(out) < budget:
+            out.append(from_delivery(self._deliveries.popleft(), accept))
+        return out
+
+    async def ack(self, tags: Iterable[int]) -> None:
+        for tag in tags:
+            await self.channel.basic_ack(tag)
+
+    async def reject(self, tags: Iterable[int]) -> None:
+        for tag in tags:
+            await self.channel.basic_reject(tag, requeue=False)
+
+    async def requeue(self, messages: list[Any], channel: Any) -> None:
+        for message in messages:
+            await self.channel.basic_reject(message.delivery_tag, requeue=True)
+
+    async def maintain(self, channel: Any, held: Iterable[Any]) -> None:
+        return None  # the broker keeps unacked messages for the channel's life
+
+    async def close(self) -> None:
+        # closing the channel hands every unacked delivery back to its queue
+        try:
+            await self.connection.close()
+        except _LOST:
+            pass
+

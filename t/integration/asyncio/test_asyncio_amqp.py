@@ -1,0 +1,150 @@
+"""The asyncio API on a real RabbitMQ: aiormq natively, interop with the sync API."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from kombu import Connection
+from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
+from t.servers import require_server
+from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run
+
+pytestmark = pytest.mark.integration
+URL = 'amqp://guest:guest@127.0.0.1:5672//'
+N = 200
+
+
+@pytest.fixture(params=[True, False], ids=['native', 'adapter'])
+def native(request: Any) -> bool:
+    require_server('RabbitMQ', '127.0.0.1', 5672, 'rabbitmq-server (see .ci/servers.d)')
+    return bool(request.param)
+
+
+def drain_sync(queue: Any, expected: int) -> list[Any]:
+    got: list[Any] = []
+    with Connection(URL) as sync:
+        with sync.Consumer([queue], callbacks=[
+                lambda body, message: (got.append(body), message.ack())]):
+            while len(got) < expected:
+                sync.drain_events(timeout=5)
+        queue(sync.default_channel).delete()
+    return got
+
+
+def test_async_publish_sync_consume(native: bool) -> None:
+    exchange, queue = entities()
+
+    async def publish() -> bool:
+        async with AsyncConnection(URL, native=native) as conn:
+            channel = await conn.channel()
+            producer = AsyncProducer(channel, exchange, routing_key=queue.routing_key)
+            for i in range(N):
+                await producer.publish({'n': i}, declare=[queue], headers={'k': i},
+                                       priority=5, compression='zlib', correlation_id=str(i))
+            return channel.native
+
+    assert run(publish()) is native
+    got = drain_sync(queue, N)
+    assert sorted(b['n'] for b in got) == list(range(N))
+
+
+def test_sync_publish_async_consume(native: bool) -> None:
+    exchange, queue = entities()
+    with Connection(URL) as sync:
+        producer = sync.Producer(exchange=exchange, routing_key=queue.routing_key)
+        for i in range(N):
+            producer.publish({'n': i}, declare=[queue], headers={'h': i}, reply_to='r')
+
+    async def consume() -> list[int]:
+        async with AsyncConnection(URL, native=native) as conn:
+            got = []
+            async with AsyncConsumer(conn, [queue], prefetch_count=20) as consumer:
+                async for message in consumer:
+                    assert message.headers['h'] == message.payload['n']
+                    assert message.properties['reply_to'] == 'r'
+                    got.append(message.payload['n'])
+                    await message.ack()
+                    if len(got) == N:
+                        break
+            return got
+
+    assert sorted(run(consume())) == list(range(N))
+    assert drain_sync(queue, 0) == []
+
+
+def test_prefetch_is_broker_qos(native: bool) -> None:
+    exchange, queue = entities()
+
+    async def main() -> list[Any]:
+        async with AsyncConnection(URL, native=native) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            for i in range(5):
+                await producer.publish(i, declare=[queue])
+            consumer = AsyncConsumer(conn, [queue], prefetch_count=2)
+            first = [await consumer.get(timeout=5), await consumer.get(timeout=5)]
+            with pytest.raises(asyncio.TimeoutError):
+                await consumer.get(timeout=0.3)
+            await first[0].ack()
+            await first[1].ack()
+            rest = []
+            for _ in range(3):
+                rest.append(await consumer.get(timeout=5))
+                await rest[-1].ack()
+            await consumer.close()
+            return [m.payload for m in first + rest]
+
+    assert sorted(run(main())) == [0, 1, 2, 3, 4]
+    drain_sync(queue, 0)
+
+
+def test_cancelled_consumer_task_message_comes_back(native: bool) -> None:
+    exchange, queue = entities()
+
+    async def main() -> None:
+        async with AsyncConnection(URL, native=native) as conn:
+            await AsyncProducer(conn, exchange, routing_key=queue.routing_key).publish(
+                'precious', declare=[queue])
+            held = await cancel_mid_message(AsyncConsumer(conn, [queue]))
+            assert held.payload == 'precious'
+
+    run(main())
+    assert drain_sync(queue, 1) == ['precious']
+
+
+def test_cancelled_gets_lose_nothing(native: bool) -> None:
+    exchange, queue = entities()
+
+    async def main() -> list[int]:
+        async with AsyncConnection(URL, native=native) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            for i in range(30):
+                await producer.publish(i, declare=[queue])
+            consumer = AsyncConsumer(conn, [queue], prefetch_count=5)
+            seen = await cancelled_gets(consumer, 300)
+            await consumer.close()
+            return seen
+
+    assert sorted(run(main())) == list(range(30))
+    drain_sync(queue, 0)
+
+
+def test_native_publisher_confirms_raise_on_nack() -> None:
+    from kombu import Queue
+    from kombu.exceptions import MessageNacked
+    require_server('RabbitMQ', '127.0.0.1', 5672, 'rabbitmq-server (see .ci/servers.d)')
+    exchange, plain = entities()
+    # a full queue that refuses more: the broker nacks the publish
+    queue = Queue(plain.name, exchange, plain.routing_key,
+                  queue_arguments={'x-max-length': 1, 'x-overflow': 'reject-publish'})
+
+    async def main() -> None:
+        async with AsyncConnection(URL) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            await producer.publish('fits', declare=[queue])
+            with pytest.raises(MessageNacked):
+                await producer.publish('refused', declare=[queue])
+
+    run(main())
+    assert drain_sync(queue, 1) == ['fits']
