@@ -9,7 +9,7 @@ import pytest
 from kombu import Connection
 from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
 from t.servers import require_server
-from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run
+from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run, take
 
 pytestmark = pytest.mark.integration
 URL = 'amqp://guest:guest@127.0.0.1:5672//'
@@ -59,16 +59,12 @@ def test_sync_publish_async_consume(native: bool) -> None:
 
     async def consume() -> list[int]:
         async with AsyncConnection(URL, native=native) as conn:
-            got = []
-            async with AsyncConsumer(conn, [queue], prefetch_count=20) as consumer:
-                async for message in consumer:
-                    assert message.headers['h'] == message.payload['n']
-                    assert message.properties['reply_to'] == 'r'
-                    got.append(message.payload['n'])
-                    await message.ack()
-                    if len(got) == N:
-                        break
-            return got
+            consumer = AsyncConsumer(conn, [queue], prefetch_count=20)
+            message = await consumer.get(timeout=5)
+            assert message.headers['h'] == message.payload['n']
+            assert message.properties['reply_to'] == 'r'
+            await message.ack()
+            return [message.payload['n']] + [b['n'] for b in await take(consumer, N - 1)]
 
     assert sorted(run(consume())) == list(range(N))
     assert drain_sync(queue, 0) == []

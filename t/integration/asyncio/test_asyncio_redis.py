@@ -11,7 +11,7 @@ from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
 from kombu.exceptions import OperationalError
 from t.integration.redis.servers import claim_db
 from t.servers import require_server
-from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run
+from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run, take
 
 pytestmark = pytest.mark.integration
 N = 200
@@ -65,15 +65,8 @@ def test_sync_publish_async_consume(url: str, native: bool) -> None:
 
     async def consume() -> list[int]:
         async with AsyncConnection(url, native=native) as conn:
-            got = []
-            async with AsyncConsumer(conn, [queue], accept=['pickle'],
-                                     prefetch_count=10) as consumer:
-                async for message in consumer:
-                    got.append(message.payload['n'])
-                    await message.ack()
-                    if len(got) == N:
-                        break
-            return got
+            consumer = AsyncConsumer(conn, [queue], accept=['pickle'], prefetch_count=10)
+            return [body['n'] for body in await take(consumer, N)]
 
     assert sorted(run(consume())) == list(range(N))
     with Connection(url) as sync:

@@ -73,3 +73,15 @@ async def cancelled_gets(consumer: Any, attempts: int, idle: float = 0.5) -> lis
             return seen
         seen.append(message.payload)
         await message.ack()
+
+
+async def take(consumer: Any, n: int) -> list[Any]:
+    """Receive ``n`` messages with ``async for``, acking each; their payloads."""
+    got: list[Any] = []
+    async with consumer:
+        async for message in consumer:
+            got.append(message.payload)
+            await message.ack()
+            if len(got) == n:
+                break
+    return got
