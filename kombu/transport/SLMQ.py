@@ -490,14 +490,6 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
     def slmq(self) -> Any:
         return self.connection.slmq_client(self)
 
-    @property
-    def conninfo(self) -> Any:
-        return self.connection.client
-
-    @property
-    def transport_options(self) -> dict[str, Any]:
-        return self.connection.client.transport_options
-
     @cached_property
     def visibility_timeout(self) -> int:
         return self.options.visibility_timeout or self.default_visibility_timeout

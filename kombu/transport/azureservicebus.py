@@ -722,14 +722,6 @@ class Channel(SettleOnAckMixin, SharedExchangesMixin, virtual.Channel):
         return ServiceBusAdministrationClient(self._namespace, self._credential)
 
     @property
-    def conninfo(self) -> Any:
-        return self.connection.client
-
-    @property
-    def transport_options(self) -> dict[str, Any]:
-        return self.connection.client.transport_options
-
-    @property
     def queue_name_prefix(self) -> str:
         return self.options.queue_name_prefix
 

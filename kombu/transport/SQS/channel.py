@@ -620,14 +620,6 @@ class Channel(HubConsumer, StsHelpers, virtual.Channel):
 
     # -- options (Kombu's attribute names) -----------------------------------
 
-    @property
-    def conninfo(self) -> Any:
-        return self.connection.client
-
-    @property
-    def transport_options(self) -> dict[str, Any]:
-        return self.connection.client.transport_options
-
     @cached_property
     def visibility_timeout(self) -> int:
         return int(self.options.visibility_timeout)

@@ -74,3 +74,27 @@ def test_transport_aliases_resolve_to_these_modules():
     assert resolve_transport('pyro').__module__ == 'kombu.transport.pyro'
     assert resolve_transport('slmq') is resolve_transport('SLMQ')
     assert resolve_transport('qpid').__module__ == 'kombu.transport.qpid'
+
+
+def test_conninfo_and_transport_options_come_from_the_base_channel():
+    # azureservicebus, SLMQ and SQS read them from the virtual base Channel.
+    pytest.importorskip('azure.servicebus')
+    from kombu import Connection
+    from kombu.transport import azureservicebus as asb
+    from kombu.transport.SLMQ import Channel as SLMQChannel
+    from kombu.transport.SQS.channel import Channel as SQSChannel
+    from kombu.transport.virtual.base import Channel as VirtualChannel
+    from t.fakes import servicebus as fake
+    for channel_class in (asb.Channel, SLMQChannel, SQSChannel):
+        assert channel_class.conninfo is VirtualChannel.conninfo
+        assert channel_class.transport_options is VirtualChannel.transport_options
+    options = {'wait_time_seconds': 0.2, 'queue_name_prefix': 'names-'}
+    with fake.patched(asb):
+        fake.reset()
+        fake.namespace('names.servicebus.windows.net')
+        with Connection('azureservicebus://RootManageSharedAccessKey:s3cr3t/key=@names',
+                        transport_options=options) as conn:
+            channel = conn.default_channel
+            assert channel.conninfo is conn
+            assert channel.transport_options == options
+            assert channel.queue_name_prefix == 'names-'
