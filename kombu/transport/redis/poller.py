@@ -62,6 +62,8 @@ class MultiChannelPoller:
         self._chan_to_sock: dict[tuple[Any, Any, str], Any] = {}
         self.poller: Any = _Selector()
         self._hub = False
+        #: the Hub this poller runs on (set by register_with_event_loop)
+        self._loop: Any = None
         self._turn = 0
         self.after_read = set()
 
@@ -89,6 +91,14 @@ class MultiChannelPoller:
     def _unregister_sock(self, sock: Any) -> None:
         if not self._hub:
             self.poller.unregister(sock)
+        elif self._loop is not None:
+            # the Hub's reader too: a closed channel leaves nothing behind
+            try:
+                fd = sock.fileno()
+            except (OSError, AttributeError):
+                return
+            if fd >= 0 and self._fd_to_chan.get(fd) is not None:
+                self._loop.remove(fd)
 
     def _forget_sock(self, sock: Any) -> None:
         self._unregister_sock(sock)

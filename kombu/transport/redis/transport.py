@@ -36,6 +36,8 @@ class Transport(virtual.Transport):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cycle = MultiChannelPoller()
+        # the poller is ours, not the base's FairCycle: drain_events goes through its get()
+        self._plain_drain = False
         if self.polling_interval is not None:
             self.brpop_timeout = self.polling_interval
         # (unknown options were warned about once by the base, building options)
@@ -70,6 +72,7 @@ class Transport(virtual.Transport):
     def register_with_event_loop(self, connection: Any, loop: Any) -> None:
         cycle = self.cycle
         cycle.on_poll_init(loop.poller)
+        cycle._loop = loop
         cycle_poll_start = cycle.on_poll_start
         add_reader = loop.add_reader
         on_readable = self.on_readable
