@@ -22,6 +22,11 @@ Errors, typed and raised at once (none is retried by ``publish(retry=True)``):
 * a publisher-confirm nack (``confirm_publish=True``):
   :exc:`~kombu.exceptions.MessageNacked`, naming the exchange and routing key.
 
+Teardown is bounded: ``channel.close()`` and ``Connection.close()``/``release()``
+wait at most :data:`CLOSE_TIMEOUT` (3 s) for the broker's close-ok (a half-open
+peer never sends one), then drop the connection; a shorter socket timeout set by
+the caller (Celery sets one on ``connection._connection._transport.sock``) is kept.
+
 Transport options (``Connection(transport_options=...)``) are parsed once into
 :class:`AMQPOptions`.  The py-amqp connection options are passed through
 (``confirm_publish``, ``client_properties``, ``read_timeout``,
@@ -48,9 +53,10 @@ import re
 import socket
 import ssl as _ssl
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import amqp  # type: ignore[import-untyped]
 import amqp.exceptions  # type: ignore[import-untyped]
@@ -368,6 +374,15 @@ class Channel(amqp.Channel, base.StdChannel):
             self.connection.queue_types[name] = qtype
         return ret
 
+    def close(self, *args: Any, **kwargs: Any) -> Any:
+        """Close the channel; a broker that does not answer within
+        :attr:`Transport.close_timeout` is given up on (the connection is dropped)."""
+        conn = self.connection
+        if conn is None or not self.is_open:
+            return super().close(*args, **kwargs)
+        with _bounded_teardown(conn):
+            return super().close(*args, **kwargs)
+
     def flow(self, active: bool) -> Any:
         """Pause (``False``) or resume delivery; RabbitMQ only supports resuming."""
         if not active and self.connection.is_rabbitmq:
@@ -375,6 +390,42 @@ class Channel(amqp.Channel, base.StdChannel):
                 'RabbitMQ does not support channel.flow(active=False) (it would close the '
                 'connection); use basic_qos/cancel the consumer to stop deliveries')
         return super().flow(active)
+
+
+#: Seconds a closing handshake (channel.close, connection.close) may wait for
+#: the broker before the connection is dropped without it: a half-open peer
+#: (a suspended VM, a firewall dropping the flow) never answers.
+CLOSE_TIMEOUT = 3.0
+
+
+@contextmanager
+def _bounded_teardown(conn: Any, timeout: float | None = None) -> Iterator[None]:
+    """Bound a teardown exchange with the broker; on timeout drop the connection."""
+    transport = getattr(conn, '_transport', None)
+    sock: Any = getattr(transport, 'sock', None)
+    if sock is None:
+        yield
+        return
+    limit = CLOSE_TIMEOUT if timeout is None else timeout
+    try:
+        previous = sock.gettimeout()
+        if previous is None or previous > limit:
+            sock.settimeout(limit)  # a shorter one (set by Celery) is kept
+    except OSError:  # already closed
+        previous = None
+    try:
+        yield
+    except (socket.timeout, TimeoutError, OSError) as exc:
+        logger.debug('broker did not answer the close in %.1fs (%r): dropping the '
+                     'connection', limit, exc)
+        conn.collect()  # closes the socket; nothing more is read or written
+    else:
+        try:
+            live: Any = getattr(transport, 'sock', None)
+            if live is sock:  # not replaced or dropped meanwhile
+                live.settimeout(previous)
+        except OSError:
+            pass
 
 
 class _ContextSSLTransport(amqp.transport.SSLTransport):
@@ -548,7 +599,9 @@ class Transport(base.Transport):
 
     def close_connection(self, connection: AMQPConnection) -> None:
         connection.client = None
-        connection.close()
+        # Bounded: a half-open peer would keep us waiting for close-ok forever.
+        with _bounded_teardown(connection):
+            connection.close()
 
     def get_heartbeat_interval(self, connection: AMQPConnection) -> float:
         return connection.heartbeat

@@ -315,3 +315,87 @@ def test_kombu_readme_example_runs_as_written(conn, uname):
                     entity.bind(channel).delete()
                 except conn.channel_errors + conn.connection_errors:
                     pass
+
+
+# -- AMQP teardown on a half-open connection is bounded ----------------------------
+
+def _timed(fun, *args, **kwargs):
+    import time
+    started = time.monotonic()
+    fun(*args, **kwargs)
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize('teardown', ['close', 'release', 'collect', 'celery'])
+def test_amqp_teardown_through_a_stalled_proxy_is_bounded(uname, teardown):
+    import socket
+
+    from t.servers import StallingProxy
+    _require('amqp')
+    name = uname('stall')
+    queue = Queue(name, routing_key=name, durable=False)
+    name2 = uname('resumed')
+    queue2 = Queue(name2, routing_key=name2, durable=False)
+    got: list = []
+    with Connection(AMQP_URL) as direct, StallingProxy(5672) as proxy:
+        queue(direct.default_channel).declare()
+        queue2(direct.default_channel).declare()
+        try:
+            conn = Connection(f'amqp://guest:guest@127.0.0.1:{proxy.port}//',
+                              connect_timeout=2)
+            consumer = Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b),
+                                                                         m.ack())])
+            consumer.consume()
+            Producer(direct).publish({'n': 1}, routing_key=name)
+            conn.drain_events(timeout=5)
+            # where Celery looks for the socket to bound it
+            sock = conn.connection._transport.sock
+            assert isinstance(sock, socket.socket)
+            proxy.stall()  # the peer goes silent, both sockets stay open
+            if teardown == 'close':
+                elapsed = _timed(conn.close)
+            elif teardown == 'release':
+                elapsed = _timed(conn.release)
+            elif teardown == 'collect':
+                elapsed = _timed(conn.collect, socket_timeout=1)
+            else:  # Celery's on_connection_error_after_connected()
+                def celery_teardown():
+                    conn.connection._transport.sock.settimeout(1)
+                    conn.collect()
+                    conn.close()
+                elapsed = _timed(celery_teardown)
+            assert elapsed < 4, elapsed
+            # a worker-style consumer resumes on a new connection
+            conn = Connection(f'amqp://guest:guest@127.0.0.1:{proxy.port}//',
+                              connect_timeout=2)
+            assert _timed(conn.ensure_connection, max_retries=2) < 4
+            consumer.revive(conn.channel())
+            # RabbitMQ still sees the stalled connection's consumer on ``queue``
+            # (until heartbeats tell): resume on a queue only the new one reads.
+            consumer.add_queue(queue2)
+            consumer.consume()
+            Producer(direct).publish({'n': 2}, routing_key=name2)
+            conn.drain_events(timeout=5)
+            assert got == [{'n': 1}, {'n': 2}]
+            conn.release()
+        finally:
+            queue(direct.default_channel).delete()
+            queue2(direct.default_channel).delete()
+
+
+def test_amqp_reconnect_to_a_silent_broker_is_bounded():
+    import time
+
+    from kombu.exceptions import OperationalError
+    from t.servers import StallingProxy
+    _require('amqp')
+    with StallingProxy(5672) as proxy:
+        proxy.stall(new_connections=True)
+        conn = Connection(f'amqp://guest:guest@127.0.0.1:{proxy.port}//', connect_timeout=1)
+        started = time.monotonic()
+        with pytest.raises(OperationalError):
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=3)
+        assert time.monotonic() - started < 4
+        proxy.resume()
+        assert _timed(conn.ensure_connection, max_retries=2) < 3
+        conn.release()
