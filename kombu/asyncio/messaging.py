@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Callable, Deque, List, Sequence, Union
 
 from kombu.common import _declared_entities
 from kombu.entity import Queue
+from kombu.message import hooks
 from kombu.messaging import Consumer, Producer
 from kombu.retry import RetryPolicy
 from kombu.serialization import prepare_accept_content
@@ -196,12 +197,18 @@ async def _settle_native(channel: AsyncChannel, message: Any, how: str,
     if how == 'requeue' or requeue:
         await driver.requeue([message], channel)
         message._state = 'REQUEUED'
+        if hooks.on_reject:
+            hooks.run(hooks.on_reject, message, True)
     elif how == 'ack':
         await driver.ack([message.delivery_tag])
         message._state = 'ACK'
+        if hooks.on_ack:
+            hooks.run(hooks.on_ack, message)
     else:
         await driver.reject([message.delivery_tag])
         message._state = 'REJECTED'
+        if hooks.on_reject:
+            hooks.run(hooks.on_reject, message, False)
 
 
 class AsyncConsumer:
@@ -328,6 +335,8 @@ class AsyncConsumer:
         return out
 
     def _hand_out(self, message: Any) -> AsyncMessage:
+        if hooks.on_message:  # tracing (kombu.otel): as the sync Consumer does
+            hooks.run(hooks.on_message, self, message)
         wrapped = AsyncMessage(self, message)
         if not self.no_ack:
             self._unacked.add(wrapped)

@@ -1,0 +1,202 @@
+"""OpenTelemetry tracing and metrics for publish and delivery (``kombu[opentelemetry]``).
+
+Off until :func:`instrument` is called: it registers callbacks on
+:data:`kombu.message.hooks`, which Kombu checks with one truthiness test per
+message, so an uninstrumented process pays nothing else.  Once on:
+
+* every publish gets a ``PRODUCER`` span ``"<destination> publish"`` and its
+  W3C trace context (``traceparent``/``tracestate``) goes into the message
+  headers, so any consumer -- sync, asyncio, any transport, another process --
+  continues the trace;
+* every delivery gets a ``CONSUMER`` span ``"<destination> process"``, a child
+  of the publish span found in the headers, ended when the message is acked
+  or rejected;
+* attributes follow OpenTelemetry's messaging semantic conventions
+  (``messaging.system``, ``messaging.destination.name``,
+  ``messaging.operation.type``/``.name``, ``messaging.message.id``,
+  ``messaging.message.body.size``, ``messaging.rabbitmq.destination.routing_key``);
+* metrics: ``messaging.client.sent.messages`` and
+  ``messaging.client.consumed.messages`` counters, the
+  ``messaging.client.operation.duration`` histogram of publishes and the
+  ``messaging.process.duration`` histogram from delivery to ack/reject.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kombu.message import hooks
+
+__all__ = ('instrument', 'uninstrument', 'is_instrumented')
+
+#: Kombu transport names -> the semantic conventions' ``messaging.system`` values.
+SYSTEMS = {'amqp': 'rabbitmq', 'sqs': 'aws_sqs', 'azureservicebus': 'servicebus',
+           'azurestoragequeues': 'azure_storage_queues'}
+#: Publishes in flight per headers dict; a publish that raised never reaches
+#: after_publish, so the oldest entries are ended once there are this many.
+MAX_IN_FLIGHT = 10000
+
+_state: _Instrumentation | None = None
+
+
+def instrument(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Trace and measure every publish and delivery from now on (idempotent)."""
+    global _state
+    if _state is None:
+        _state = _Instrumentation(tracer_provider, meter_provider)
+        _state.register()
+
+
+def uninstrument() -> None:
+    """Stop tracing; Kombu's per-message cost goes back to nothing."""
+    global _state
+    if _state is not None:
+        _state.unregister()
+        _state = None
+
+
+def is_instrumented() -> bool:
+    return _state is not None
+
+
+def _system_of(obj: Any) -> str:
+    try:
+        name = obj.channel.connection.client.transport.driver_type
+    except AttributeError:
+        return 'kombu'
+    return SYSTEMS.get(name, name)
+
+
+class _Instrumentation:
+    def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
+        from opentelemetry import metrics, trace
+        from opentelemetry.propagate import extract, inject
+        from opentelemetry.trace import SpanKind, StatusCode
+
+        self._trace = trace
+        self._inject, self._extract = inject, extract
+        self._kinds, self._status = SpanKind, StatusCode
+        self.tracer = trace.get_tracer('kombu', tracer_provider=tracer_provider)
+        meter = metrics.get_meter('kombu', meter_provider=meter_provider)
+        self.sent = meter.create_counter(
+            'messaging.client.sent.messages', unit='{message}',
+            description='Messages published')
+        self.consumed = meter.create_counter(
+            'messaging.client.consumed.messages', unit='{message}',
+            description='Messages delivered to a consumer')
+        self.publish_duration = meter.create_histogram(
+            'messaging.client.operation.duration', unit='s',
+            description='Time to publish a message')
+        self.process_duration = meter.create_histogram(
+            'messaging.process.duration', unit='s',
+            description='Time from delivery to ack or reject')
+        self._publishing: dict[int, tuple[Any, float, dict[str, Any]]] = {}
+
+    def register(self) -> None:
+        hooks.register('before_publish', self.before_publish)
+        hooks.register('after_publish', self.after_publish)
+        hooks.register('on_message', self.on_message)
+        hooks.register('on_ack', self.on_ack)
+        hooks.register('on_reject', self.on_reject)
+
+    def unregister(self) -> None:
+        hooks.unregister('before_publish', self.before_publish)
+        hooks.unregister('after_publish', self.after_publish)
+        hooks.unregister('on_message', self.on_message)
+        hooks.unregister('on_ack', self.on_ack)
+        hooks.unregister('on_reject', self.on_reject)
+        for span, _, _ in self._publishing.values():
+            span.end()
+        self._publishing.clear()
+
+    # -- publish ------------------------------------------------------------------
+
+    def before_publish(self, producer: Any, headers: dict[str, Any], properties: dict,
+                       exchange: str, routing_key: str) -> None:
+        destination = exchange or routing_key or '(default)'
+        attributes: dict[str, Any] = {
+            'messaging.system': _system_of(producer),
+            'messaging.destination.name': destination,
+            'messaging.operation.type': 'send',
+            'messaging.operation.name': 'publish',
+        }
+        if routing_key:
+            attributes['messaging.rabbitmq.destination.routing_key'] = routing_key
+        message_id = properties.get('message_id') or headers.get('id')
+        if message_id:
+            attributes['messaging.message.id'] = str(message_id)
+        span = self.tracer.start_span(f'{destination} publish', kind=self._kinds.PRODUCER,
+                                      attributes=attributes)
+        self._inject(headers, context=self._trace.set_span_in_context(span))
+        if len(self._publishing) >= MAX_IN_FLIGHT:
+            self._abandon_oldest()
+        self._publishing[id(headers)] = (span, time.perf_counter(), attributes)
+
+    def after_publish(self, producer: Any, headers: dict[str, Any], properties: dict,
+                      exchange: str, routing_key: str) -> None:
+        entry = self._publishing.pop(id(headers), None)
+        if entry is None:
+            return
+        span, started, attributes = entry
+        span.end()
+        metric_attrs = _metric_attributes(attributes)
+        self.sent.add(1, metric_attrs)
+        self.publish_duration.record(time.perf_counter() - started, metric_attrs)
+
+    def _abandon_oldest(self) -> None:
+        for key in list(self._publishing)[:MAX_IN_FLIGHT // 10]:
+            span = self._publishing.pop(key)[0]
+            span.set_status(self._status.ERROR, 'publish did not complete')
+            span.end()
+
+    # -- delivery -----------------------------------------------------------------
+
+    def on_message(self, consumer: Any, message: Any) -> None:
+        info = message.delivery_info or {}
+        destination = info.get('exchange') or info.get('routing_key') or '(default)'
+        attributes: dict[str, Any] = {
+            'messaging.system': _system_of(consumer),
+            'messaging.destination.name': destination,
+            'messaging.operation.type': 'process',
+            'messaging.operation.name': 'process',
+        }
+        if info.get('routing_key'):
+            attributes['messaging.rabbitmq.destination.routing_key'] = info['routing_key']
+        headers = message.headers or {}
+        properties = message.properties or {}
+        message_id = properties.get('message_id') or headers.get('id')
+        if message_id:
+            attributes['messaging.message.id'] = str(message_id)
+        body = message.body
+        if isinstance(body, (bytes, str)):
+            attributes['messaging.message.body.size'] = len(body)
+        parent = self._extract(headers)
+        span = self.tracer.start_span(f'{destination} process', context=parent,
+                                      kind=self._kinds.CONSUMER, attributes=attributes)
+        metric_attrs = _metric_attributes(attributes)
+        self.consumed.add(1, metric_attrs)
+        message.__dict__['_otel'] = (span, time.perf_counter(), metric_attrs)
+        if getattr(consumer, 'no_ack', False):
+            self._settle(message, 'no_ack')
+
+    def on_ack(self, message: Any) -> None:
+        self._settle(message, 'ack')
+
+    def on_reject(self, message: Any, requeue: bool) -> None:
+        self._settle(message, 'requeue' if requeue else 'reject')
+
+    def _settle(self, message: Any, outcome: str) -> None:
+        entry = message.__dict__.pop('_otel', None)
+        if entry is None:
+            return
+        span, started, metric_attrs = entry
+        span.set_attribute('kombu.settlement', outcome)
+        span.end()
+        self.process_duration.record(time.perf_counter() - started, metric_attrs)
+
+
+def _metric_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    # low-cardinality attributes only: no message ids or sizes on metrics
+    return {k: v for k, v in attributes.items()
+            if k in ('messaging.system', 'messaging.destination.name',
+                     'messaging.operation.name')}

@@ -1,0 +1,2 @@
+"""The kombu.otel fixture (an instrumented process with in-memory exporters)."""
+from t.unit.otel.common import telemetry  # noqa: F401
