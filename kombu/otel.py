@@ -93,18 +93,13 @@ class _Instrumentation:
         self._publishing: dict[int, tuple[Any, float, dict[str, Any]]] = {}
 
     def register(self) -> None:
-        hooks.register('before_publish', self.before_publish)
-        hooks.register('after_publish', self.after_publish)
-        hooks.register('on_message', self.on_message)
-        hooks.register('on_ack', self.on_ack)
-        hooks.register('on_reject', self.on_reject)
+        # each hook event is handled by the method of the same name
+        for event in hooks.EVENTS:
+            hooks.register(event, getattr(self, event))
 
     def unregister(self) -> None:
-        hooks.unregister('before_publish', self.before_publish)
-        hooks.unregister('after_publish', self.after_publish)
-        hooks.unregister('on_message', self.on_message)
-        hooks.unregister('on_ack', self.on_ack)
-        hooks.unregister('on_reject', self.on_reject)
+        for event in hooks.EVENTS:
+            hooks.unregister(event, getattr(self, event))
         for span, _, _ in self._publishing.values():
             span.end()
         self._publishing.clear()
