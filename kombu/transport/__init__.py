@@ -61,6 +61,7 @@ TRANSPORT_ALIASES: Dict[str, AliasTarget] = {
     'filesystem': 'kombu.transport.filesystem:Transport',
     'qpid': 'kombu.transport.qpid:Transport',
     'sentinel': 'kombu.transport.redis:SentinelTransport',
+    'rediscluster': 'kombu.transport.rediscluster:Transport',
     'consul': 'kombu.transport.consul:Transport',
     'etcd': 'kombu.transport.etcd:Transport',
     'azurestoragequeues': 'kombu.transport.azurestoragequeues:Transport',

@@ -46,6 +46,11 @@ REFERENCE_ALIASES = {
     'pgmq': 'kombu.transport.pgmq:Transport',
 }
 
+#: schemes this package adds to Kombu's (none of them shadows one of Kombu's).
+OWN_ALIASES = {
+    'rediscluster': 'kombu.transport.rediscluster:Transport',
+}
+
 
 class MyTransport(Transport):
     pass
@@ -60,7 +65,8 @@ def thirdparty(monkeypatch):
 
 
 def test_aliases_match_kombu():
-    assert TRANSPORT_ALIASES == REFERENCE_ALIASES
+    assert not set(OWN_ALIASES) & set(REFERENCE_ALIASES)
+    assert TRANSPORT_ALIASES == {**REFERENCE_ALIASES, **OWN_ALIASES}
 
 
 def test_non_string_is_returned_as_is():

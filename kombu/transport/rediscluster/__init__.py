@@ -1,0 +1,401 @@
+"""Redis Cluster transport: ``rediscluster://host:port[;rediscluster://host:port...]``.
+
+Built on :class:`redis.cluster.RedisCluster` with the key layout of
+:mod:`.keys`: every key of a queue shares the queue's hash slot and the
+global tables share one slot of their own, so no command spans slots and
+MOVED/ASK redirections (resharding, a replica promoted) are followed by the
+client.  The URL lists the startup nodes the way Kombu lists failover
+alternates; any one reachable node is enough to discover the others.
+
+Messages wait in one list per priority step (step 0 consumed first, as on
+``redis://``).  A consumer pops a message and records it as unacked in one
+script run on the queue's slot; an ack deletes the record, a reject with
+requeue or a closed channel gives the message back, and a sweep on every
+consuming connection restores messages whose ``visibility_timeout`` passed
+without an ack, on whichever node their queue lives.  Fanout and topic
+exchanges put a copy in every bound queue (so copies also wait in queues that
+have no consumer yet).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from queue import Empty
+from typing import Any, ClassVar
+
+from kombu.transport import virtual
+from kombu.transport.virtual.claims import SettlesFreshClaims, SettlingQoS
+from kombu.transport.virtual.errors import ErrorTranslator
+from kombu.transport.virtual.options import TransportOptions
+from kombu.transport.virtual.shared_exchanges import SharedExchangesMixin
+from kombu.transport.virtual.state import QueuePolicy
+from kombu.utils.url import url_to_parts
+
+from . import keys as K
+
+try:
+    import redis
+    from redis import exceptions as rexc
+    from redis.backoff import ExponentialBackoff
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.retry import Retry
+except ImportError:  # pragma: no cover - the transport reports it on use
+    redis = None  # type: ignore[assignment]
+
+__all__ = ('Transport', 'Channel', 'RedisClusterOptions')
+
+DEFAULT_PORT = 6379
+
+
+def _errors() -> ErrorTranslator:
+    if redis is None:  # pragma: no cover
+        return ErrorTranslator('rediscluster')
+    return ErrorTranslator(
+        'rediscluster',
+        connection=(rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterDownError,
+                    rexc.TryAgainError, rexc.MasterDownError),
+        auth=(rexc.AuthenticationError, rexc.AuthenticationWrongNumberOfArgsError),
+        channel=(rexc.ResponseError, rexc.RedisClusterException, rexc.DataError),
+    )
+
+
+errors = _errors()
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisClusterOptions(TransportOptions):
+    """Options of the Redis Cluster transport (Kombu's Redis names where they apply)."""
+
+    transport_name: ClassVar[str] = 'rediscluster'
+    passthrough: ClassVar[frozenset[str]] = frozenset({
+        'max_retries', 'interval_start', 'interval_step', 'interval_max', 'retry_policy',
+        'connect_timeout'})
+
+    visibility_timeout: float = 3600
+    unacked_restore_interval: float = 10
+    unacked_restore_limit: int = 100
+    priority_steps: Any = dataclasses.field(default_factory=lambda: list(K.PRIORITY_STEPS))
+    global_keyprefix: str = ''
+    socket_timeout: float | None = None
+    socket_connect_timeout: float | None = None
+    socket_keepalive: bool | None = None
+    max_connections: int = 50
+    #: retries of one command after a connection error or a cluster change
+    #: (MOVED/ASK redirections are followed on top of these).
+    cluster_error_retry_attempts: int = 3
+
+
+class QoS(SettlingQoS):
+    """Deletes a message's unacked record (in its queue's slot) once acked or rejected."""
+
+
+class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
+    """Redis Cluster channel."""
+
+    Options = RedisClusterOptions
+    options: RedisClusterOptions
+    QoS = QoS
+
+    supports_fanout = True
+
+    visibility_timeout: float = 3600
+    unacked_restore_interval: float = 10
+    unacked_restore_limit: int = 100
+    priority_steps: list[int] = list(K.PRIORITY_STEPS)
+    global_keyprefix: str = ''
+
+    from_transport_options = virtual.Channel.from_transport_options + (
+        'visibility_timeout', 'unacked_restore_interval', 'unacked_restore_limit',
+        'priority_steps', 'global_keyprefix')
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fresh_claims: list[Any] = []
+        #: delivery tag -> queue of each message popped and recorded as unacked.
+        self._claimed_in: dict[str, str] = {}
+        self.layout = K.Layout(self.global_keyprefix, self.priority_steps)
+        self._last_sweep = 0.0
+        client = self.client
+        self._pop = client.register_script(K.POP)
+        self._restore_one = client.register_script(K.RESTORE_ONE)
+
+    @property
+    def client(self) -> Any:
+        return self.connection.cluster_client()
+
+    # -- exchanges and bindings (the global slot) --------------------------------
+
+    def _stored_exchange_type(self, exchange: str) -> str | None:
+        with errors('exchange_declare', exchange):
+            value = self.client.hget(self.layout.exchanges, exchange)
+        return value.decode() if value is not None else None
+
+    def _store_exchange(self, exchange: str, type: str) -> None:
+        with errors('exchange_declare', exchange):
+            self.client.hset(self.layout.exchanges, exchange, type)
+
+    def exchange_delete(self, exchange: str, if_unused: bool = False,
+                        nowait: bool = False) -> None:
+        if if_unused and self.get_table(exchange):
+            return
+        super().exchange_delete(exchange, if_unused, nowait)
+        with errors('exchange_delete', exchange):
+            self.client.delete(self.layout.bindings(exchange))
+            self.client.hdel(self.layout.exchanges, exchange)
+
+    def get_table(self, exchange: str) -> list[Any]:
+        with errors('get_table', exchange):
+            members = self.client.smembers(self.layout.bindings(exchange))
+        return [K.parse_binding(m) for m in members]
+
+    def get_exchanges(self) -> list[str]:
+        with errors('get_exchanges'):
+            names = self.client.hkeys(self.layout.exchanges)
+        return sorted({n.decode() for n in names} | set(self.state.exchanges))
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        with errors('queue_bind', queue):
+            self.client.sadd(self.layout.bindings(exchange),
+                             K.binding_member(routing_key, pattern, queue))
+        self.state.invalidate_routes(exchange)
+
+    def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any,
+                      queue: str) -> None:
+        with errors('queue_unbind', queue):
+            self.client.srem(self.layout.bindings(exchange),
+                             K.binding_member(routing_key, pattern, queue))
+        self.state.invalidate_routes(exchange)
+
+    # -- queues (each in its own slot) --------------------------------------------
+
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        arguments = dict(kwargs.get('arguments') or {})
+        with errors('queue_declare', queue):
+            self.client.sadd(self.layout.queues, queue)
+            self.client.set(self.layout.args(queue), json.dumps(arguments, default=str))
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        with errors('queue_declare', queue):
+            if self.client.sismember(self.layout.queues, queue):
+                return True
+            return self._size(queue) > 0
+
+    def _queue_policy(self, queue: str) -> QueuePolicy | None:
+        policy = self.state.policies.get(queue)
+        if policy is not None:
+            return policy
+        cache = self.connection.policies
+        cached = cache.get(queue)
+        if cached is not None and time.monotonic() - cached[0] < 1.0:
+            return cached[1]  # type: ignore[no-any-return]
+        with errors('queue_declare', queue):
+            raw = self.client.get(self.layout.args(queue))
+        arguments = json.loads(raw) if raw else None
+        policy = QueuePolicy.from_arguments(arguments) if arguments else None
+        cache[queue] = (time.monotonic(), policy)
+        return policy
+
+    def _size(self, queue: str) -> int:
+        with errors('queue_size', queue):
+            pipe = self.client.pipeline()
+            for key in self.layout.queue_keys(queue):
+                pipe.llen(key)
+            return sum(pipe.execute())
+
+    def _purge(self, queue: str) -> int:
+        size = self._size(queue)
+        with errors('queue_purge', queue):
+            for key in self.layout.queue_keys(queue):
+                self.client.delete(key)
+        return size
+
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        layout = self.layout
+        with errors('queue_delete', queue):
+            for key in (*layout.queue_keys(queue), layout.unacked(queue),
+                        layout.unacked_index(queue), layout.args(queue)):
+                self.client.delete(key)
+            self.client.srem(layout.queues, queue)
+        if len(args) >= 3:
+            exchange, routing_key, pattern = args[:3]
+            self._queue_unbind(exchange, routing_key, pattern, queue)
+        self.connection.policies.pop(queue, None)
+
+    def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False,
+                     **kwargs: Any) -> int | None:
+        size = super().queue_delete(queue, if_unused, if_empty, **kwargs)
+        if size is None:
+            return None
+        # Bindings another process made are in the cluster too.
+        for exchange in self.get_exchanges():
+            for routing_key, pattern, bound in self.get_table(exchange):
+                if bound == queue:
+                    self._queue_unbind(exchange, routing_key, pattern, queue)
+        return size
+
+    # -- messages --------------------------------------------------------------------
+
+    def _list_for(self, queue: str, message: dict[str, Any]) -> str:
+        priority = self._get_message_priority(message)
+        return self.layout.queue_key(queue, K.priority_step(self.layout.steps, priority))
+
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        with errors('publish', queue):
+            self.client.lpush(self._list_for(queue, message), json.dumps(message))
+
+    def _put_front(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        with errors('publish', queue):
+            self.client.rpush(self._list_for(queue, message), json.dumps(message))
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        layout = self.layout
+        keys = [layout.unacked(queue), layout.unacked_index(queue), *layout.queue_keys(queue)]
+        with errors('receive', queue):
+            item = self._pop(keys=keys, args=[time.time(), '1'])
+        if item is None:
+            raise Empty()
+        message: dict[str, Any] = json.loads(item)
+        tag = message.get('properties', {}).get('delivery_tag')
+        if isinstance(tag, str):
+            self._claimed_in[tag] = queue
+            self._fresh_claims.append(tag)
+        return message
+
+    def _settle(self, tag: Any) -> None:
+        queue = self._claimed_in.pop(tag, None)
+        if queue is None:
+            return
+        with errors('ack', queue):
+            pipe = self.client.pipeline()
+            pipe.hdel(self.layout.unacked(queue), tag)
+            pipe.zrem(self.layout.unacked_index(queue), tag)
+            pipe.execute()
+
+    def _restore(self, message: Any) -> None:
+        # Back in its queue first, then the record goes: a crash between the
+        # two redelivers the message twice rather than never.
+        super()._restore(message)
+        self._settle(message.delivery_tag)
+
+    # -- visibility timeout --------------------------------------------------------
+
+    def drain_events(self, timeout: float | None = None, callback: Any = None) -> Any:
+        now = time.monotonic()
+        if now - self._last_sweep >= self.unacked_restore_interval:
+            self._last_sweep = now
+            self.restore_visible()
+        return super().drain_events(timeout=timeout, callback=callback)
+
+    def restore_visible(self, limit: int | None = None) -> int:
+        """Give back every message unacked for longer than ``visibility_timeout``.
+
+        Visits every known queue, each on the node that owns its slot; the
+        conditional script lets exactly one of several sweeping consumers win.
+        """
+        limit = limit or self.unacked_restore_limit
+        ceiling = time.time() - self.visibility_timeout
+        layout = self.layout
+        restored = 0
+        with errors('restore'):
+            queues = [q.decode() for q in self.client.smembers(layout.queues)]
+        for queue in queues:
+            with errors('restore', queue):
+                tags = self.client.zrangebyscore(
+                    layout.unacked_index(queue), '-inf', ceiling, start=0, num=limit)
+                if not tags:
+                    continue
+                payloads = self.client.hmget(layout.unacked(queue), tags)
+                for tag, payload in zip(tags, payloads):
+                    if payload is None:
+                        self.client.zrem(layout.unacked_index(queue), tag)
+                        continue
+                    message = json.loads(payload)
+                    message['redelivered'] = True
+                    props = message.setdefault('properties', {})
+                    props.setdefault('delivery_info', {})['redelivered'] = True
+                    restored += self._restore_one(
+                        keys=[layout.unacked(queue), layout.unacked_index(queue),
+                              self._list_for(queue, message)],
+                        args=[tag, ceiling, json.dumps(message)])
+        return restored
+
+
+class Transport(virtual.Transport):
+    """Redis Cluster transport."""
+
+    Channel = Channel
+
+    #: seconds between polls of empty queues.
+    polling_interval: float | None = 0.1
+    default_port = DEFAULT_PORT
+    driver_type = 'redis'
+    driver_name = 'redis-cluster'
+
+    implements = virtual.Transport.implements.extend(
+        exchange_type=frozenset(['direct', 'topic', 'fanout', 'headers']),
+    )
+
+    connection_errors = errors.connection_errors
+    channel_errors = errors.channel_errors
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        if redis is None:  # pragma: no cover
+            raise ImportError('the rediscluster transport needs the redis library')
+        super().__init__(client, **kwargs)
+        self._cluster: Any = None
+        #: queue -> (read at, QueuePolicy) read from the cluster.
+        self.policies: dict[str, Any] = {}
+
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        """Every ``host:port`` of the URL (alternates included)."""
+        client = self.client
+        nodes: list[tuple[str, int]] = []
+        for url in getattr(client, 'alt', None) or ():
+            parts = url_to_parts(url)
+            if parts.scheme in ('rediscluster', 'redis+cluster'):
+                nodes.append((parts.hostname or '127.0.0.1', parts.port or DEFAULT_PORT))
+        if not nodes:
+            nodes.append((client.hostname or '127.0.0.1', client.port or DEFAULT_PORT))
+        return nodes
+
+    def cluster_client(self) -> Any:
+        if self._cluster is None:
+            options: RedisClusterOptions = self.options  # type: ignore[assignment]
+            client = self.client
+            kwargs: dict[str, Any] = {
+                'socket_timeout': options.socket_timeout,
+                'socket_connect_timeout': (options.socket_connect_timeout
+                                           or client.connect_timeout),
+                'socket_keepalive': options.socket_keepalive,
+                'max_connections': options.max_connections,
+                'retry': Retry(ExponentialBackoff(cap=1.0, base=0.05),
+                               options.cluster_error_retry_attempts),
+            }
+            if client.userid:
+                kwargs['username'] = client.userid
+            if client.password:
+                kwargs['password'] = client.password
+            nodes = [ClusterNode(host, port) for host, port in self.startup_nodes()]
+            with errors('connect'):
+                self._cluster = RedisCluster(startup_nodes=nodes, **kwargs)
+        return self._cluster
+
+    def establish_connection(self) -> Transport:
+        self.cluster_client()  # fails here, as Kombu's connect() expects, if unreachable
+        super().establish_connection()
+        return self
+
+    def close_connection(self, connection: Any) -> None:
+        try:
+            super().close_connection(connection)
+        finally:
+            cluster, self._cluster = self._cluster, None
+            if cluster is not None:
+                try:
+                    cluster.close()
+                except Exception:  # closing a dead cluster connection
+                    pass
+
+    def driver_version(self) -> str:
+        return str(redis.__version__)

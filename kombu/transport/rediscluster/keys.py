@@ -1,0 +1,119 @@
+"""The cluster-safe key layout and its server-side scripts.
+
+Every key of one queue carries the hash tag ``{<queue>}``, so they all hash to
+the queue's slot and a script may touch them together::
+
+    <prefix>{<queue>}.q<step>        ready messages of one priority step (a list;
+                                     LPUSH to publish, RPOP to consume)
+    <prefix>{<queue>}.unacked        delivery tag -> stored message (a hash)
+    <prefix>{<queue>}.unacked_index  delivery tag -> delivery time (a sorted set)
+    <prefix>{<queue>}.args           the queue's x- arguments (JSON)
+
+A name that is empty, holds ``}`` or starts with ``~`` is escaped in the tag
+(``~`` + the name with ``~`` as ``~~`` and ``}`` as ``~r``), so the tag always
+names the whole queue and two queues never share keys.  The global structures
+live in the slot of the ``{_kombu}`` tag: the set of known queues (what the
+visibility sweep visits), the exchange types (a hash) and one binding set per
+exchange whose members are
+``routing_key + SEP + pattern + SEP + queue``.  No command ever names keys of two
+tags, so none can fail with CROSSSLOT.
+"""
+from __future__ import annotations
+
+from bisect import bisect
+from typing import Sequence
+
+from kombu.transport.redis import keys as _redis_keys
+
+SEP = '\x06\x16'
+PRIORITY_STEPS = [0, 3, 6, 9]
+GLOBAL_TAG = '{_kombu}'
+
+
+def hash_tag(queue: str) -> str:
+    """The hash tag of ``queue``'s keys: the name itself unless it must be escaped."""
+    if queue and '}' not in queue and not queue.startswith('~'):
+        return queue
+    return '~' + queue.replace('~', '~~').replace('}', '~r')
+
+
+def priority_step(steps: Sequence[int], priority: int) -> int:
+    """The step (sub-list) a message of ``priority`` goes to."""
+    return steps[max(bisect(steps, priority) - 1, 0)]
+
+
+class Layout:
+    """Key names under one ``global_keyprefix``."""
+
+    def __init__(self, prefix: str = '', steps: Sequence[int] = PRIORITY_STEPS) -> None:
+        if '{' in prefix:  # it would become the hash tag of every key: one slot for all
+            raise ValueError(f'global_keyprefix must not contain "{{": {prefix!r}')
+        self.prefix = prefix
+        self.steps = sorted(steps)
+
+    def queue_key(self, queue: str, step: int) -> str:
+        return f'{self.prefix}{{{hash_tag(queue)}}}.q{step}'
+
+    def queue_keys(self, queue: str) -> list[str]:
+        """The lists of ``queue`` in consumption order (step 0 first, as redis://)."""
+        return [self.queue_key(queue, step) for step in self.steps]
+
+    def unacked(self, queue: str) -> str:
+        return f'{self.prefix}{{{hash_tag(queue)}}}.unacked'
+
+    def unacked_index(self, queue: str) -> str:
+        return f'{self.prefix}{{{hash_tag(queue)}}}.unacked_index'
+
+    def args(self, queue: str) -> str:
+        return f'{self.prefix}{{{hash_tag(queue)}}}.args'
+
+    @property
+    def queues(self) -> str:
+        return f'{self.prefix}{GLOBAL_TAG}.queues'
+
+    @property
+    def exchanges(self) -> str:
+        return f'{self.prefix}{GLOBAL_TAG}.exchanges'
+
+    def bindings(self, exchange: str) -> str:
+        return f'{self.prefix}{GLOBAL_TAG}.binding.{exchange}'
+
+
+def binding_member(routing_key: str | None, pattern: str | None, queue: str) -> str:
+    return SEP.join([routing_key or '', pattern or '', queue])
+
+
+def parse_binding(value: bytes | str) -> tuple[str, str, str]:
+    text = value.decode() if isinstance(value, bytes) else value
+    routing_key, pattern, queue = text.split(SEP, 2)
+    return routing_key, pattern, queue
+
+
+#: Pop one message of a queue and, for a consumer that acks, record it as
+#: unacked in the same atomic step (a consumer killed after the pop cannot
+#: lose it).  KEYS: unacked hash, unacked index, then the queue's lists in
+#: consumption order.  ARGV: now (the index score), '1' to record.
+POP = """
+for i = 3, #KEYS do
+    local item = redis.call('RPOP', KEYS[i])
+    if item then
+        if ARGV[2] == '1' then
+            local ok, msg = pcall(cjson.decode, item)
+            if ok and type(msg) == 'table' and type(msg['properties']) == 'table' then
+                local tag = msg['properties']['delivery_tag']
+                if type(tag) == 'string' then
+                    redis.call('HSET', KEYS[1], tag, item)
+                    redis.call('ZADD', KEYS[2], ARGV[1], tag)
+                end
+            end
+        end
+        return item
+    end
+end
+return false
+"""
+
+#: Give one unacked message back exactly once (redis://'s script, whose keys are
+#: all of one queue here: its unacked hash and index, then the list to push to).
+#: ARGV: tag, ceiling score ('+inf': unconditional), payload.
+RESTORE_ONE = _redis_keys.RESTORE_ONE
