@@ -255,12 +255,16 @@ class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
             item = self._pop(keys=keys, args=[time.time(), '1'])
         if item is None:
             raise Empty()
-        message: dict[str, Any] = json.loads(item)
-        tag = message.get('properties', {}).get('delivery_tag')
+        try:
+            message: Any = json.loads(item)
+        except ValueError:  # not an envelope: the Message reports the DecodeError
+            return item.decode('utf-8', 'replace')  # type: ignore[no-any-return]
+        props = message.get('properties') if isinstance(message, dict) else None
+        tag = props.get('delivery_tag') if isinstance(props, dict) else None
         if isinstance(tag, str):
             self._claimed_in[tag] = queue
             self._fresh_claims.append(tag)
-        return message
+        return message  # type: ignore[no-any-return]
 
     def _settle(self, tag: Any) -> None:
         queue = self._claimed_in.pop(tag, None)
