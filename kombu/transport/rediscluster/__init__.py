@@ -53,7 +53,8 @@ def _errors() -> ErrorTranslator:
         return ErrorTranslator('rediscluster')
     return ErrorTranslator(
         'rediscluster',
-        connection=(rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterDownError,
+        # ClusterError: redirections or TRYAGAIN (a slot in migration) exhausted.
+        connection=(rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterError,
                     rexc.TryAgainError, rexc.MasterDownError),
         auth=(rexc.AuthenticationError, rexc.AuthenticationWrongNumberOfArgsError),
         channel=(rexc.ResponseError, rexc.RedisClusterException, rexc.DataError),

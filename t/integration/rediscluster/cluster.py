@@ -1,0 +1,123 @@
+"""A private Redis Cluster on spare loopback ports, for tests that reshard or kill nodes."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from typing import Any
+
+import pytest
+
+from t.servers import IN_CI, port_open
+
+
+def _free_base(count: int) -> int:
+    """A port P with P..P+count-1 and their bus ports (+10000) all free."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            base = s.getsockname()[1]
+        if base + count + 10000 >= 65535:
+            continue
+        if not any(port_open('127.0.0.1', p, 0.05)
+                   for i in range(count) for p in (base + i, base + i + 10000)):
+            return base
+    raise RuntimeError('no free port range for a Redis Cluster')
+
+
+class PrivateCluster:
+    """``masters`` redis-server nodes in cluster mode, ``replicas`` replicas per master."""
+
+    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+        self.count = masters * (1 + replicas)
+        self.replicas = replicas
+        self.dir = tempfile.mkdtemp(prefix='kombu-rcluster-')
+        self.base = 0
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.base + i for i in range(self.count)]
+
+    @property
+    def url(self) -> str:
+        return ';'.join(f'rediscluster://127.0.0.1:{p}' for p in self.ports)
+
+    def start_node(self, port: int) -> None:
+        node_dir = os.path.join(self.dir, str(port))
+        os.makedirs(node_dir, exist_ok=True)
+        self.procs[port] = subprocess.Popen(
+            ['redis-server', '--bind', '127.0.0.1', '--port', str(port), '--dir', node_dir,
+             '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
+             '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no'],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> PrivateCluster:
+        if shutil.which('redis-server') is None or shutil.which('redis-cli') is None:
+            message = 'no redis-server/redis-cli (apt-get install redis-server)'
+            if IN_CI:
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        self.base = _free_base(self.count)
+        for port in self.ports:
+            self.start_node(port)
+        deadline = time.monotonic() + 10
+        while not all(port_open('127.0.0.1', p, 0.1) for p in self.ports):
+            if time.monotonic() > deadline:
+                raise RuntimeError('cluster nodes did not start')
+            time.sleep(0.05)
+        subprocess.run(
+            ['redis-cli', '--cluster', 'create', *[f'127.0.0.1:{p}' for p in self.ports],
+             '--cluster-replicas', str(self.replicas), '--cluster-yes'],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_ok()
+        return self
+
+    def cli(self, port: int, *args: str) -> str:
+        return subprocess.run(['redis-cli', '-p', str(port), *args], check=True,
+                              capture_output=True, text=True).stdout
+
+    def wait_ok(self, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            live = [p for p in self.ports if self.alive(p)]
+            if all('cluster_state:ok' in self.cli(p, 'cluster', 'info') for p in live):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError('cluster_state did not become ok')
+            time.sleep(0.1)
+
+    def alive(self, port: int) -> bool:
+        proc = self.procs.get(port)
+        return proc is not None and proc.poll() is None
+
+    def kill(self, port: int) -> None:
+        proc = self.procs[port]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+
+    def node_ids(self) -> dict[int, dict[str, Any]]:
+        """port -> {'id', 'master', 'slots'} as CLUSTER NODES lists it (from a live node)."""
+        port = next(p for p in self.ports if self.alive(p))
+        nodes: dict[int, dict[str, Any]] = {}
+        for line in self.cli(port, 'cluster', 'nodes').splitlines():
+            fields = line.split()
+            node_port = int(fields[1].split('@')[0].rsplit(':', 1)[1])
+            nodes[node_port] = {'id': fields[0], 'master': 'master' in fields[2],
+                                'failed': 'fail' in fields[2], 'slots': fields[8:]}
+        return nodes
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

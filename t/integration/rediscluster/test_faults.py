@@ -1,0 +1,142 @@
+"""rediscluster:// under cluster changes on a private cluster: the slot of a busy queue is
+migrated to another master (ASK while it moves, MOVED after) while a producer and a
+consumer run; no message the producer saw confirmed is lost.  Counts are printed (-s)."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+
+from kombu import Connection, Consumer, Producer, Queue
+from t.integration.rediscluster.cluster import PrivateCluster
+from t.servers import unique_name
+
+redis = pytest.importorskip('redis')
+from redis.cluster import key_slot  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TOTAL = 3000
+
+
+@pytest.fixture(scope='module')
+def cluster() -> Iterator[PrivateCluster]:
+    setup = PrivateCluster(masters=3).start()
+    yield setup
+    setup.stop()
+
+
+class Load:
+    """A producer and an acking consumer of one queue, each in a thread, counting."""
+
+    def __init__(self, url: str, queue: Queue) -> None:
+        self.url, self.queue = url, queue
+        self.confirmed: list[int] = []
+        self.consumed: list[int] = []
+        self.errors: dict[str, int] = {}
+        self.producer_done = threading.Event()
+        self.stop = threading.Event()
+
+    def _error(self, exc: BaseException) -> None:
+        cause = exc.__cause__ or exc
+        name = type(cause).__name__
+        self.errors[name] = self.errors.get(name, 0) + 1
+        time.sleep(0.02)
+
+    def produce(self) -> None:
+        with Connection(self.url) as conn:
+            producer = Producer(conn.default_channel)
+            for n in range(TOTAL):
+                while True:
+                    try:
+                        producer.publish(n, routing_key=self.queue.name, serializer='json')
+                    except conn.connection_errors + conn.channel_errors as exc:
+                        self._error(exc)  # unconfirmed: sent again (may duplicate)
+                        continue
+                    self.confirmed.append(n)
+                    break
+                if n % 50 == 0:
+                    time.sleep(0.005)  # keep the load going through the migration
+        self.producer_done.set()
+
+    def consume(self) -> None:
+        def on_message(body: Any, message: Any) -> None:
+            self.consumed.append(body)
+            message.ack()
+        with Connection(self.url) as conn:
+            with Consumer(conn.default_channel, [self.queue], callbacks=[on_message],
+                          prefetch_count=10):
+                while not self.stop.is_set():
+                    try:
+                        conn.drain_events(timeout=0.5)
+                    except socket.timeout:
+                        if self.producer_done.is_set() and \
+                                set(self.consumed) >= set(self.confirmed):
+                            return
+                    except conn.connection_errors + conn.channel_errors as exc:
+                        self._error(exc)
+
+    def report(self, what: str) -> tuple[int, int]:
+        confirmed, consumed = set(self.confirmed), set(self.consumed)
+        lost = len(confirmed - consumed)
+        duplicated = len(self.consumed) - len(consumed)
+        print(f'\n{what}: published {TOTAL}, confirmed {len(confirmed)}, consumed '
+              f'{len(self.consumed)} ({len(consumed)} distinct), lost {lost}, '
+              f'duplicated {duplicated}, client errors retried {self.errors}')
+        return lost, duplicated
+
+
+def migrate_slot(cluster: PrivateCluster, slot: int, src: int, dst: int,
+                 pause: float = 0.3) -> int:
+    """Move ``slot`` from master ``src`` to master ``dst`` key by key; return keys moved."""
+    ids = cluster.node_ids()
+    cluster.cli(dst, 'cluster', 'setslot', str(slot), 'importing', ids[src]['id'])
+    cluster.cli(src, 'cluster', 'setslot', str(slot), 'migrating', ids[dst]['id'])
+    moved = 0
+    while True:
+        keys = cluster.cli(src, 'cluster', 'getkeysinslot', str(slot), '1').split()
+        if not keys:
+            break
+        for key in keys:
+            cluster.cli(src, 'migrate', '127.0.0.1', str(dst), key, '0', '5000')
+            moved += 1
+        time.sleep(pause)  # consumers and producers meet ASK and TRYAGAIN meanwhile
+    for port in cluster.ports:
+        cluster.cli(port, 'cluster', 'setslot', str(slot), 'node', ids[dst]['id'])
+    return moved
+
+
+def test_slot_migration_under_load_loses_nothing(cluster: PrivateCluster) -> None:
+    queue = Queue(unique_name('rc-reshard'))
+    with Connection(cluster.url) as conn:
+        queue.bind(conn.default_channel).declare()
+        layout = conn.default_channel.layout
+        client = conn.transport.cluster_client()
+        slot = key_slot(layout.queue_key(queue.name, 0).encode())
+        src = client.get_node_from_key(layout.queue_key(queue.name, 0)).port
+    dst = next(p for p, n in cluster.node_ids().items() if n['master'] and p != src)
+    load = Load(cluster.url, queue)
+    threads = [threading.Thread(target=load.produce, daemon=True),
+               threading.Thread(target=load.consume, daemon=True)]
+    for thread in threads:
+        thread.start()
+    while len(load.confirmed) < TOTAL // 4:
+        time.sleep(0.01)
+    moved = migrate_slot(cluster, slot, src, dst)
+    threads[0].join(120)
+    threads[1].join(60)
+    load.stop.set()
+    lost, duplicated = load.report(f'slot {slot} moved {src}->{dst} ({moved} keys)')
+    assert moved >= 2  # the queue's list and its unacked records really moved
+    assert load.producer_done.is_set()
+    assert lost == 0
+    with Connection(cluster.url) as conn:
+        channel = conn.default_channel
+        owner = channel.client.get_node_from_key(layout.queue_key(queue.name, 0)).port
+        assert owner == dst
+        assert channel._size(queue.name) == 0
+        assert channel.client.hlen(layout.unacked(queue.name)) == 0  # every ack landed
+        queue.bind(channel).delete()
