@@ -95,6 +95,7 @@ from . import virtual
 from .virtual.errors import ErrorTranslator
 from .virtual.message import as_envelope, corrupt_envelope
 from .virtual.options import TransportOptions
+from .virtual.settle import SettleOnAckMixin
 
 try:
     import confluent_kafka
@@ -224,21 +225,10 @@ class _Partition:
 
 
 class QoS(virtual.QoS):
-    """Prefetch and unacked messages; settling one commits its partition's offset."""
-
-    channel: Channel
-
-    def ack(self, delivery_tag: Any) -> None:
-        super().ack(delivery_tag)
-        self.channel._settle(delivery_tag)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        # The base requeues (produces again) or dead-letters first, then settles.
-        super().reject(delivery_tag, requeue=requeue)
-        self.channel._settle(delivery_tag)
+    """Prefetch and unacked messages (settling goes through the channel's ``_settle``)."""
 
 
-class Channel(virtual.Channel):
+class Channel(SettleOnAckMixin, virtual.Channel):
     """Kafka channel: one producer per connection, one group consumer per queue."""
 
     QoS = QoS
@@ -259,6 +249,8 @@ class Channel(virtual.Channel):
         self._positions: dict[Any, tuple[str, tuple[str, int], int]] = {}
         self._partitions: dict[tuple[str, int], _Partition] = {}
         self._commit_lock = threading.Lock()  # acks may come from other threads
+        #: queues consumed with no_ack (SettleOnAckMixin): committed as they are read.
+        self._noack_queues: set[str] = set()
         #: queues whose consumer has not been given partitions yet.
         self._joining: set[str] = set()
 
@@ -393,6 +385,8 @@ class Channel(virtual.Channel):
                     record.offset())
                 self._positions[tag] = (queue, key, record.offset())
         envelope['topic'] = record.topic()
+        if queue in self._noack_queues and isinstance(props, dict):
+            self._settle(tag)
         return envelope
 
     @staticmethod
@@ -402,7 +396,7 @@ class Channel(virtual.Channel):
         except ValueError as exc:   # not JSON: on_decode_error gets it
             return corrupt_envelope(value, f'message is not JSON: {exc}')
 
-    def _settle(self, delivery_tag: Any) -> None:
+    def _settle(self, delivery_tag: Any, action: str = 'complete') -> None:
         """The message is done with here: commit its partition as far as it is settled."""
         with self._commit_lock:
             position = self._positions.pop(delivery_tag, None)
@@ -417,35 +411,15 @@ class Channel(virtual.Channel):
             consumer.commit(offsets=[TopicPartition(key[0], key[1], commit)],
                             asynchronous=False)
 
-    def _dead_letter(self, queue: str | None, message: dict[str, Any], reason: str) -> None:
-        # Expired on read or rejected: routed on (if a DLX is set), then committed past.
-        super()._dead_letter(queue, message, reason)
-        props = message.get('properties')
-        if isinstance(props, dict):
-            self._settle(props.get('delivery_tag'))
-
     def _restore(self, message: Any) -> None:
         super()._restore(message)   # produced again (at the end of its topic)
         self._settle(message.delivery_tag)
 
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
-        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
-        if message is not None and no_ack:
-            self._settle(message.delivery_tag)
-        return message
-
-    def basic_consume(self, queue: str, no_ack: bool, callback: Any,
-                      consumer_tag: str, **kwargs: Any) -> str:
+    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> str:
         self._consumer(queue)   # join the group now: the join runs while we wait
         # drain_events keeps its timeout: a consumer waits for partitions as it polls.
         self._joining.discard(queue)
-        if no_ack:   # never acknowledged: settled (committed) as it is handed over
-            user_callback = callback
-
-            def callback(message: Any) -> Any:
-                self._settle(message.delivery_tag)
-                return user_callback(message)
-        return super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
+        return super().basic_consume(queue, no_ack, *args, **kwargs)
 
     def _size(self, queue: str) -> int:
         topic = self.sanitize_queue_name(queue)

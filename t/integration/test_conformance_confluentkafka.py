@@ -5,12 +5,13 @@ free port and exports ``KAFKA_URL`` (e.g. ``confluentkafka://127.0.0.1:9092``).
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 
-from kombu import Connection, Consumer
+from kombu import Connection, Consumer, Queue
 from kombu.transport.confluentkafka import NoBrokersAvailable
 from t.integration.conformance import ConformanceSuite
 from t.integration.env_servers import url_from_env
@@ -49,6 +50,12 @@ class TestKafkaConformance(ConformanceSuite):
     @pytest.fixture(autouse=True)
     def _url(self, kafka_url: str) -> None:
         self.url = kafka_url
+
+    def store_raw(self, conn: Connection, queue: Queue, entry: Any) -> None:
+        channel = conn.default_channel
+        data = entry if isinstance(entry, str) else json.dumps(entry)
+        channel.client.produce(channel.sanitize_queue_name(queue.name), value=data.encode())
+        channel.client.flush(5)
 
     def test_ack_out_of_order_never_commits_past_an_unacked_message(self) -> None:
         # The second message acked, the first not: a new group member still gets the first.
