@@ -38,20 +38,39 @@ class AsyncSimpleQueue:
                                  **(queue_opts or {}))
             routing_key = name
         self.queue = queue
-        self.producer = AsyncProducer(channel, exchange, routing_key=routing_key,
-                                      serializer=serializer, compression=compression)
-        self.consumer = AsyncConsumer(channel, [queue], no_ack=no_ack, accept=accept,
+        self._target = channel
+        self._producer_options = dict(routing_key=routing_key, serializer=serializer,
+                                      compression=compression)
+        self._consumer_options = dict(no_ack=no_ack, accept=accept,
                                       prefetch_count=prefetch_count)
+        self._exchange = exchange
+        self._channel: AsyncChannel | None = None
+        self._owns_channel = False
+
+    async def _ready(self) -> None:
+        # One channel for both sides, as the sync SimpleQueue: a size read
+        # after a put then sees the message on every broker.
+        if self._channel is None:
+            if isinstance(self._target, AsyncChannel):
+                self._channel = self._target
+            else:
+                self._channel, self._owns_channel = await self._target.channel(), True
+            self.producer = AsyncProducer(self._channel, self._exchange,
+                                          **self._producer_options)  # type: ignore[arg-type]
+            self.consumer = AsyncConsumer(self._channel, [self.queue],
+                                          **self._consumer_options)  # type: ignore[arg-type]
 
     async def put(self, message: Any, serializer: str | None = None,
                   headers: dict[str, Any] | None = None, compression: str | None = None,
                   routing_key: str | None = None, **kwargs: Any) -> None:
+        await self._ready()
         await self.consumer.consume()  # the queue must exist before the first message
         await self.producer.publish(message, routing_key=routing_key, serializer=serializer,
                                     headers=headers, compression=compression,
                                     declare=[self.queue], **kwargs)
 
     async def get(self, block: bool = True, timeout: float | None = None) -> AsyncMessage:
+        await self._ready()
         try:
             return await self.consumer.get(timeout=timeout if block else 0)
         except asyncio.TimeoutError:
@@ -61,9 +80,11 @@ class AsyncSimpleQueue:
         return await self.get(block=False)
 
     async def clear(self) -> int:
+        await self._ready()
         return await self.consumer.purge()
 
     async def qsize(self) -> int:
+        await self._ready()
         await self.consumer.consume()
         channel = self.consumer.channel
         assert channel is not None
@@ -71,8 +92,12 @@ class AsyncSimpleQueue:
         return int(size)
 
     async def close(self) -> None:
+        if self._channel is None:
+            return
         await self.consumer.close()
         await self.producer.close()
+        if self._owns_channel:
+            await self._channel.close()
 
     async def __aenter__(self) -> AsyncSimpleQueue:
         return self
