@@ -120,6 +120,7 @@ class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
         client = self.client
         self._pop = client.register_script(K.POP)
         self._restore_one = client.register_script(K.RESTORE_ONE)
+        self._ack = client.register_script(K.ACK)
 
     @property
     def client(self) -> Any:
@@ -272,10 +273,8 @@ class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
         if queue is None:
             return
         with errors('ack', queue):
-            pipe = self.client.pipeline()
-            pipe.hdel(self.layout.unacked(queue), tag)
-            pipe.zrem(self.layout.unacked_index(queue), tag)
-            pipe.execute()
+            self._ack(keys=[self.layout.unacked(queue), self.layout.unacked_index(queue)],
+                      args=[tag])
 
     def _restore(self, message: Any) -> None:
         # Back in its queue first, then the record goes: a crash between the

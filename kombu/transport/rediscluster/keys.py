@@ -113,6 +113,13 @@ end
 return false
 """
 
+#: Drop the unacked record of one message (an ack): one round trip, both keys
+#: in the queue's slot.  KEYS: unacked hash, unacked index.  ARGV: tag.
+ACK = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+
 #: Give one unacked message back exactly once (redis://'s script, whose keys are
 #: all of one queue here: its unacked hash and index, then the list to push to).
 #: ARGV: tag, ceiling score ('+inf': unconditional), payload.
