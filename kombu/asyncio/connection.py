@@ -74,6 +74,8 @@ class AsyncConnection:
         #: False: no native driver, every transport call on the runner
         self.use_native = native
         self._channels: list[AsyncChannel] = []
+        #: the aiormq connection shared by the native amqp:// channels
+        self._amqp: Any = None
         self._closed = False
 
     @property
@@ -160,10 +162,14 @@ class AsyncConnection:
             return native_redis_for(sync_channel)
         if name == 'amqp':
             try:
-                from .native_amqp import native_amqp_for
+                from . import native_amqp
             except ImportError:  # aiormq not installed: the adapter
                 return None
-            return await native_amqp_for(self.sync)
+            if self._amqp is None:
+                self._amqp = await native_amqp.connect(self.sync)
+                if self._amqp is None:
+                    return None
+            return await native_amqp.native_amqp_for(self._amqp)
         return None
 
     def _failover_opts(self) -> dict[str, Any]:
@@ -195,6 +201,12 @@ class AsyncConnection:
             except Exception as exc:  # the connection may already be gone
                 logger.debug('closing channel: %r', exc)
         self._channels.clear()
+        if self._amqp is not None:
+            amqp, self._amqp = self._amqp, None
+            try:
+                await amqp.close()
+            except Exception as exc:  # already lost
+                logger.debug('closing aiormq connection: %r', exc)
         await self.runner.run(self.sync.release)
         self.runner.close()
 

@@ -46,11 +46,16 @@ def url_of(sync: Any) -> str:
             f'{sync.port or 5672}/{vhost}?heartbeat={heartbeat}')
 
 
-async def native_amqp_for(sync_connection: Any, confirms: bool = True) -> AmqpDriver | None:
-    """An aiormq driver for a sync ``amqp://`` connection, or None (TLS: the adapter)."""
+async def connect(sync_connection: Any) -> Any:
+    """The aiormq connection an AsyncConnection shares among its channels, or
+    None when it needs the adapter (TLS)."""
     if sync_connection.ssl:
         return None
-    connection = await aiormq.connect(url_of(sync_connection))
+    return await aiormq.connect(url_of(sync_connection))
+
+
+async def native_amqp_for(connection: Any, confirms: bool = True) -> AmqpDriver:
+    """A driver on a new aiormq channel of ``connection``."""
     channel = await connection.channel(publisher_confirms=confirms)
     return AmqpDriver(connection, channel, confirms)
 
@@ -166,7 +171,7 @@ class AmqpDriver:
     async def close(self) -> None:
         # closing the channel hands every unacked delivery back to its queue
         try:
-            await self.connection.close()
+            await self.channel.close()
         except _LOST:
             pass
 

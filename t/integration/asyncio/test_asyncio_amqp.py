@@ -144,3 +144,19 @@ def test_native_publisher_confirms_raise_on_nack() -> None:
 
     run(main())
     assert drain_sync(queue, 1) == ['fits']
+
+
+def test_native_channels_share_one_aiormq_connection() -> None:
+    require_server('RabbitMQ', '127.0.0.1', 5672, 'rabbitmq-server (see .ci/servers.d)')
+
+    async def main() -> tuple[bool, bool, bool]:
+        conn = AsyncConnection(URL)
+        first, second = await conn.channel(), await conn.channel()
+        assert first.driver is not None and second.driver is not None
+        shared = first.driver.connection is second.driver.connection
+        distinct = first.driver.channel is not second.driver.channel
+        amqp = first.driver.connection
+        await conn.close()
+        return shared, distinct, amqp.is_closed
+
+    assert run(main()) == (True, True, True)
