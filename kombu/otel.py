@@ -23,11 +23,13 @@ message, so an uninstrumented process pays nothing else.  Once on:
 from __future__ import annotations
 
 import time
-from typing import Any
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any, Optional
 
 from kombu.message import hooks
 
-__all__ = ('instrument', 'uninstrument', 'is_instrumented')
+__all__ = ('instrument', 'uninstrument', 'is_instrumented', 'deferred_publish')
 
 #: Kombu transport names -> the semantic conventions' ``messaging.system`` values.
 SYSTEMS = {'amqp': 'rabbitmq', 'sqs': 'aws_sqs', 'azureservicebus': 'servicebus',
@@ -37,6 +39,8 @@ SYSTEMS = {'amqp': 'rabbitmq', 'sqs': 'aws_sqs', 'azureservicebus': 'servicebus'
 MAX_IN_FLIGHT = 10000
 
 _state: _Instrumentation | None = None
+#: Publish spans whose end a caller took over (see deferred_publish).
+_held: ContextVar[Optional[list]] = ContextVar('kombu_otel_held', default=None)
 
 
 def instrument(tracer_provider: Any = None, meter_provider: Any = None) -> None:
@@ -57,6 +61,35 @@ def uninstrument() -> None:
 
 def is_instrumented() -> bool:
     return _state is not None
+
+
+class deferred_publish:
+    """Keep the publish spans opened inside this block open until :meth:`finish`.
+
+    For publishers whose I/O happens after ``Producer.publish`` returned
+    (:mod:`kombu.asyncio`'s native drivers): the span then covers the broker
+    round trip, and a failure marks it as an error.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list = []
+        self._token: Any = None
+
+    def __enter__(self) -> deferred_publish:
+        self._token = _held.set(self.entries)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        _held.reset(self._token)
+        if exc is not None:
+            self.finish(exc)
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        entries, self.entries = self.entries, []
+        if _state is not None:
+            for entry in entries:
+                _state.end_publish(entry, exc)
 
 
 def _system_of(obj: Any) -> str:
@@ -132,10 +165,23 @@ class _Instrumentation:
         entry = self._publishing.pop(id(headers), None)
         if entry is None:
             return
+        held = _held.get()
+        if held is not None:  # the caller ends it after its own I/O
+            held.append(entry)
+            return
+        self.end_publish(entry)
+
+    def end_publish(self, entry: tuple[Any, float, dict[str, Any]],
+                    exc: BaseException | None = None) -> None:
         span, started, attributes = entry
-        span.end()
         metric_attrs = _metric_attributes(attributes)
-        self.sent.add(1, metric_attrs)
+        if exc is not None:
+            span.record_exception(exc)
+            span.set_status(self._status.ERROR, f'{type(exc).__name__}: {exc}')
+            metric_attrs['error.type'] = type(exc).__name__
+        else:
+            self.sent.add(1, metric_attrs)
+        span.end()
         self.publish_duration.record(time.perf_counter() - started, metric_attrs)
 
     def _abandon_oldest(self) -> None:

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, List, Sequence, Union
 
+from kombu import otel
 from kombu.common import _declared_entities
 from kombu.entity import Queue
 from kombu.message import hooks
@@ -91,8 +92,24 @@ class AsyncProducer:
             builder = self._builder = Producer(capture, auto_declare=False, **{
                 k: v for k, v in self._options.items() if k != 'auto_declare'})
         builder.channel = capture
-        builder.publish(body, routing_key, **kwargs)
-        message, exchange, rkey = capture.sent
+        if not hooks.after_publish:
+            builder.publish(body, routing_key, **kwargs)
+            return await self._send(channel, capture.sent, retry, retry_policy)
+        # traced: the publish span ends after the broker I/O below, not here
+        with otel.deferred_publish() as held:
+            builder.publish(body, routing_key, **kwargs)
+        try:
+            result = await self._send(channel, capture.sent, retry, retry_policy)
+        except BaseException as exc:
+            held.finish(exc)
+            raise
+        held.finish()
+        return result
+
+    @staticmethod
+    async def _send(channel: AsyncChannel, sent: tuple[Any, str, str], retry: bool,
+                    retry_policy: Any) -> Any:
+        message, exchange, rkey = sent
         driver = channel.driver
         assert driver is not None
         if driver.can_publish(message, exchange):

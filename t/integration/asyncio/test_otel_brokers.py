@@ -2,6 +2,7 @@
 publish span across connections, sync -> asyncio and asyncio -> sync."""
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -75,3 +76,35 @@ def test_sync_publish_async_consume_linked(broker: tuple[str, str],
     assert sorted(b['n'] for b in run(consume())) == list(range(N))
     telemetry.assert_linked(N, exchange.name)
     assert {s.attributes['messaging.system'] for s in telemetry.spans('PRODUCER')} == {system}
+
+
+def test_native_publish_span_covers_broker_io(broker: tuple[str, str],
+                                              telemetry: Telemetry) -> None:
+    from kombu.exceptions import OperationalError
+    url, _ = broker
+    exchange, queue = entities()
+
+    async def main() -> None:
+        async with AsyncConnection(url) as conn:
+            channel = await conn.channel()
+            assert channel.driver is not None
+            producer = AsyncProducer(channel, exchange, routing_key=queue.routing_key)
+            await producer.publish('ok', declare=[queue])
+            sent_at = time.time_ns()
+
+            async def broken(*args: Any, **kwargs: Any) -> bool:
+                raise OperationalError('broker gone')
+
+            channel.driver.publish = broken
+            with pytest.raises(OperationalError):
+                await producer.publish('lost', declare=[queue])
+            ok_span = telemetry.spans('PRODUCER')[0]
+            assert ok_span.end_time <= sent_at
+            await channel.run(lambda: queue(channel.channel).delete())
+
+    run(main())
+    spans = telemetry.spans('PRODUCER')
+    assert [s.status.status_code.name for s in spans] == ['UNSET', 'ERROR']
+    assert spans[1].events[0].name == 'exception'
+    assert telemetry.metric('messaging.client.sent.messages') == 1
+    assert telemetry.metric('messaging.client.operation.duration') == 2
