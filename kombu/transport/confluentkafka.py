@@ -354,6 +354,10 @@ class Channel(SettleOnAckMixin, virtual.Channel):
             producer.produce(topic, value=dumps(message))
             # Published means stored: a failed delivery surfaces here, not later.
             if producer.flush(self.connection_wait_time_seconds or 5) > 0:
+                # Not sent: drop it from librdkafka's queue, so that a retry by the caller
+                # does not deliver it twice once the cluster is back.  (A message already
+                # in flight may still arrive: publishing is at least once.)
+                producer.purge(in_queue=True, in_flight=False, blocking=False)
                 raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT))
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
