@@ -20,9 +20,6 @@ class RedisCapabilities:
     # Fanout goes through Redis PUB/SUB: a copy exists only for subscribed
     # consumers, nothing waits in unconsumed queues (upstream Kombu's layout).
     supports_fanout_without_consumers = False
-    # One drain_events() still hands over a whole BRPOP batch here (issue 12's
-    # "one message per call" item for Redis is open; flip this when it is done).
-    supports_one_per_drain = False
 
 
 @pytest.fixture(scope='class')

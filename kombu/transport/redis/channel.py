@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import weakref
+from collections import deque
 from contextlib import contextmanager
 from queue import Empty
 from time import monotonic, time
@@ -15,7 +16,7 @@ from typing import Any, Iterator, NoReturn
 import redis
 from redis import exceptions as rexc
 
-from kombu.exceptions import ConnectionError
+from kombu.exceptions import ConnectionError, LimitExceeded
 from kombu.transport import virtual
 from kombu.transport.virtual.options import TransportOptions
 from kombu.utils.objects import cached_property
@@ -132,6 +133,7 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
         self._binding_expiry_refreshed_at = float('-inf')
         self._bindings_swept_at = float('-inf')
         self._queue_cycle = cycle_by_name(self.queue_order_strategy)()
+        self._held = deque()
         self.Client = self._get_client()
         self.ResponseError = rexc.ResponseError
         self.active_fanout_queues: set[str] = set()
@@ -758,6 +760,10 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
                 self._abort_brpop()  # a message it popped must not be lost
             except self.connection_errors:
                 pass
+        try:
+            self._give_back_held()  # neither must one popped but not handed over
+        except (*self.connection_errors, LimitExceeded):  # kept unacked: restored later
+            logger.warning('could not give back held messages at close', exc_info=True)
         if not self.closed:
             self.connection.cycle.discard(self)
             for queue in list(self._fanout_queues):

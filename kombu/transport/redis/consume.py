@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from queue import Empty
 from time import monotonic, time
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from redis import exceptions as rexc
 from redis.connection import AbstractConnection
 from vine import promise
 
+from kombu.exceptions import LimitExceeded
 from kombu.transport.virtual.ttl import EXPIRES_AT
 from kombu.utils.scheduling import priority_cycle
 
@@ -42,6 +44,9 @@ class ConsumeMixin(_ChannelBase):
     #: when the PUB/SUB connection last gave us anything (a message, a pong)
     _listen_seen_at = 0.0
     _brpop_id: tuple[Any, Any] = (None, None)
+    #: popped (and recorded as unacked) but not handed over yet: drain_events
+    #: delivers one message per call, the rest of a batch waits here.
+    _held: deque[tuple[str, dict]]
 
     @property
     def _pop_order(self) -> str:
@@ -95,6 +100,10 @@ class ConsumeMixin(_ChannelBase):
         self._no_ack_queues.discard(queue)
         ret = super().basic_cancel(consumer_tag)
         self._update_queue_cycle()
+        try:
+            self._give_back_held(queue)
+        except (*self.connection_errors, LimitExceeded):  # type: ignore[misc]  # kept unacked: restored later
+            logger.warning('could not give back held messages of %r', queue, exc_info=True)
         if self._in_poll:
             try:  # it may pop from the cancelled queue: take it back
                 self._abort_brpop()
@@ -158,7 +167,32 @@ class ConsumeMixin(_ChannelBase):
         self._deliver_batch(items)
         return True
 
+    def _deliver_held(self) -> bool:
+        """Hand over the next held message (drain_events: one per call)."""
+        items = list(self._held)
+        self._held.clear()
+        active = self._active_queues
+        self._give_back([item for item in items if item[0] not in active])
+        items = [item for item in items if item[0] in active]
+        if items:
+            self._deliver_batch(items)
+        return bool(items)
+
+    def _give_back_held(self, queue: str | None = None) -> None:
+        """Put held messages (of ``queue``, or all) back at the head of their queues."""
+        held = self._held
+        if not held:
+            return
+        back = [item for item in held if queue is None or item[0] == queue]
+        kept = [item for item in held if queue is not None and item[0] != queue]
+        held.clear()
+        held.extend(kept)
+        self._give_back(back)
+
     def _deliver_batch(self, items: list[tuple[str, dict]]) -> None:
+        # Inside drain_events (the poller's protected read) one message is
+        # handed over per call; on the Hub the whole batch goes at once.
+        one = self.connection.cycle._in_protected_read
         vqos = self.qos
         # without ack emulation (plain virtual QoS): no acks to buffer, nothing recorded
         qos = vqos if isinstance(vqos, RedisQoS) else None
@@ -181,6 +215,9 @@ class ConsumeMixin(_ChannelBase):
                 if record:
                     self._mark_recorded(payload)
                 deliver(payload, queue)
+                if one and done < len(items):
+                    self._held.extend(items[done:])
+                    break
         except BaseException:
             # a callback failed: messages popped but not handed out go back
             # to the head of their queues instead of being lost
@@ -201,14 +238,21 @@ class ConsumeMixin(_ChannelBase):
         commands: list[tuple] = []
         tags = []
         for queue, payload in reversed(items):  # the first ends up at the head
-            tag = (payload.get('properties') or {}).get('delivery_tag')
-            if tag is not None:
-                tags.append(tag)
+            tags.append((payload.get('properties') or {}).get('delivery_tag'))
             commands.append(('RPUSH', self._qkey(
                 queue, self._get_message_priority(payload, reverse=False)), K.dumps(payload)))
-        if tags and self.ack_emulation:
-            commands += [('HDEL', self._unacked, *tags), ('ZREM', self._unacked_index, *tags)]
-        self._run(commands)
+        replies = self._execute_many(commands)
+        # Only a message pushed back leaves the unacked hash: one Redis refused
+        # (OOM) stays recorded there, so restore brings it back later.
+        back = [tag for tag, r in zip(tags, replies)
+                if tag is not None and not isinstance(r, Exception)]
+        if back and self.ack_emulation:
+            self._run([('HDEL', self._unacked, *back), ('ZREM', self._unacked_index, *back)])
+        for r in replies:
+            if isinstance(r, rexc.ResponseError):
+                self._refused(r, 'RPUSH')
+            if isinstance(r, Exception):
+                raise r
 
     # -- BRPOP -------------------------------------------------------------------------
 

@@ -264,6 +264,9 @@ class MultiChannelPoller:
             if len(channels) > 1:  # start from a different channel each time
                 self._turn = (self._turn + 1) % len(channels)
                 channels = channels[self._turn:] + channels[:self._turn]
+            for channel in channels:  # what a batch popped before goes first
+                if channel._held and channel._deliver_held():
+                    return
             for channel in channels:
                 # under load the non-blocking batch pop is the only round trip
                 if channel.active_queues and not channel._in_poll \

@@ -1054,6 +1054,9 @@ class Transport(base.Transport):
         # Not for a cycle of another kind (Redis polls sockets with its own).
         inline = self._plain_drain and cycle.__class__ is FairCycle
         deadline = token = None
+        # The first poll may itself block for ``timeout`` (Redis waits on its
+        # sockets): the deadline counts from the call, not from that miss.
+        started = monotonic() if timeout else 0.0
         while True:
             if inline:  # cycle.get(deliver) over the channels, inlined
                 channels = self.channels or ()
@@ -1080,7 +1083,12 @@ class Transport(base.Transport):
             if deadline is None:  # a first miss: no wake-up token was needed before
                 if timeout is not None and timeout <= 0:
                     raise socket.timeout()
-                deadline = monotonic() + timeout if timeout is not None else float('inf')
+                if timeout is None:
+                    deadline = float('inf')
+                else:
+                    deadline = started + timeout
+                    if monotonic() >= deadline:
+                        raise socket.timeout()
             else:
                 remaining = deadline - monotonic()
                 if remaining <= 0:
