@@ -57,6 +57,8 @@ class RedisDriver:
         self._pop = client.register_script(K.POP_BATCH)
         self._tables: dict[str, tuple[int, float, list[tuple[str, ...]]]] = {}
         self._next_sweep = 0.0
+        self._ack_batch: tuple[asyncio.Future, list[str]] | None = None
+        self._flushes: set[asyncio.Task] = set()
 
     # -- publish ---------------------------------------------------------------
 
@@ -146,11 +148,40 @@ class RedisDriver:
         return out
 
     async def ack(self, tags: Iterable[str]) -> None:
-        tags = list(tags)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hdel(self.sync._unacked, *tags)
-            pipe.zrem(self.sync._unacked_index, *tags)
-            await pipe.execute()
+        """Drop ``tags`` from the unacked hash and index; returns once Redis did.
+
+        Acks made in the same event-loop turn (tasks acking concurrently)
+        share one round trip.
+        """
+        batch = self._ack_batch
+        if batch is None:
+            batch = self._ack_batch = (asyncio.get_running_loop().create_future(), [])
+            asyncio.get_running_loop().call_soon(self._start_flush, batch)
+        batch[1].extend(tags)
+        await asyncio.shield(batch[0])
+
+    def _start_flush(self, batch: tuple[asyncio.Future, list[str]]) -> None:
+        self._ack_batch = None  # later acks start the next batch
+        task = asyncio.ensure_future(self._flush(batch))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: tuple[asyncio.Future, list[str]]) -> None:
+        future, tags = batch
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hdel(self.sync._unacked, *tags)
+                pipe.zrem(self.sync._unacked_index, *tags)
+                await pipe.execute()
+        except (rexc.ConnectionError, rexc.TimeoutError) as exc:
+            try:
+                reraise(exc, 'ack')
+            except Exception as translated:
+                future.set_exception(translated)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
 
     reject = ack  # without requeue a rejected message is simply dropped
 
@@ -183,4 +214,6 @@ class RedisDriver:
         return self.sync.qos.restore_visible()
 
     async def close(self) -> None:
-        await self.client.aclose()
+        # redis-py 5.0.1 renamed close() to aclose()
+        close = getattr(self.client, 'aclose', None) or self.client.close
+        await close()

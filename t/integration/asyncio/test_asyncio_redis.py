@@ -1,6 +1,7 @@
 """The asyncio API on a real Redis: interop with the sync API, counted."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Iterator
 
@@ -185,3 +186,37 @@ def test_cancelled_gets_lose_nothing(url: str, native: bool) -> None:
             return seen
 
     assert sorted(run(main())) == list(range(30))
+
+
+def test_native_concurrent_acks_share_a_round_trip(url: str) -> None:
+    import redis
+    exchange, queue = entities()
+    client = redis.Redis.from_url(url)
+
+    async def main() -> int:
+        async with AsyncConnection(url) as conn:
+            channel = await conn.channel()
+            driver = channel.driver
+            assert driver is not None
+            producer = AsyncProducer(channel, exchange, routing_key=queue.routing_key)
+            for i in range(40):
+                await producer.publish(i, declare=[queue])
+            consumer = AsyncConsumer(channel, [queue], prefetch_count=40)
+            held = [await consumer.get(timeout=5) for _ in range(40)]
+            assert client.hlen('unacked') == 40
+            trips = 0
+            pipeline = driver.client.pipeline
+
+            def counting(*args: Any, **kwargs: Any) -> Any:
+                nonlocal trips
+                trips += 1
+                return pipeline(*args, **kwargs)
+
+            driver.client.pipeline = counting
+            await asyncio.gather(*(m.ack() for m in held))
+            assert all(m.acknowledged for m in held)
+            await consumer.close()
+            return trips
+
+    assert run(main()) == 1
+    assert client.hlen('unacked') == 0 and client.zcard('unacked_index') == 0
