@@ -373,6 +373,9 @@ class Transport(virtual.Transport):
                                            or client.connect_timeout),
                 'socket_keepalive': options.socket_keepalive,
                 'max_connections': options.max_connections,
+                # RESP2: redis-py 8's RESP3 handshake misreads HELLO's reply on
+                # a reconnect to a promoted replica (AttributeError in on_connect).
+                'protocol': 2,
                 'retry': Retry(ExponentialBackoff(cap=1.0, base=0.05),
                                options.cluster_error_retry_attempts),
             }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -15,16 +16,24 @@ import pytest
 from t.servers import IN_CI, port_open
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(('127.0.0.1', port))
+        except OSError:
+            return False
+        return True
+
+
 def _free_base(count: int) -> int:
-    """A port P with P..P+count-1 and their bus ports (+10000) all free."""
+    """A port P with P..P+count-1 and their bus ports (+10000) all free.
+
+    Drawn from 10000-22000, so the bus ports stay below Linux's ephemeral range
+    (32768+), where a client socket could take one between the check and the start.
+    """
     for _ in range(200):
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            base = s.getsockname()[1]
-        if base + count + 10000 >= 65535:
-            continue
-        if not any(port_open('127.0.0.1', p, 0.05)
-                   for i in range(count) for p in (base + i, base + i + 10000)):
+        base = random.randrange(10000, 22000)
+        if all(_bindable(p) for i in range(count) for p in (base + i, base + i + 10000)):
             return base
     raise RuntimeError('no free port range for a Redis Cluster')
 
@@ -53,7 +62,8 @@ class PrivateCluster:
         self.procs[port] = subprocess.Popen(
             ['redis-server', '--bind', '127.0.0.1', '--port', str(port), '--dir', node_dir,
              '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-             '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no'],
+             '--cluster-node-timeout', '2000', '--cluster-replica-validity-factor', '0',
+             '--save', '', '--appendonly', 'no'],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def start(self) -> PrivateCluster:
@@ -62,20 +72,43 @@ class PrivateCluster:
             if IN_CI:
                 pytest.fail(message, pytrace=False)
             pytest.skip(message)
-        self.base = _free_base(self.count)
-        for port in self.ports:
-            self.start_node(port)
-        deadline = time.monotonic() + 10
-        while not all(port_open('127.0.0.1', p, 0.1) for p in self.ports):
-            if time.monotonic() > deadline:
-                raise RuntimeError('cluster nodes did not start')
-            time.sleep(0.05)
+        for _attempt in range(3):  # a bus port (+10000) may be taken meanwhile: try another
+            self.base = _free_base(self.count)
+            for port in self.ports:
+                self.start_node(port)
+            deadline = time.monotonic() + 5
+            while not all(port_open('127.0.0.1', p, 0.1) for p in self.ports):
+                if time.monotonic() > deadline or any(
+                        proc.poll() is not None for proc in self.procs.values()):
+                    break
+                time.sleep(0.05)
+            else:
+                break
+            self._stop_nodes()
+        else:
+            raise RuntimeError('cluster nodes did not start')
         subprocess.run(
             ['redis-cli', '--cluster', 'create', *[f'127.0.0.1:{p}' for p in self.ports],
              '--cluster-replicas', str(self.replicas), '--cluster-yes'],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.wait_ok()
+        self.wait_replicas()
         return self
+
+    def wait_replicas(self, timeout: float = 20) -> None:
+        """Until every replica's link to its master is up (a failover needs one)."""
+        if not self.replicas:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            roles = [self.cli(p, 'info', 'replication') for p in self.ports if self.alive(p)]
+            replicas = [r for r in roles if 'role:slave' in r]
+            if len(replicas) >= self.count // (1 + self.replicas) * self.replicas and all(
+                    'master_link_status:up' in r for r in replicas):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError('replicas did not sync')
+            time.sleep(0.1)
 
     def cli(self, port: int, *args: str) -> str:
         return subprocess.run(['redis-cli', '-p', str(port), *args], check=True,
@@ -111,7 +144,7 @@ class PrivateCluster:
                                 'failed': 'fail' in fields[2], 'slots': fields[8:]}
         return nodes
 
-    def stop(self) -> None:
+    def _stop_nodes(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.terminate()
@@ -120,4 +153,8 @@ class PrivateCluster:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        self.procs.clear()
+
+    def stop(self) -> None:
+        self._stop_nodes()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,6 +1,7 @@
 """rediscluster:// under cluster changes on a private cluster: the slot of a busy queue is
 migrated to another master (ASK while it moves, MOVED after) while a producer and a
-consumer run; no message the producer saw confirmed is lost.  Counts are printed (-s)."""
+consumer run, and the master owning it is killed in a cluster with replicas (its replica is
+promoted); no message the producer saw confirmed is lost.  Counts are printed (-s)."""
 from __future__ import annotations
 
 import socket
@@ -139,4 +140,43 @@ def test_slot_migration_under_load_loses_nothing(cluster: PrivateCluster) -> Non
         assert owner == dst
         assert channel._size(queue.name) == 0
         assert channel.client.hlen(layout.unacked(queue.name)) == 0  # every ack landed
+        queue.bind(channel).delete()
+
+
+@pytest.fixture(scope='module')
+def replicated() -> Iterator[PrivateCluster]:
+    setup = PrivateCluster(masters=3, replicas=1).start()
+    yield setup
+    setup.stop()
+
+
+def test_master_failover_under_load_loses_nothing_confirmed(replicated: PrivateCluster) -> None:
+    cluster = replicated
+    queue = Queue(unique_name('rc-failover'))
+    with Connection(cluster.url) as conn:
+        queue.bind(conn.default_channel).declare()
+        layout = conn.default_channel.layout
+        key = layout.queue_key(queue.name, 0)
+        master = conn.transport.cluster_client().get_node_from_key(key).port
+    load = Load(cluster.url, queue)
+    threads = [threading.Thread(target=load.produce, daemon=True),
+               threading.Thread(target=load.consume, daemon=True)]
+    for thread in threads:
+        thread.start()
+    while len(load.confirmed) < TOTAL // 4:
+        time.sleep(0.01)
+    killed_at = time.monotonic()
+    cluster.kill(master)  # its replica is promoted after cluster-node-timeout (2 s)
+    threads[0].join(45)
+    threads[1].join(20)
+    load.stop.set()
+    took = time.monotonic() - killed_at
+    lost, duplicated = load.report(f'master {master} killed, run over {took:.1f} s later')
+    assert load.producer_done.is_set()
+    assert lost == 0
+    with Connection(cluster.url) as conn:
+        channel = conn.default_channel
+        owner = channel.client.get_node_from_key(key).port
+        assert owner != master  # the replica serves the slot now
+        assert channel._size(queue.name) == 0
         queue.bind(channel).delete()
