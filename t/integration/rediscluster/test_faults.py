@@ -40,6 +40,7 @@ class Load:
         self.errors: dict[str, int] = {}
         self.producer_done = threading.Event()
         self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
 
     def _error(self, exc: BaseException) -> None:
         cause = exc.__cause__ or exc
@@ -79,6 +80,20 @@ class Load:
                             return
                     except conn.connection_errors + conn.channel_errors as exc:
                         self._error(exc)
+
+    def start(self, until: int) -> None:
+        """Run both threads; return once ``until`` messages are confirmed."""
+        self.threads = [threading.Thread(target=self.produce, daemon=True),
+                        threading.Thread(target=self.consume, daemon=True)]
+        for thread in self.threads:
+            thread.start()
+        while len(self.confirmed) < until:
+            time.sleep(0.01)
+
+    def finish(self, timeout: float) -> None:
+        self.threads[0].join(timeout)
+        self.threads[1].join(timeout / 2)
+        self.stop.set()
 
     def report(self, what: str) -> tuple[int, int]:
         confirmed, consumed = set(self.confirmed), set(self.consumed)
@@ -120,16 +135,9 @@ def test_slot_migration_under_load_loses_nothing(cluster: PrivateCluster) -> Non
         src = client.get_node_from_key(layout.queue_key(queue.name, 0)).port
     dst = next(p for p, n in cluster.node_ids().items() if n['master'] and p != src)
     load = Load(cluster.url, queue)
-    threads = [threading.Thread(target=load.produce, daemon=True),
-               threading.Thread(target=load.consume, daemon=True)]
-    for thread in threads:
-        thread.start()
-    while len(load.confirmed) < TOTAL // 4:
-        time.sleep(0.01)
+    load.start(until=TOTAL // 4)
     moved = migrate_slot(cluster, slot, src, dst)
-    threads[0].join(120)
-    threads[1].join(60)
-    load.stop.set()
+    load.finish(60)
     lost, duplicated = load.report(f'slot {slot} moved {src}->{dst} ({moved} keys)')
     assert moved >= 2  # the queue's list and its unacked records really moved
     assert load.producer_done.is_set()
@@ -159,17 +167,10 @@ def test_master_failover_under_load_loses_nothing_confirmed(replicated: PrivateC
         key = layout.queue_key(queue.name, 0)
         master = conn.transport.cluster_client().get_node_from_key(key).port
     load = Load(cluster.url, queue)
-    threads = [threading.Thread(target=load.produce, daemon=True),
-               threading.Thread(target=load.consume, daemon=True)]
-    for thread in threads:
-        thread.start()
-    while len(load.confirmed) < TOTAL // 4:
-        time.sleep(0.01)
+    load.start(until=TOTAL // 4)
     killed_at = time.monotonic()
     cluster.kill(master)  # its replica is promoted after cluster-node-timeout (2 s)
-    threads[0].join(45)
-    threads[1].join(20)
-    load.stop.set()
+    load.finish(45)
     took = time.monotonic() - killed_at
     lost, duplicated = load.report(f'master {master} killed, run over {took:.1f} s later')
     assert load.producer_done.is_set()
