@@ -541,15 +541,21 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
 
     def _put_fanout(self, exchange: str, message: dict, routing_key: str,
                     **kwargs: Any) -> None:
-        topic = self.global_keyprefix + self._get_publish_topic(exchange, routing_key)
+        prefix = self.global_keyprefix
         body = K.dumps(message)
         batch = kwargs.get('_publish_batch')
+        # one topic, or more (Sentinel's sentinel_fanout_compat adds the legacy one)
+        commands = [('PUBLISH', prefix + topic, body)
+                    for topic in self._get_publish_topics(exchange, routing_key)]
         if batch is not None:
-            batch.add('PUBLISH', topic, body)
+            for command in commands:
+                batch.add(*command)
         elif self.publish_replicas:
-            self._replicated([('PUBLISH', topic, body)])
+            self._replicated(commands)
+        elif len(commands) == 1:
+            self._execute(*commands[0])
         else:
-            self._execute('PUBLISH', topic, body)
+            self._run(commands)
 
     def _get(self, queue: str, timeout: float | None = None) -> dict:
         record = self.ack_emulation and not self._get_no_ack

@@ -518,6 +518,8 @@ class ConsumeMixin(_ChannelBase):
             logger.warning('Cannot process event on channel %r: %s',
                            channel, repr(payload)[:4096], exc_info=True)
             raise Empty() from None
+        if self._fanout_seen_before(message):
+            return None
         pattern = payload['pattern']
         if pattern is not None:
             pattern = pattern.decode() if isinstance(pattern, bytes) else pattern
@@ -525,6 +527,10 @@ class ConsumeMixin(_ChannelBase):
             if queues:
                 return self._deliver_fanout_copies(message, list(queues))
         return self._deliver_fanout_message(message, channel.split('/', 1)[0])
+
+    def _fanout_seen_before(self, message: dict) -> bool:
+        """True for a copy already delivered (a message published on two topics)."""
+        return False
 
     def _deliver_fanout_copies(self, message: dict, queues: list[str]) -> bool:
         """One copy per subscribed queue, each with its own delivery tag."""

@@ -1,6 +1,7 @@
 """Redis Sentinel: discover the master by name and follow failovers."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import redis
@@ -8,6 +9,7 @@ from redis import sentinel
 
 from kombu.utils.url import url_to_parts
 
+from . import keys as K
 from .channel import Channel
 from .options import RedisOptions, SentinelOptions, own_fields
 from .transport import Transport
@@ -35,12 +37,40 @@ class SentinelChannel(Channel):
     master_name: str | None = None
     min_other_sentinels = 0
     sentinel_kwargs: dict | None = None
-    #: Accepted for compatibility; this package always formats ``{db}``.
+    #: During a rolling upgrade from Kombu < 5.4 (whose Sentinel channels used
+    #: the literal fanout prefix ``/{db}.``): publish fanout messages on both
+    #: the current topic (``/0.exchange``) and the legacy one, subscribe to
+    #: both, and deliver a message that arrives on both once.
     sentinel_fanout_compat = False
+    #: how many delivery tags a compat channel remembers for de-duplication
+    fanout_compat_history = 1000
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._sentinel_managers: list[Any] = []
+        self._legacy_fanout_prefix: str | None = None
+        self._fanout_seen: OrderedDict[str, None] = OrderedDict()
         super().__init__(*args, **kwargs)
+
+    def _get_publish_topics(self, exchange: str, routing_key: str) -> list[str]:
+        topics = super()._get_publish_topics(exchange, routing_key)
+        legacy = self._legacy_fanout_prefix
+        if legacy is not None:
+            topics.append(K.fanout_topic(legacy, exchange, routing_key, self.fanout_patterns))
+        return topics
+
+    def _fanout_seen_before(self, message: dict) -> bool:
+        if self._legacy_fanout_prefix is None:
+            return False
+        tag = (message.get('properties') or {}).get('delivery_tag')
+        if tag is None:  # not from Kombu: nothing to match it by, never dropped
+            return False
+        seen = self._fanout_seen
+        if tag in seen:
+            return True
+        seen[tag] = None
+        if len(seen) > self.fanout_compat_history:
+            seen.popitem(last=False)
+        return False
 
     def _sentinels(self, connparams: dict[str, Any]) -> list[tuple[str, int]]:
         found: list[tuple[str, int]] = []
@@ -68,7 +98,10 @@ class SentinelChannel(Channel):
 
     def _get_pool(self, asynchronous: bool = False) -> Any:
         params = self._connparams(asynchronous=asynchronous)
-        self.keyprefix_fanout = self.keyprefix_fanout.format(db=params['db'])
+        unformatted = self.keyprefix_fanout
+        self.keyprefix_fanout = unformatted.format(db=params['db'])
+        if self.sentinel_fanout_compat and unformatted != self.keyprefix_fanout:
+            self._legacy_fanout_prefix = unformatted  # the literal '/{db}.' of Kombu < 5.4
         return self._sentinel_managed_pool(asynchronous)
 
     def _disconnect_pools(self) -> None:
