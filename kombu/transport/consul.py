@@ -67,6 +67,7 @@ from . import virtual
 from .virtual.errors import ErrorTranslator
 from .virtual.kv import KVChannel, translated
 from .virtual.options import TransportOptions
+from .virtual.shared_policies import PolicyCache
 
 try:
     import consul
@@ -276,7 +277,7 @@ class Transport(virtual.Transport):
             raise ImportError('Missing python-consul library')
         super().__init__(*args, **kwargs)
         self.claims: dict[Any, tuple[str, str]] = {}
-        self.policies: dict[str, tuple[Any, float]] = {}
+        self.policies: PolicyCache = {}
         self.session_id: str | None = None
         self.session_client: Any = None
         self.session_lock = threading.Lock()

@@ -53,6 +53,7 @@ from . import virtual
 from .virtual.errors import ErrorTranslator
 from .virtual.kv import KVChannel, translated
 from .virtual.options import TransportOptions
+from .virtual.shared_policies import PolicyCache
 
 try:
     import etcd
@@ -229,7 +230,7 @@ class Transport(virtual.Transport):
             raise ImportError('Missing python-etcd library')
         super().__init__(*args, **kwargs)
         self.claims: dict[Any, tuple[str, str]] = {}
-        self.policies: dict[str, tuple[Any, float]] = {}
+        self.policies: PolicyCache = {}
         #: etcd index of the newest listing: a watch from there wakes consumers.
         self.last_index: int | None = None
         self._watch_client: Any = None

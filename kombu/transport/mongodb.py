@@ -75,7 +75,7 @@ from ._forksafe import ForkSafeTransport
 from .virtual.errors import ErrorTranslator
 from .virtual.exchange import ExchangeType
 from .virtual.options import TransportOptions
-from .virtual.state import QueuePolicy
+from .virtual.shared_policies import PolicyCache, SharedPoliciesMixin
 
 try:
     import pymongo
@@ -225,7 +225,7 @@ class BroadcastCursor:
     __next__ = next
 
 
-class Channel(virtual.Channel):
+class Channel(SharedPoliciesMixin, virtual.Channel):
     """MongoDB channel."""
 
     Options = MongoDBOptions
@@ -423,19 +423,16 @@ class Channel(virtual.Channel):
         with errors('queue_declare', queue):
             return self.queues.find_one({'_id': queue})
 
-    def _queue_policy(self, queue: str) -> QueuePolicy | None:
-        policy = self.state.policies.get(queue)
-        if policy is not None:
-            return policy
-        cache = self.connection.policies
-        cached = cache.get(queue)
-        if cached is not None and time.monotonic() - cached[0] < self.options.routing_cache_ttl:
-            return cached[1]
+    @property
+    def policy_max_age(self) -> float:  # type: ignore[override]
+        return self.options.routing_cache_ttl  # type: ignore[no-any-return]
+
+    def _policy_cache(self) -> PolicyCache:
+        return self.connection.policies  # type: ignore[no-any-return]
+
+    def _stored_queue_arguments(self, queue: str) -> Any:
         doc = self._queue_doc(queue)
-        arguments = ((doc or {}).get('options') or {}).get('arguments')
-        policy = QueuePolicy.from_arguments(arguments) if arguments else None
-        cache[queue] = (time.monotonic(), policy)
-        return policy
+        return ((doc or {}).get('options') or {}).get('arguments')
 
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
         arguments = dict(kwargs.get('arguments') or {})
@@ -671,7 +668,7 @@ class Transport(ForkSafeTransport, virtual.Transport):
         #: exchange -> (read at, table) read from the database.
         self.tables: dict[str, tuple[float, list[tuple[str, str, str]]]] = {}
         #: queue -> (read at, policy) read from the database.
-        self.policies: dict[str, tuple[float, QueuePolicy | None]] = {}
+        self.policies: PolicyCache = {}
         #: exchange -> type, for exchanges this connection did not declare.
         self.exchange_types: dict[str, str] = {}
 

@@ -58,7 +58,7 @@ from .virtual.errors import ErrorTranslator
 from .virtual.message import as_envelope
 from .virtual.routing import EXPIRES_AT, queue_priority
 from .virtual.shared_exchanges import SharedExchangesMixin
-from .virtual.state import QueuePolicy
+from .virtual.shared_policies import PolicyCache, SharedPoliciesMixin
 
 try:
     import Pyro5.api as pyro
@@ -242,7 +242,7 @@ class KombuBroker:
             return [list(entry) for entry in decl[1]] if decl else None
 
 
-class Channel(SharedExchangesMixin, virtual.Channel):
+class Channel(SharedPoliciesMixin, SharedExchangesMixin, virtual.Channel):
     """Pyro channel: every storage hook is a call to the broker object."""
 
     supports_fanout = True
@@ -279,17 +279,11 @@ class Channel(SharedExchangesMixin, virtual.Channel):
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         return self._call('declare', queue, 'has_queue', queue)
 
-    def _queue_policy(self, queue: str) -> QueuePolicy | None:
-        policy = self.state.policies.get(queue)
-        if policy is not None:
-            return policy
-        cache = self.connection._policies
-        hit = cache.get(queue)
-        now = time.monotonic()
-        if hit is None or now - hit[0] > 1.0:   # declared elsewhere: asked again each second
-            arguments = self._call('declare', queue, 'queue_arguments', queue)
-            hit = cache[queue] = (now, QueuePolicy.from_arguments(arguments))
-        return hit[1]
+    def _policy_cache(self) -> PolicyCache:
+        return self.connection._policies  # type: ignore[no-any-return]
+
+    def _stored_queue_arguments(self, queue: str) -> Any:
+        return self._call('declare', queue, 'queue_arguments', queue)
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         self._call('publish', queue, 'put', queue, message)
@@ -394,7 +388,7 @@ class Transport(virtual.Transport):
         super().__init__(client, **kwargs)
         self._local = threading.local()
         self._broker_uri: Any = None
-        self._policies: dict[str, tuple[float, QueuePolicy | None]] = {}
+        self._policies: PolicyCache = {}
 
     def _wait_for_messages(self, timeout: float, token: Any) -> None:
         # Channels wait in the broker (get_any); only a channel that cannot consume

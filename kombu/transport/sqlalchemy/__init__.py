@@ -71,7 +71,7 @@ from kombu.transport.virtual import ttl
 from kombu.transport.virtual.claims import SettlesFreshClaims, SettlingQoS
 from kombu.transport.virtual.errors import ErrorTranslator
 from kombu.transport.virtual.options import COMMON_PASSTHROUGH, TransportOptions
-from kombu.transport.virtual.state import QueuePolicy
+from kombu.transport.virtual.shared_policies import PolicyCache, SharedPoliciesMixin
 from kombu.utils.json import dumps, loads
 
 from . import engine as _engine
@@ -158,7 +158,7 @@ class QoS(SettlingQoS):
     channel: Channel
 
 
-class Channel(SettlesFreshClaims, virtual.Channel):
+class Channel(SharedPoliciesMixin, SettlesFreshClaims, virtual.Channel):
     """SQLAlchemy channel."""
 
     QoS = QoS
@@ -252,20 +252,14 @@ class Channel(SettlesFreshClaims, virtual.Channel):
         with self._begin('queue_declare', queue) as conn:
             return self._queue_id(conn, queue) is not None
 
-    def _queue_policy(self, queue: str) -> QueuePolicy | None:
-        policy = self.state.policies.get(queue)
-        if policy is not None:
-            return policy
-        cached = self.connection.policies.get(queue)
-        now = ttl.clock()
-        if cached is not None and (cached[0] is not None or now - cached[1] < 2.0):
-            return cached[0]
+    def _policy_cache(self) -> PolicyCache:
+        return self.connection.policies  # type: ignore[no-any-return]
+
+    def _stored_queue_arguments(self, queue: str) -> Any:
         q = self.tables.queue
         with self._begin('queue_declare', queue) as conn:
             raw = conn.execute(select(q.c.arguments).where(q.c.name == queue)).scalar()
-        policy = QueuePolicy.from_arguments(loads(raw)) if raw else None
-        self.connection.policies[queue] = (policy, now)
-        return policy
+        return loads(raw) if raw else None
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
         t = self.tables
@@ -462,7 +456,7 @@ class Transport(virtual.Transport):
         super().__init__(client, **kwargs)
         self.claims: dict[Any, int] = {}
         self.queue_ids: dict[str, int] = {}
-        self.policies: dict[str, tuple[QueuePolicy | None, float]] = {}
+        self.policies: PolicyCache = {}
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
 

@@ -34,7 +34,7 @@ from . import ttl
 from .base import Channel
 from .claims import SettlesFreshClaims, SettlingQoS
 from .errors import ErrorTranslator
-from .state import QueuePolicy
+from .shared_policies import PolicyCache, SharedPoliciesMixin
 
 __all__ = ('KVChannel', 'KVQoS', 'encode_name', 'decode_name', 'translated')
 
@@ -68,7 +68,7 @@ class KVQoS(SettlingQoS):
     """Deletes a message (then its claim) once acked or rejected."""
 
 
-class KVChannel(SettlesFreshClaims, Channel):
+class KVChannel(SharedPoliciesMixin, SettlesFreshClaims, Channel):
     """Virtual channel on a key-value store: implement the ``kv_*`` and claim hooks."""
 
     QoS = KVQoS
@@ -156,19 +156,12 @@ class KVChannel(SettlesFreshClaims, Channel):
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         return self.kv_get(self._queue_key(queue)) is not None
 
-    def _queue_policy(self, queue: str) -> QueuePolicy | None:
-        policy = self.state.policies.get(queue)
-        if policy is not None:
-            return policy
-        cache = self.connection.policies
-        cached = cache.get(queue)
-        now = ttl.clock()
-        if cached is not None and (cached[0] is not None or now - cached[1] < 2.0):
-            return cached[0]  # type: ignore[no-any-return]
+    def _policy_cache(self) -> PolicyCache:
+        return self.connection.policies  # type: ignore[no-any-return]
+
+    def _stored_queue_arguments(self, queue: str) -> Any:
         raw = self.kv_get(self._queue_key(queue))
-        policy = QueuePolicy.from_arguments(loads(raw)) if raw else None
-        cache[queue] = (policy, now)
-        return policy
+        return loads(raw) if raw else None
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
         self.kv_delete_tree(self._messages(queue))

@@ -21,6 +21,7 @@ from pymongo.errors import (  # noqa: E402
 
 from kombu.transport import mongodb  # noqa: E402
 from kombu.transport.mongodb import BroadcastCursor, Transport  # noqa: E402
+from kombu.transport.virtual.state import QueuePolicy  # noqa: E402
 
 
 def transport(url: str, **kwargs: Any) -> Transport:
@@ -185,7 +186,7 @@ def test_claims_of_this_process_and_stale_ones_are_put_back(channel):
 
 def test_priority_and_expiry_fields_of_a_message_document(channel, monkeypatch):
     monkeypatch.setattr(channel, 'ttl', True)
-    monkeypatch.setattr(channel, '_queue_policy', lambda q: mongodb.QueuePolicy.from_arguments(
+    monkeypatch.setattr(channel, '_queue_policy', lambda q: QueuePolicy.from_arguments(
         {'x-max-priority': 10}))
     doc = channel._document('q', {'body': 'x', 'properties': {
         'priority': 7, 'x-expires-at': 2_000_000_000.0}})
