@@ -560,6 +560,8 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
     def _get(self, queue: str, timeout: float | None = None) -> dict:
         record = self.ack_emulation and not self._get_no_ack
         items = self._pop([queue], 1, [record])
+        if queue not in self._expires:
+            self._queue_policy(queue)  # x-expires declared elsewhere (cached): a get is a use
         self._touch_expires([queue])
         if not items:
             raise Empty()

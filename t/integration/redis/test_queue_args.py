@@ -125,3 +125,27 @@ def test_prepare_queue_arguments_accepts_none(redis_url):
         assert channel.prepare_queue_arguments(None, message_ttl=1.5) == {
             'x-message-ttl': 1500}
         assert channel.prepare_queue_arguments(None) == {}
+
+
+def test_every_get_resets_queue_expires_even_in_a_process_that_did_not_declare(
+        redis_url, uname, rclient):
+    # RabbitMQ's x-expires counts from the queue's last use: a basic_get is a use.
+    name = uname('qargs-exp-get')
+    queue = Queue(name, Exchange(''), routing_key=name, expires=1.5)
+    declare(redis_url, queue)
+    with Connection(redis_url) as publisher:
+        producer = Producer(publisher.channel())
+        for n in range(6):
+            producer.publish(n, routing_key=name, serializer='json')
+    got = []
+    with Connection(redis_url) as getter:  # never declares the queue
+        channel = getter.channel()
+        for _ in range(5):  # 5 x 0.6 s = 3 s, twice the expiry
+            time.sleep(0.6)
+            message = Queue(name).bind(channel).get(no_ack=True)
+            got.append(message.payload)
+            assert rclient.exists(name), 'the queue expired although gets kept using it'
+    assert got == [0, 1, 2, 3, 4]
+    time.sleep(1.8)   # unused for longer than x-expires: gone
+    assert not rclient.exists(name)
+
