@@ -169,14 +169,20 @@ class ConsumeMixin(_ChannelBase):
 
     def _deliver_held(self) -> bool:
         """Hand over the next held message (drain_events: one per call)."""
-        items = list(self._held)
-        self._held.clear()
+        held = self._held
         active = self._active_queues
-        self._give_back([item for item in items if item[0] not in active])
-        items = [item for item in items if item[0] in active]
-        if items:
-            self._deliver_batch(items)
-        return bool(items)
+        while held:
+            item = held.popleft()
+            if item[0] not in active:  # its consumer went meanwhile
+                self._give_back([item])
+            else:
+                try:
+                    if self._deliver_batch([item]):
+                        return True
+                except BaseException:
+                    self._give_back_held()  # as for a batch: the rest back at the head
+                    raise
+        return False
 
     def _give_back_held(self, queue: str | None = None) -> None:
         """Put held messages (of ``queue``, or all) back at the head of their queues."""
@@ -188,8 +194,12 @@ class ConsumeMixin(_ChannelBase):
         held.clear()
         held.extend(kept)
         self._give_back(back)
+        qos = self.qos
+        if not held and isinstance(qos, RedisQoS):
+            qos.flush_acks()  # acks waited for the held messages; nothing to carry them now
 
-    def _deliver_batch(self, items: list[tuple[str, dict]]) -> None:
+    def _deliver_batch(self, items: list[tuple[str, dict]]) -> bool:
+        """Hand over ``items`` (one of them inside drain_events); True if any was."""
         # Inside drain_events (the poller's protected read) one message is
         # handed over per call; on the Hub the whole batch goes at once.
         one = self.connection.cycle._in_protected_read
@@ -199,6 +209,7 @@ class ConsumeMixin(_ChannelBase):
         if qos is not None:
             qos._buffer_acks += 1
         done = 0
+        delivered = False
         try:
             deliver = self.connection._deliver
             for queue, payload in items:
@@ -215,6 +226,7 @@ class ConsumeMixin(_ChannelBase):
                 if record:
                     self._mark_recorded(payload)
                 deliver(payload, queue)
+                delivered = True
                 if one and done < len(items):
                     self._held.extend(items[done:])
                     break
@@ -228,9 +240,12 @@ class ConsumeMixin(_ChannelBase):
         finally:
             if qos is not None:
                 qos._buffer_acks -= 1
-                if not qos._buffer_acks:
+                # acks wait while held messages remain: sent with the last one's
+                # delivery (or carried by the next pop), one write per batch
+                if not qos._buffer_acks and not self._held:
                     qos.flush_acks()  # sent now, replies read on the next trip
             self._drop_unclaimed()
+        return delivered
 
     def _give_back(self, items: list[tuple[str, dict]]) -> None:
         if not items:

@@ -259,14 +259,16 @@ class MultiChannelPoller:
         """Deliver at least one message, or raise :exc:`queue.Empty`."""
         self._in_protected_read = True
         try:
+            # what a batch popped before goes first (returning at once: a
+            # callback may close a channel, changing the set)
+            for channel in self._channels:
+                if channel._held and channel._deliver_held():
+                    return
             self.maybe_refresh_binding_expiry()
             channels = list(self._channels)
             if len(channels) > 1:  # start from a different channel each time
                 self._turn = (self._turn + 1) % len(channels)
                 channels = channels[self._turn:] + channels[:self._turn]
-            for channel in channels:  # what a batch popped before goes first
-                if channel._held and channel._deliver_held():
-                    return
             for channel in channels:
                 # under load the non-blocking batch pop is the only round trip
                 if channel.active_queues and not channel._in_poll \

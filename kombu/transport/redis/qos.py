@@ -117,7 +117,7 @@ class QoS(virtual.QoS):
         # when the batch's delivery ends (in the same turn of the loop).
         self._pending_acks.append(delivery_tag)
         super().ack(delivery_tag)
-        if not self._buffer_acks or len(self._pending_acks) >= 256:
+        if not (self._buffer_acks or self.channel._held) or len(self._pending_acks) >= 256:
             self.flush_acks()
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
