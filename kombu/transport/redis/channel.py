@@ -587,7 +587,20 @@ class Channel(RestoreMixin, ConsumeMixin, QueueArgsMixin, ExchangeDeclMixin, vir
         commands: list[tuple] = []
         for key in self._all_qkeys(queue):
             commands += [('LLEN', key), ('DEL', key)]
-        return sum(self._run(commands)[::2])
+        counted = len(commands)
+        # popped in a batch but not handed over yet: still waiting, so purged too
+        held = [item for item in self._held if item[0] == queue]
+        if held:
+            kept = [item for item in self._held if item[0] != queue]
+            self._held.clear()
+            self._held.extend(kept)
+            tags = [(payload.get('properties') or {}).get('delivery_tag') for _, payload in held]
+            tags = [tag for tag in tags if tag is not None]
+            if tags and self.ack_emulation:
+                commands += [('HDEL', self._unacked, *tags),
+                             ('ZREM', self._unacked_index, *tags)]
+        replies = self._run(commands)
+        return len(held) + sum(replies[:counted:2])
 
     def _new_queue(self, queue: str, auto_delete: bool = False, **kwargs: Any) -> None:
         if auto_delete:
