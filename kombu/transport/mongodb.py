@@ -71,9 +71,9 @@ from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 from . import virtual
-from ._forksafe import ForkSafeTransport
 from .virtual.errors import ErrorTranslator
 from .virtual.exchange import ExchangeType
+from .virtual.forksafe import ForkSafeTransport
 from .virtual.options import TransportOptions
 from .virtual.shared_policies import PolicyCache, SharedPoliciesMixin
 

@@ -78,9 +78,9 @@ from kombu.exceptions import ConnectionError, LimitExceeded
 from kombu.utils.json import dumps, loads
 
 from . import virtual
-from ._forksafe import ForkSafeTransport
 from .virtual.errors import ErrorTranslator
 from .virtual.exchange import ExchangeType
+from .virtual.forksafe import ForkSafeTransport
 from .virtual.options import TransportOptions
 from .virtual.state import QueuePolicy
 

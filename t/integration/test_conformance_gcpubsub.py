@@ -1,5 +1,7 @@
 """The conformance suite over gcpubsub:// against the Cloud SDK's Pub/Sub emulator.
 
+Its classes are ConformanceSuite subclasses, through ``FanoutAcrossConnections``.
+
 ``.ci/servers.d/gcpubsub.sh`` starts the emulator the machine image ships on a free port
 and exports ``PUBSUB_EMULATOR_HOST`` (e.g. ``127.0.0.1:8085``), which the Google client
 reads itself.

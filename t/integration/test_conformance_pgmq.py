@@ -1,5 +1,7 @@
 """The conformance suite over pgmq:// against a real PostgreSQL with PGMQ's SQL installed.
 
+Its classes are ConformanceSuite subclasses, through ``FanoutAcrossConnections``.
+
 ``.ci/servers.d/pgmq.sh`` installs the SQL the PyPI package ``pgmq`` ships into a database
 ``kombu_pgmq`` (without the extension, so ``init_extension`` is off here) and exports
 ``PGMQ_URL`` (e.g. ``pgmq://postgres@127.0.0.1:5432/kombu_pgmq``).

@@ -1,5 +1,7 @@
 """The conformance suite over sqla:// on PostgreSQL, MariaDB and SQLite.
 
+Its classes are ConformanceSuite subclasses, through ``ClaimStoreCases``.
+
 PostgreSQL and MariaDB are the servers of this machine (or of CI:
 ``.ci/servers.d/sqlalchemy.sh`` starts them when they are not listening and
 exports ``SQLA_POSTGRES_URL`` / ``SQLA_MARIADB_URL``); SQLite is a file in a
