@@ -21,65 +21,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-BODY = {'task': 'proj.tasks.add', 'id': 'c2b9f1c4-5d3e-4a89-9b1e-bb1f1e8e0a11',
-        'args': [2, 2], 'kwargs': {}, 'retries': 0, 'eta': None}
+from _kombu_runs import envelope as stored_envelope  # noqa: E402
+from _kombu_runs import kombu_consume, kombu_publish, median, print_table  # noqa: E402
+
+OPTIONS = {'polling_interval': 0.01}
 
 
 def envelope() -> str:
-    import base64
-    return json.dumps({
-        'body': base64.b64encode(json.dumps(BODY).encode()).decode(),
-        'content-type': 'application/json', 'content-encoding': 'utf-8', 'headers': {},
-        'properties': {'delivery_info': {'exchange': '', 'routing_key': 'q'},
-                       'priority': 0, 'body_encoding': 'base64',
-                       'delivery_tag': str(uuid.uuid4())}})
-
-
-def kombu_publish(url: str, n: int) -> float:
-    from kombu import Connection, Producer, Queue
-    name = f'bench-{uuid.uuid4().hex[:8]}'
-    with Connection(url) as conn:
-        queue = Queue(name)(conn.default_channel)
-        queue.declare()
-        producer = Producer(conn.default_channel)
-        start = time.perf_counter()
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        elapsed = time.perf_counter() - start
-        queue.delete()
-    return n / elapsed
-
-
-def kombu_consume(url: str, n: int) -> float:
-    from kombu import Connection, Consumer, Producer, Queue
-    name = f'bench-{uuid.uuid4().hex[:8]}'
-    with Connection(url, transport_options={'polling_interval': 0.01}) as conn:
-        queue = Queue(name)
-        queue(conn.default_channel).declare()
-        producer = Producer(conn.default_channel)
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        got = [0]
-
-        def on_message(body: Any, message: Any) -> None:
-            got[0] += 1
-            message.ack()
-        start = time.perf_counter()
-        with Consumer(conn, [queue], callbacks=[on_message]):
-            while got[0] < n:
-                conn.drain_events(timeout=5)
-        elapsed = time.perf_counter() - start
-        queue(conn.default_channel).delete()
-    return n / elapsed
+    return json.dumps(stored_envelope())
 
 
 def mongo_collection(url: str) -> Any:
@@ -155,10 +112,6 @@ def raw_zk_consume(url: str, n: int) -> float:
     return n / elapsed
 
 
-def median(fun: Callable[[str, int], float], url: str, n: int, rounds: int) -> float:
-    return statistics.median(fun(url, n) for _ in range(rounds))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--messages', type=int, default=1000)
@@ -177,15 +130,12 @@ def main() -> None:
             print(f'{name}: {variable} is not set (eval "$(bash .ci/start-servers)"), skipped')
             continue
         url = target(os.environ[variable])
-        rows = [('publish', median(kombu_publish, url, n, rounds),
-                 median(raw_publish, url, n, rounds)),
-                ('consume', median(kombu_consume, url, n, rounds),
-                 median(raw_consume, url, n, rounds))]
-        print(f'{name}:// at {os.environ[variable]}, {n} messages, median of {rounds} '
-              f'rounds (msg/s)')
-        print(f'{"workload":<10} {"kombu":>10} {"raw " + client:>12}')
-        for workload, ours, raw in rows:
-            print(f'{workload:<10} {ours:>10.0f} {raw:>12.0f}')
+        rows = [('publish', median(kombu_publish, url, n, OPTIONS, rounds=rounds),
+                 median(raw_publish, url, n, rounds=rounds)),
+                ('consume', median(kombu_consume, url, n, OPTIONS, rounds=rounds),
+                 median(raw_consume, url, n, rounds=rounds))]
+        print_table(f'{name}:// at {os.environ[variable]}, {n} messages, median of {rounds} '
+                    'rounds (msg/s)', f'raw {client}', rows)
 
 
 if __name__ == '__main__':

@@ -20,18 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-BODY = {'task': 'proj.tasks.add', 'id': 'c2b9f1c4-5d3e-4a89-9b1e-bb1f1e8e0a11',
-        'args': [2, 2], 'kwargs': {}, 'retries': 0, 'eta': None}
+from _kombu_runs import envelope, kombu_consume, kombu_publish, median, print_table  # noqa: E402
 
 
 def free_port() -> int:
@@ -59,16 +57,6 @@ def start() -> tuple[list[subprocess.Popen[bytes]], int]:
                                str(port)], stdout=subprocess.PIPE, env=env)
     assert broker.stdout is not None and b'registered' in broker.stdout.readline()
     return [broker, ns], port
-
-
-def envelope() -> dict[str, Any]:
-    import base64
-    import json
-    return {'body': base64.b64encode(json.dumps(BODY).encode()).decode(),
-            'content-type': 'application/json', 'content-encoding': 'utf-8', 'headers': {},
-            'properties': {'delivery_info': {'exchange': '', 'routing_key': 'q'},
-                           'priority': 0, 'body_encoding': 'base64',
-                           'delivery_tag': str(uuid.uuid4())}}
 
 
 def raw_proxy(port: int) -> Any:
@@ -101,48 +89,6 @@ def raw_consume(port: int, n: int) -> float:
     return n / elapsed
 
 
-def kombu_publish(port: int, n: int) -> float:
-    from kombu import Connection, Producer, Queue
-    name = f'kombu-{uuid.uuid4().hex[:8]}'
-    with Connection(f'pyro://127.0.0.1:{port}/kombu.broker') as conn:
-        queue = Queue(name)(conn.default_channel)
-        queue.declare()
-        producer = Producer(conn.default_channel)
-        start = time.perf_counter()
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        elapsed = time.perf_counter() - start
-        queue.delete()
-    return n / elapsed
-
-
-def kombu_consume(port: int, n: int) -> float:
-    from kombu import Connection, Consumer, Producer, Queue
-    name = f'kombu-{uuid.uuid4().hex[:8]}'
-    with Connection(f'pyro://127.0.0.1:{port}/kombu.broker') as conn:
-        queue = Queue(name)
-        queue(conn.default_channel).declare()
-        producer = Producer(conn.default_channel)
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        got = [0]
-
-        def on_message(body: Any, message: Any) -> None:
-            got[0] += 1
-            message.ack()
-        start = time.perf_counter()
-        with Consumer(conn, [queue], callbacks=[on_message]):
-            while got[0] < n:
-                conn.drain_events(timeout=5)
-        elapsed = time.perf_counter() - start
-        queue(conn.default_channel).delete()
-    return n / elapsed
-
-
-def median(fun: Callable[[int, int], float], port: int, n: int, rounds: int) -> float:
-    return statistics.median(fun(port, n) for _ in range(rounds))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--messages', type=int, default=2000)
@@ -150,19 +96,17 @@ def main() -> None:
     args = parser.parse_args()
     processes, port = start()
     try:
-        n, rounds = args.messages, args.rounds
-        rows = [('publish', median(kombu_publish, port, n, rounds),
-                 median(raw_publish, port, n, rounds)),
-                ('consume', median(kombu_consume, port, n, rounds),
-                 median(raw_consume, port, n, rounds))]
+        n, rounds, url = args.messages, args.rounds, f'pyro://127.0.0.1:{port}/kombu.broker'
+        rows = [('publish', median(kombu_publish, url, n, rounds=rounds),
+                 median(raw_publish, port, n, rounds=rounds)),
+                ('consume', median(kombu_consume, url, n, rounds=rounds),
+                 median(raw_consume, port, n, rounds=rounds))]
     finally:
         for process in processes:
             process.terminate()
             process.wait(10)
-    print(f'pyro:// on a private broker, {n} messages, median of {rounds} rounds (msg/s)')
-    print(f'{"workload":<10} {"kombu":>10} {"raw Pyro5":>10}')
-    for name, ours, raw in rows:
-        print(f'{name:<10} {ours:>10.0f} {raw:>10.0f}')
+    print_table(f'pyro:// on a private broker, {n} messages, median of {rounds} rounds '
+                '(msg/s)', 'raw Pyro5', rows)
 
 
 if __name__ == '__main__':

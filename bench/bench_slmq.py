@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-BODY = {'task': 'proj.tasks.add', 'id': 'c2b9f1c4-5d3e-4a89-9b1e-bb1f1e8e0a11',
-        'args': [2, 2], 'kwargs': {}, 'retries': 0, 'eta': None}
+from _kombu_runs import BODY, kombu_consume, kombu_publish, median, print_table
 
 
 def raw_client(service: Any) -> Any:
@@ -64,48 +62,6 @@ def raw_consume(service: Any, n: int) -> float:
     return n / elapsed
 
 
-def kombu_publish(service: Any, n: int) -> float:
-    from kombu import Connection, Producer, Queue
-    name = f'kombu_{uuid.uuid4().hex[:8]}'
-    with Connection(service.url) as conn:
-        queue = Queue(name)(conn.default_channel)
-        queue.declare()
-        producer = Producer(conn.default_channel)
-        start = time.perf_counter()
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        elapsed = time.perf_counter() - start
-        queue.delete()
-    return n / elapsed
-
-
-def kombu_consume(service: Any, n: int) -> float:
-    from kombu import Connection, Consumer, Producer, Queue
-    name = f'kombu_{uuid.uuid4().hex[:8]}'
-    with Connection(service.url, transport_options={'polling_interval': 0}) as conn:
-        queue = Queue(name)
-        queue(conn.default_channel).declare()
-        producer = Producer(conn.default_channel)
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        got = [0]
-
-        def on_message(body: Any, message: Any) -> None:
-            got[0] += 1
-            message.ack()
-        start = time.perf_counter()
-        with Consumer(conn, [queue], callbacks=[on_message]):
-            while got[0] < n:
-                conn.drain_events(timeout=5)
-        elapsed = time.perf_counter() - start
-        queue(conn.default_channel).delete()
-    return n / elapsed
-
-
-def median(fun: Callable[[Any, int], float], service: Any, n: int, rounds: int) -> float:
-    return statistics.median(fun(service, n) for _ in range(rounds))
-
-
 def main() -> None:
     from t.fakes.slmq import FakeSLMQ
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,17 +71,17 @@ def main() -> None:
     service = FakeSLMQ().start()
     os.environ['REQUESTS_CA_BUNDLE'] = service.certfile
     try:
-        n, rounds = args.messages, args.rounds
-        rows = [('publish', median(kombu_publish, service, n, rounds),
-                 median(raw_publish, service, n, rounds)),
-                ('consume', median(kombu_consume, service, n, rounds),
-                 median(raw_consume, service, n, rounds))]
+        # SoftLayer queue names take no '-'
+        n, rounds, url = args.messages, args.rounds, service.url
+        rows = [('publish', median(kombu_publish, url, n, None, 'kombu_', rounds=rounds),
+                 median(raw_publish, service, n, rounds=rounds)),
+                ('consume', median(kombu_consume, url, n, {'polling_interval': 0}, 'kombu_',
+                                   rounds=rounds),
+                 median(raw_consume, service, n, rounds=rounds))]
     finally:
         service.stop()
-    print(f'slmq:// on the local HTTPS fake, {n} messages, median of {rounds} rounds (msg/s)')
-    print(f'{"workload":<10} {"kombu":>10} {"raw client":>10}')
-    for name, ours, raw in rows:
-        print(f'{name:<10} {ours:>10.0f} {raw:>10.0f}')
+    print_table(f'slmq:// on the local HTTPS fake, {n} messages, median of {rounds} rounds '
+                '(msg/s)', 'raw client', rows)
 
 
 if __name__ == '__main__':

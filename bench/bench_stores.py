@@ -36,13 +36,9 @@ from typing import Any, Callable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-BODY = {'task': 'proj.tasks.add', 'id': 'c2b9f1c4-5d3e-4a89-9b1e-bb1f1e8e0a11',
-        'args': [2, 2], 'kwargs': {}, 'retries': 0, 'eta': None}
-ENVELOPE = json.dumps({'body': json.dumps(BODY), 'content-type': 'application/json',
-                       'content-encoding': 'utf-8', 'headers': {},
-                       'properties': {'delivery_info': {'exchange': '', 'routing_key': 'q'},
-                                      'priority': 0, 'body_encoding': 'base64',
-                                      'delivery_tag': str(uuid.uuid4())}})
+from _kombu_runs import envelope, kombu_consume, kombu_publish  # noqa: E402
+
+ENVELOPE = json.dumps(envelope())
 
 OPTIONS = {'polling_interval': 0.01}
 #: sqla:// works on tables of its own, dropped at the end.
@@ -64,42 +60,12 @@ def drop_tables(url: str) -> None:
     engine.dispose_all()
 
 
-def kombu_publish(url: str, n: int) -> float:
-    from kombu import Connection, Producer, Queue
-    name = f'bench-{uuid.uuid4().hex[:8]}'
-    with Connection(url, transport_options=options(url)) as conn:
-        queue = Queue(name)(conn.default_channel)
-        queue.declare()
-        producer = Producer(conn.default_channel)
-        start = time.perf_counter()
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        elapsed = time.perf_counter() - start
-        queue.delete()
-    return n / elapsed
+def publish(url: str, n: int) -> float:
+    return kombu_publish(url, n, options(url))
 
 
-def kombu_consume(url: str, n: int) -> float:
-    from kombu import Connection, Consumer, Producer, Queue
-    name = f'bench-{uuid.uuid4().hex[:8]}'
-    with Connection(url, transport_options=options(url)) as conn:
-        queue = Queue(name)
-        queue(conn.default_channel).declare()
-        producer = Producer(conn.default_channel)
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        got = [0]
-
-        def on_message(body: Any, message: Any) -> None:
-            got[0] += 1
-            message.ack()
-        start = time.perf_counter()
-        with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=10):
-            while got[0] < n:
-                conn.drain_events(timeout=5)
-        elapsed = time.perf_counter() - start
-        queue(conn.default_channel).delete()
-    return n / elapsed
+def consume(url: str, n: int) -> float:
+    return kombu_consume(url, n, options(url), prefetch_count=10)
 
 
 # -- raw clients ---------------------------------------------------------------------
@@ -227,7 +193,7 @@ def targets(tmp: str) -> dict[str, Callable[[], tuple[str, Callable[[], Any], An
 
 def run(url: str, raw_cls: Any, n: int, rounds: int) -> list[tuple[str, float, float]]:
     rows = []
-    for workload, ours in (('publish', kombu_publish), ('consume', kombu_consume)):
+    for workload, ours in (('publish', publish), ('consume', consume)):
         mine, theirs = [], []
         for _ in range(rounds):
             mine.append(ours(url, n))

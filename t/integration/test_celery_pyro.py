@@ -3,16 +3,13 @@ end, and the worker answers a broadcast (``ping``: the pidbox fanout exchange, d
 the worker and published to by the client process)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from t.integration.private_pyro import ROOT, PrivatePyro
+from t.integration.celery.appworker import PING_THEN_ADD, app_worker
+from t.integration.private_pyro import PrivatePyro
 from t.servers import require_server, unique_name
 
 pytest.importorskip('celery')
@@ -28,6 +25,8 @@ def add(x, y):
     return x + y
 '''
 
+CLIENT = PING_THEN_ADD.format(module='pyroapp', wait=30, count=5)
+
 
 @pytest.fixture
 def servers() -> Iterator[PrivatePyro]:
@@ -42,31 +41,8 @@ def test_celery_worker_over_pyro(servers, tmp_path: Path):
     require_server('redis', '127.0.0.1', 6379, 'the result backend: redis-server')
     queue = unique_name('celery-pyro')
     (tmp_path / 'pyroapp.py').write_text(APP.format(broker=servers.url, queue=queue))
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(tmp_path), ROOT])}
-    worker = subprocess.Popen(
-        [sys.executable, '-m', 'celery', '-A', 'pyroapp', 'worker', '--pool=solo',
-         '--loglevel=WARNING', '--without-mingle', '--without-gossip', '-n',
-         f'{queue}@localhost'], cwd=tmp_path, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        client = textwrap.dedent('''
-            import time
-            from pyroapp import app, add
-            deadline = time.monotonic() + 30
-            replies = []
-            while not replies and time.monotonic() < deadline:
-                replies = app.control.ping(timeout=1)
-            print(len(replies))
-            print([add.delay(n, n).get(timeout=20) for n in range(5)])
-        ''')
-        done = subprocess.run([sys.executable, '-c', client], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=90)
-        assert done.returncode == 0, done.stderr
+    with app_worker(tmp_path, 'pyroapp', '--pool=solo', '--loglevel=WARNING',
+                    '-n', f'{queue}@localhost') as worker:
+        done = worker.client(CLIENT, timeout=90)
+        assert done.returncode == 0, done.stderr + worker.log()
         assert done.stdout.split('\n')[:2] == ['1', '[0, 2, 4, 6, 8]']
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(10)

@@ -4,17 +4,13 @@ broadcast (the pidbox fanout through an SLMQ topic, the reply through a direct e
 bound in the client process, which the worker reads from the queue's tags)."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from t.integration.private_pyro import ROOT
+from t.integration.celery.appworker import PING_THEN_ADD, app_worker
 from t.servers import require_server, unique_name
 
 pytest.importorskip('celery')
@@ -34,6 +30,8 @@ def add(x, y):
     return x + y
 '''
 
+CLIENT = PING_THEN_ADD.format(module='slmqapp', wait=40, count=3)
+
 
 @pytest.fixture
 def service() -> Iterator[FakeSLMQ]:
@@ -50,32 +48,9 @@ def test_celery_worker_over_slmq(service, tmp_path: Path):
     require_server('redis', '127.0.0.1', 6379, 'the result backend: redis-server')
     queue = unique_name('celery_slmq').replace('.', '_').replace('-', '_')
     (tmp_path / 'slmqapp.py').write_text(APP.format(broker=service.url, queue=queue))
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(tmp_path), ROOT]),
-           'REQUESTS_CA_BUNDLE': service.certfile}
-    worker = subprocess.Popen(
-        [sys.executable, '-m', 'celery', '-A', 'slmqapp', 'worker', '--pool=solo',
-         '--loglevel=WARNING', '--without-mingle', '--without-gossip', '-n',
-         f'{queue}@localhost'], cwd=tmp_path, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        client = textwrap.dedent('''
-            import time
-            from slmqapp import app, add
-            deadline = time.monotonic() + 40
-            replies = []
-            while not replies and time.monotonic() < deadline:
-                replies = app.control.ping(timeout=1)
-            print(len(replies))
-            print([add.delay(n, n).get(timeout=30) for n in range(3)])
-        ''')
-        done = subprocess.run([sys.executable, '-c', client], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+    with app_worker(tmp_path, 'slmqapp', '--pool=solo', '--loglevel=WARNING',
+                    '-n', f'{queue}@localhost',
+                    env={'REQUESTS_CA_BUNDLE': service.certfile}) as worker:
+        done = worker.client(CLIENT, timeout=120)
+        assert done.returncode == 0, done.stderr + worker.log()
         assert done.stdout.split('\n')[:2] == ['1', '[0, 2, 4]']
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(10)

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from t.integration.celery.appworker import app_worker
 from t.servers import IN_CI, port_open, require_server, unique_name
 
 pytestmark = pytest.mark.integration
 pytest.importorskip('celery')
 pytest.importorskip('redis')
 
-ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 12
 
 APP = '''
@@ -72,21 +68,6 @@ def _broker(kind: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
     return url, {'polling_interval': 0.5, 'prefix': unique_name('kombu-celery')}
 
 
-def stop_worker(worker: subprocess.Popen[bytes]) -> bool:
-    """SIGTERM to the worker's main process (warm shutdown; it ends its pool);
-    True if it had to be killed.  Not to the whole group: billiard's exit handler
-    can deadlock on the pool's queue lock when its children die at the same time
-    (seen with the synchronous worker loop these polling transports get)."""
-    os.kill(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=20)
-        return False
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
-        return True
-
-
 @pytest.fixture(params=['sqlite', 'postgres', 'etcd'])
 def app_dir(request: Any, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     require_server('Redis (results)', '127.0.0.1', 6379, 'redis-server --port 6379')
@@ -114,22 +95,11 @@ def app_dir(request: Any, tmp_path: Path) -> Iterator[tuple[Path, str]]:
 @pytest.mark.parametrize('pool', ['prefork', 'solo'])
 def test_worker_runs_tasks(app_dir: tuple[Path, str], pool: str) -> None:
     path, queue = app_dir
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    env['PYTHONPATH'] = f'{ROOT}{os.pathsep}{path}'
-    log = open(path / 'worker.log', 'w')
-    worker = subprocess.Popen(
-        [sys.executable, '-m', 'celery', '-A', 'storeapp', 'worker', '-P', pool, '-c', '2',
-         '-n', f'{queue}@%h', '-l', 'INFO', '--without-gossip', '--without-mingle',
-         '--without-heartbeat'],
-        cwd=path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        client = subprocess.run([sys.executable, '-c', textwrap.dedent(CLIENT)], cwd=path,
-                                env=env, capture_output=True, text=True, timeout=120)
-        assert client.returncode == 0, client.stderr + (path / 'worker.log').read_text()
+    with app_worker(path, 'storeapp', '-P', pool, '-c', '2', '-n', f'{queue}@%h', '-l', 'INFO',
+                    '--without-heartbeat') as worker:
+        client = worker.client(CLIENT, timeout=120)
+        assert client.returncode == 0, client.stderr + worker.log()
         out = json.loads(client.stdout.strip().splitlines()[-1])
         assert out['sum'] == sum(2 * i for i in range(40))
         assert out['eta_delay'] >= 0.9
-    finally:
-        hung = stop_worker(worker)
-        log.close()
-    assert not hung, (path / 'worker.log').read_text()[-1500:]
+    assert not worker.hung, worker.log()[-1500:]
