@@ -14,7 +14,11 @@ from typing import Any
 from kombu.exceptions import AccessRefused, ChannelError, ConnectionError, LimitExceeded
 from kombu.transport.virtual.errors import ErrorTranslator
 
-from .exceptions import DoesNotExistQueueException
+from .exceptions import (
+    DoesNotExistQueueException,
+    UnableToSubscribeQueueToTopicException,
+    UnableToUnsubscribeQueueFromTopicException,
+)
 
 try:
     from botocore import exceptions as boto_exc
@@ -41,6 +45,11 @@ RETRY_CODES = frozenset({
     'InternalError', 'InternalFailure', 'RequestTimeout', 'KMS.ThrottlingException',
     'AWS.SimpleQueueService.QueueDeletedRecently',
 })
+#: SNS refusals of these operations have Kombu's own ``ChannelError`` kinds.
+SUBSCRIPTION_ERRORS: dict[str, type[ChannelError]] = {
+    'subscribe': UnableToSubscribeQueueToTopicException,
+    'unsubscribe': UnableToUnsubscribeQueueFromTopicException,
+}
 #: Codes of a request over a size limit.
 LIMIT_CODES = frozenset({'OverLimit', 'AWS.SimpleQueueService.BatchRequestTooLong'})
 
@@ -83,7 +92,7 @@ class SQSErrorTranslator(ErrorTranslator):
             return ConnectionError(text)
         if code in LIMIT_CODES:
             return LimitExceeded(text)
-        return ChannelError(text)
+        return SUBSCRIPTION_ERRORS.get(operation, ChannelError)(text)
 
 
 def _build() -> SQSErrorTranslator:

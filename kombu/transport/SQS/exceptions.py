@@ -7,7 +7,7 @@ from kombu.exceptions import AccessRefused, ChannelError, KombuError
 __all__ = (
     'UndefinedQueueException', 'UndefinedExchangeException', 'InvalidQueueException',
     'AccessDeniedQueueException', 'DoesNotExistQueueException', 'InvalidMessageException',
-    'UnableToSubscribeQueueToTopicException',
+    'UnableToSubscribeQueueToTopicException', 'UnableToUnsubscribeQueueFromTopicException',
 )
 
 
@@ -40,3 +40,7 @@ class InvalidMessageException(KombuError, ValueError):
 
 class UnableToSubscribeQueueToTopicException(KombuError, ChannelError):
     """SNS refused to subscribe a queue to a fanout exchange's topic."""
+
+
+class UnableToUnsubscribeQueueFromTopicException(KombuError, ChannelError):
+    """SNS refused to remove a queue's subscription to a fanout exchange's topic."""

@@ -165,6 +165,24 @@ def test_missing_credentials_say_what_to_do() -> None:
     assert 'AWS_ACCESS_KEY_ID' in str(translated)
 
 
+@pytest.mark.parametrize(('operation', 'kind'), [
+    ('subscribe', 'UnableToSubscribeQueueToTopicException'),
+    ('unsubscribe', 'UnableToUnsubscribeQueueFromTopicException'),
+])
+def test_refused_subscription_changes_have_kombus_error_kinds(operation: str,
+                                                                kind: str) -> None:
+    from botocore.exceptions import ClientError
+
+    from kombu.transport.SQS import exceptions
+    refused = ClientError({'Error': {'Code': 'InvalidParameter', 'Message': 'no'}}, operation)
+    translated = errors.translate(refused, operation, 'jobs')
+    assert type(translated) is getattr(exceptions, kind)
+    assert isinstance(translated, ChannelError) and 'jobs' in str(translated)
+    # a throttled subscribe stays retryable, not a subscription refusal
+    throttled = ClientError({'Error': {'Code': 'Throttling', 'Message': 'slow'}}, operation)
+    assert type(errors.translate(throttled, operation, 'jobs')) is ConnectionError
+
+
 # -- refused messages: nothing sent -----------------------------------------------
 
 def test_fifo_publish_without_group_id_is_refused(stubbed: Any) -> None:
