@@ -1,6 +1,7 @@
 """Pub/Sub transport: error translation, URL parsing and option checks, with the client mocked."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from unittest.mock import MagicMock, patch
 
@@ -8,7 +9,7 @@ import pytest
 
 from kombu import Connection
 from kombu.exceptions import AccessRefused, ChannelError, ConnectionError, LimitExceeded
-from kombu.transport.virtual.options import TransportOptionError
+from kombu.transport.virtual.options import TransportOptionError, TransportOptions
 
 gexc = pytest.importorskip('google.api_core.exceptions')
 pubsub = pytest.importorskip('kombu.transport.gcpubsub')
@@ -92,3 +93,46 @@ def test_bad_uri(uri: str) -> None:
 def test_bad_options_refused(options: dict[str, Any]) -> None:
     with pytest.raises(TransportOptionError):
         pubsub.PubSubOptions.from_transport_options(options)
+
+
+#: Kombu 5.7's transport options of gcpubsub:// and their defaults.
+KOMBU_OPTIONS = {
+    'queue_name_prefix': 'kombu-', 'ack_deadline_seconds': 240,
+    'expiration_seconds': 86400, 'wait_time_seconds': 10, 'retry_timeout_seconds': 300,
+    'bulk_max_messages': 32, 'enable_exactly_once_delivery': False,
+    'ack_modify_batch_size': 1000,
+}
+#: the options Kombu also names as ``Channel.default_<name>``.
+CLASS_DEFAULTS = ('wait_time_seconds', 'ack_deadline_seconds', 'expiration_seconds',
+                  'retry_timeout_seconds', 'bulk_max_messages',
+                  'enable_exactly_once_delivery')
+
+
+def test_option_names_and_defaults_are_kombus(channel: Any) -> None:
+    common = {f.name for f in dataclasses.fields(TransportOptions)}   # every transport's
+    declared = {f.name: f.default for f in dataclasses.fields(pubsub.PubSubOptions)
+                if f.name not in common}
+    assert declared == KOMBU_OPTIONS
+    for name, default in KOMBU_OPTIONS.items():
+        assert getattr(channel, name) == default, name
+    for name in CLASS_DEFAULTS:
+        assert getattr(pubsub.Channel, f'default_{name}') == KOMBU_OPTIONS[name], name
+    assert pubsub.Transport.polling_interval == 0.1
+
+
+def test_given_options_reach_the_channel() -> None:
+    given = {'queue_name_prefix': 'app-', 'ack_deadline_seconds': 60,
+             'expiration_seconds': 0, 'wait_time_seconds': 2, 'retry_timeout_seconds': 30,
+             'bulk_max_messages': 5, 'enable_exactly_once_delivery': True,
+             'ack_modify_batch_size': 50}
+    with patch.object(pubsub, 'PublisherClient'), patch.object(pubsub, 'SubscriberClient'):
+        conn = Connection('gcpubsub://projects/proj-1', transport_options=given)
+        chan = conn.channel()
+        try:
+            assert {name: getattr(chan, name) for name in given} == given
+            # from a URL query, as strings
+            parsed = pubsub.PubSubOptions.from_transport_options(
+                {'bulk_max_messages': '7', 'enable_exactly_once_delivery': 'true'})
+            assert (parsed.bulk_max_messages, parsed.enable_exactly_once_delivery) == (7, True)
+        finally:
+            conn.release()
