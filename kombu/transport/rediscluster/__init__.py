@@ -8,8 +8,10 @@ client.  The URL lists the startup nodes the way Kombu lists failover
 alternates; any one reachable node is enough to discover the others.
 
 Messages wait in one list per priority step (step 0 consumed first, as on
-``redis://``).  A consumer pops a message and records it as unacked in one
-script run on the queue's slot; an ack deletes the record, a reject with
+``redis://``).  A consumer pops a batch and records it as unacked in one
+script run on the queue's slot, with one blocking connection per master that
+owns consumed queues when all are empty (:mod:`.consume`, :mod:`.poller`);
+an ack deletes the record (acks of a consumer go in batches), a reject with
 requeue or a closed channel gives the message back, and a sweep on every
 consuming connection restores messages whose ``visibility_timeout`` passed
 without an ack, on whichever node their queue lives.  Fanout and topic
@@ -26,17 +28,18 @@ from typing import Any, ClassVar
 
 from kombu.transport import virtual
 from kombu.transport.virtual.claims import SettlesFreshClaims, SettlingQoS
-from kombu.transport.virtual.errors import ErrorTranslator
 from kombu.transport.virtual.options import TransportOptions
 from kombu.transport.virtual.shared_exchanges import SharedExchangesMixin
 from kombu.transport.virtual.state import QueuePolicy
 from kombu.utils.url import url_to_parts
 
 from . import keys as K
+from .consume import ConsumeMixin
+from .errors import errors
+from .poller import ClusterPoller
 
 try:
     import redis
-    from redis import exceptions as rexc
     from redis.backoff import ExponentialBackoff
     from redis.cluster import ClusterNode, RedisCluster
     from redis.retry import Retry
@@ -48,20 +51,6 @@ __all__ = ('Transport', 'Channel', 'RedisClusterOptions')
 DEFAULT_PORT = 6379
 
 
-def _errors() -> ErrorTranslator:
-    if redis is None:  # pragma: no cover
-        return ErrorTranslator('rediscluster')
-    return ErrorTranslator(
-        'rediscluster',
-        # ClusterError: redirections or TRYAGAIN (a slot in migration) exhausted.
-        connection=(rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterError,
-                    rexc.TryAgainError, rexc.MasterDownError),
-        auth=(rexc.AuthenticationError, rexc.AuthenticationWrongNumberOfArgsError),
-        channel=(rexc.ResponseError, rexc.RedisClusterException, rexc.DataError),
-    )
-
-
-errors = _errors()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +74,23 @@ class RedisClusterOptions(TransportOptions):
     #: retries of one command after a connection error or a cluster change
     #: (MOVED/ASK redirections are followed on top of these).
     cluster_error_retry_attempts: int = 3
+    #: most messages one pop takes (the prefetch limit bounds it too)
+    consume_batch_size: int = 100
+    #: acks of a consumer sent together (or sooner: before the poller blocks)
+    ack_batch_size: int = 64
+    #: seconds a BRPOP waits on a node that owns one consumed queue
+    brpop_timeout: float = 1.0
 
 
 class QoS(SettlingQoS):
     """Deletes a message's unacked record (in its queue's slot) once acked or rejected."""
 
+    def flush_acks(self) -> None:
+        """Send the acks that wait (the poller calls it before it blocks)."""
+        self.channel._flush_acks()  # type: ignore[attr-defined]
 
-class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
+
+class Channel(SharedExchangesMixin, ConsumeMixin, SettlesFreshClaims, virtual.Channel):
     """Redis Cluster channel."""
 
     Options = RedisClusterOptions
@@ -108,7 +107,8 @@ class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
 
     from_transport_options = virtual.Channel.from_transport_options + (
         'visibility_timeout', 'unacked_restore_interval', 'unacked_restore_limit',
-        'priority_steps', 'global_keyprefix')
+        'priority_steps', 'global_keyprefix', 'consume_batch_size', 'ack_batch_size',
+        'brpop_timeout')
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,6 +117,9 @@ class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
         self._claimed_in: dict[str, str] = {}
         self.layout = K.Layout(self.global_keyprefix, self.priority_steps)
         self._last_sweep = 0.0
+        self._init_consume()
+        if self.connection.polling_interval is not None:
+            self.shared_brpop_timeout = self.connection.polling_interval
         client = self.client
         self._pop = client.register_script(K.POP)
         self._restore_one = client.register_script(K.RESTORE_ONE)
@@ -251,30 +254,12 @@ class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
             self.client.rpush(self._list_for(queue, message), json.dumps(message))
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
-        layout = self.layout
-        keys = [layout.unacked(queue), layout.unacked_index(queue), *layout.queue_keys(queue)]
+        keys, args = self._pop_args(queue, 1, [])
         with errors('receive', queue):
-            item = self._pop(keys=keys, args=[time.time(), '1'])
-        if item is None:
+            items = self._pop(keys=keys, args=args)
+        if not items:
             raise Empty()
-        try:
-            message: Any = json.loads(item)
-        except ValueError:  # not an envelope: the Message reports the DecodeError
-            return item.decode('utf-8', 'replace')  # type: ignore[no-any-return]
-        props = message.get('properties') if isinstance(message, dict) else None
-        tag = props.get('delivery_tag') if isinstance(props, dict) else None
-        if isinstance(tag, str):
-            self._claimed_in[tag] = queue
-            self._fresh_claims.append(tag)
-        return message  # type: ignore[no-any-return]
-
-    def _settle(self, tag: Any) -> None:
-        queue = self._claimed_in.pop(tag, None)
-        if queue is None:
-            return
-        with errors('ack', queue):
-            self._ack(keys=[self.layout.unacked(queue), self.layout.unacked_index(queue)],
-                      args=[tag])
+        return self._decode(items[0], queue, recorded=args[1] == '1')  # type: ignore[no-any-return]
 
     def _restore(self, message: Any) -> None:
         # Back in its queue first, then the record goes: a crash between the
@@ -285,11 +270,14 @@ class Channel(SharedExchangesMixin, SettlesFreshClaims, virtual.Channel):
     # -- visibility timeout --------------------------------------------------------
 
     def drain_events(self, timeout: float | None = None, callback: Any = None) -> Any:
+        self._sweep_if_due()
+        return super().drain_events(timeout=timeout, callback=callback)
+
+    def _sweep_if_due(self) -> None:
         now = time.monotonic()
         if now - self._last_sweep >= self.unacked_restore_interval:
             self._last_sweep = now
             self.restore_visible()
-        return super().drain_events(timeout=timeout, callback=callback)
 
     def restore_visible(self, limit: int | None = None) -> int:
         """Give back every message unacked for longer than ``visibility_timeout``.
@@ -337,6 +325,7 @@ class Transport(virtual.Transport):
     driver_name = 'redis-cluster'
 
     implements = virtual.Transport.implements.extend(
+        asynchronous=True,
         exchange_type=frozenset(['direct', 'topic', 'fanout', 'headers']),
     )
 
@@ -347,6 +336,8 @@ class Transport(virtual.Transport):
         if redis is None:  # pragma: no cover
             raise ImportError('the rediscluster transport needs the redis library')
         super().__init__(client, **kwargs)
+        self.cycle = ClusterPoller()
+        self._plain_drain = False  # drain_events goes through the poller's get()
         self._cluster: Any = None
         #: queue -> (read at, QueuePolicy) read from the cluster.
         self.policies: dict[str, Any] = {}
@@ -406,3 +397,34 @@ class Transport(virtual.Transport):
 
     def driver_version(self) -> str:
         return str(redis.__version__)
+
+    def create_channel(self, connection: Any) -> Any:
+        channel = super().create_channel(connection)
+        self.cycle.add(channel)
+        return channel
+
+    def close_channel(self, channel: Any) -> None:
+        self.cycle.discard(channel)
+        super().close_channel(channel)
+
+    def _wait_for_messages(self, timeout: float, token: Any) -> None:
+        """No sleep after a poll that waited; a polling interval after a failed BRPOP."""
+        if self.cycle.failed and self.polling_interval:
+            time.sleep(min(self.polling_interval, timeout))
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        cycle = self.cycle
+        cycle.on_poll_init(loop.poller)
+        cycle._loop = loop
+
+        def on_poll_start() -> None:
+            cycle.on_poll_start()
+            for fd in list(cycle.fds):
+                loop.add_reader(fd, self.on_readable, fd)
+        loop.on_tick.add(on_poll_start)
+        interval = self.options.unacked_restore_interval or 10  # type: ignore[attr-defined]
+        loop.call_repeatedly(interval, cycle.maybe_restore_messages)
+
+    def on_readable(self, fileno: int) -> Any:  # type: ignore[override]
+        """One of the poller's sockets is readable (the Hub calls this)."""
+        return self.cycle.on_readable(fileno)

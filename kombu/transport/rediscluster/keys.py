@@ -89,35 +89,55 @@ def parse_binding(value: bytes | str) -> tuple[str, str, str]:
     return routing_key, pattern, queue
 
 
-#: Pop one message of a queue and, for a consumer that acks, record it as
-#: unacked in the same atomic step (a consumer killed after the pop cannot
-#: lose it).  KEYS: unacked hash, unacked index, then the queue's lists in
-#: consumption order.  ARGV: now (the index score), '1' to record.
+#: Pop up to a budget of messages of one queue and, for a consumer that acks,
+#: record each as unacked in the same atomic step (a consumer killed after the
+#: pop cannot lose them).  Acks waiting for this queue are dropped first, and a
+#: message BRPOP already took is recorded too, so a busy queue costs one round
+#: trip per batch.  KEYS: unacked hash, unacked index, then the queue's lists
+#: in consumption order.  ARGV: now (the index score), '1' to record, budget,
+#: how many BRPOP'd messages follow (0 or 1), those messages, then the acked
+#: tags.  Returns the popped messages, oldest first.
 POP = """
-for i = 3, #KEYS do
-    local item = redis.call('RPOP', KEYS[i])
-    if item then
-        if ARGV[2] == '1' then
-            local ok, msg = pcall(cjson.decode, item)
-            if ok and type(msg) == 'table' and type(msg['properties']) == 'table' then
-                local tag = msg['properties']['delivery_tag']
-                if type(tag) == 'string' then
-                    redis.call('HSET', KEYS[1], tag, item)
-                    redis.call('ZADD', KEYS[2], ARGV[1], tag)
-                end
-            end
+local record = ARGV[2] == '1'
+local held = tonumber(ARGV[4])
+local function keep(item)
+    if not record then return end
+    local ok, msg = pcall(cjson.decode, item)
+    if ok and type(msg) == 'table' and type(msg['properties']) == 'table' then
+        local tag = msg['properties']['delivery_tag']
+        if type(tag) == 'string' then
+            redis.call('HSET', KEYS[1], tag, item)
+            redis.call('ZADD', KEYS[2], ARGV[1], tag)
         end
-        return item
     end
 end
-return false
+if #ARGV > 4 + held then
+    local tags = {}
+    for i = 5 + held, #ARGV do tags[#tags + 1] = ARGV[i] end
+    redis.call('ZREM', KEYS[2], unpack(tags))
+    redis.call('HDEL', KEYS[1], unpack(tags))
+end
+for i = 1, held do keep(ARGV[4 + i]) end
+local out = {}
+local budget = tonumber(ARGV[3])
+for i = 3, #KEYS do
+    while budget > 0 do
+        local item = redis.call('RPOP', KEYS[i])
+        if not item then break end
+        keep(item)
+        out[#out + 1] = item
+        budget = budget - 1
+    end
+end
+return out
 """
 
-#: Drop the unacked record of one message (an ack): one round trip, both keys
-#: in the queue's slot.  KEYS: unacked hash, unacked index.  ARGV: tag.
+#: Drop the unacked records of acked messages of one queue: one round trip for
+#: many acks, both keys in the queue's slot.  KEYS: unacked hash, unacked
+#: index.  ARGV: the tags.
 ACK = """
-redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], unpack(ARGV))
+return redis.call('HDEL', KEYS[1], unpack(ARGV))
 """
 
 #: Give one unacked message back exactly once (redis://'s script, whose keys are
