@@ -42,3 +42,9 @@ class TestPGMQConformance(FanoutAcrossConnections):
         # PGMQ stores jsonb: text that is not JSON is kept as a JSON string, not an envelope.
         channel = conn.default_channel
         channel.pgmq.send(channel.canonical_queue_name(queue.name), entry)
+
+
+class TestPGMQConformanceNotify(TestPGMQConformance):
+    """The same suite with consumers woken by LISTEN/NOTIFY instead of long polls."""
+
+    transport_options = {**TestPGMQConformance.transport_options, 'use_notify': True}

@@ -12,6 +12,7 @@ from kombu.transport.virtual.options import TransportOptionError
 
 psycopg = pytest.importorskip('psycopg')
 pgmq = pytest.importorskip('kombu.transport.pgmq')
+from kombu.transport.pgmq import listener, topics  # noqa: E402
 
 
 @pytest.mark.parametrize('raised,kind', [
@@ -65,6 +66,7 @@ def test_ack_failure_is_translated() -> None:
 
 @pytest.mark.parametrize('options', [
     {'visibility_timeout': 0}, {'fifo_mode': 'sorted'}, {'pool_size': 0},
+    {'wait_time_seconds': -1}, {'poll_interval_ms': 0}, {'notify_throttle_interval_ms': -1},
 ])
 def test_bad_options_refused(options: dict[str, Any]) -> None:
     with pytest.raises(TransportOptionError):
@@ -77,3 +79,52 @@ def test_secrets_masked() -> None:
     assert 'secret' not in repr(options)
     assert options.wait_time_seconds == 3
     assert 'pw' not in pgmq.Transport.as_uri('pgmq://alice:pw@h:5432/mq')
+
+
+def test_waiting_options_defaults_and_coercion() -> None:
+    defaults = pgmq.PGMQOptions.from_transport_options({})
+    assert (defaults.wait_time_seconds, defaults.poll_interval_ms, defaults.use_notify,
+            defaults.notify_throttle_interval_ms) == (10, 100, False, 250)
+    given = pgmq.PGMQOptions.from_transport_options(
+        {'wait_time_seconds': '2', 'poll_interval_ms': '20', 'use_notify': 'true',
+         'notify_throttle_interval_ms': 0})
+    assert (given.wait_time_seconds, given.poll_interval_ms, given.use_notify,
+            given.notify_throttle_interval_ms) == (2, 20, True, 0)
+
+
+def test_channel_exposes_waiting_options() -> None:
+    client = MagicMock()
+    options = {'wait_time_seconds': 4, 'poll_interval_ms': 50, 'use_notify': True,
+               'notify_throttle_interval_ms': 10}
+    with patch.object(pgmq, 'PGMQueue', return_value=client):
+        with Connection('pgmq://127.0.0.1/mq', transport_options=options) as conn:
+            channel = conn.channel()
+            assert (channel.wait_time_seconds, channel.poll_interval_ms, channel.use_notify,
+                    channel.notify_throttle_interval_ms) == (4, 50, True, 10)
+
+
+@pytest.mark.parametrize('binding,patterns', [
+    ('usd.stock', ['P.usd.stock']),
+    ('*.stock', ['P.*.stock']),
+    ('', ['P']),
+    ('#', ['P.#', 'P']),
+    ('*.stock.#', ['P.*.stock.#', 'P.*.stock']),
+    ('a.#.#.b', ['P.a.#.b', 'P.a.b']),
+    ('#.x.#', ['P.#.x.#', 'P.#.x', 'P.x.#', 'P.x']),
+    ('a:b', None), ('a*.b', None), ('a..b', None), ('#.a.#.b.#.c.#', None),
+    ('x' * 300, None),
+])
+def test_topic_bindings_as_server_patterns(binding: str, patterns: list[str] | None) -> None:
+    assert topics.server_patterns('P', binding) == patterns
+
+
+@pytest.mark.parametrize('key,expected', [
+    ('usd.stock', 'P.usd.stock'), ('', 'P'), ('a-b_c.9', 'P.a-b_c.9'),
+    ('a:b', None), ('a..b', None), ('.a', None), ('a.*', None),
+])
+def test_routing_keys_as_server_keys(key: str, expected: str | None) -> None:
+    assert topics.server_key('P', key) == expected
+
+
+def test_notify_channel_is_the_lower_case_table_name() -> None:
+    assert listener.channel_name('Celery_Q') == 'pgmq.q_celery_q.INSERT'

@@ -4,7 +4,8 @@ Features
 ========
 * Type: Virtual
 * Supports Direct: Yes
-* Supports Topic: Yes
+* Supports Topic: Yes (PGMQ topic routing under ``kombu.topic.<exchange>``; bindings
+  or keys PGMQ refuses are routed in the client)
 * Supports Fanout: Yes (PGMQ topic routing: ``send_topic`` to ``kombu.fanout.<exchange>``)
 * Supports Priority: No
 * Supports TTL: Yes (per-message ``expiration`` and queue ``x-message-ttl``,
@@ -23,7 +24,21 @@ redelivered flag, purge, queue size, several queues per consumer, cancel,
 prefetch, ``no_ack``, unacked messages given back when a channel or connection
 closes, direct, topic and fanout routing (fanout across connections), unbind,
 1 MiB messages in order, message expiration and queue TTL with dead-lettering,
-dead-lettering on reject.
+dead-lettering on reject; all of it again with ``use_notify``.
+
+Waiting for messages
+====================
+A consumer that finds its queues empty waits in PostgreSQL, not in a sleep
+loop: ``read_with_poll`` (up to ``wait_time_seconds``, checking every
+``poll_interval_ms``; a shorter ``drain_events`` timeout is kept by a
+``statement_timeout``), one queue at a time, each for at most a second when
+several are consumed.  With ``use_notify`` it LISTENs instead
+(:mod:`kombu.transport.pgmq.listener`): the queues get PGMQ's insert trigger
+(``enable_notify_insert`` with ``notify_throttle_interval_ms``) and the
+consumer blocks on the socket of one connection until a notification, reading
+again at least every ``wait_time_seconds`` (messages whose visibility timeout
+ran out send none).  ``wait_time_seconds`` 0 turns both off: an empty queue
+is then polled every ``polling_interval`` seconds.  ``basic_get`` never waits.
 
 Connection String
 =================
@@ -47,41 +62,41 @@ Transport Options
 Kombu's names and defaults: ``queue_name_prefix`` (``''``), ``visibility_timeout``
 (1800), ``init_extension`` (True: ``CREATE EXTENSION pgmq`` on connect; False where
 the SQL was installed without the extension), ``pool_size`` (10), ``conn_string``
-(None), ``fifo_mode`` (None, ``'grouped'`` or ``'round_robin'``).  Reads do not
-long-poll (``drain_events`` keeps its timeout; an empty queue is polled every
-``polling_interval`` seconds, default 1): ``wait_time_seconds`` (10, alias
-``max_poll_seconds``), ``poll_interval_ms`` (100), ``use_notify`` (False) and
-``notify_throttle_interval_ms`` (250) are accepted and checked but not used yet.
+(None), ``fifo_mode`` (None, ``'grouped'`` or ``'round_robin'``),
+``wait_time_seconds`` (10, alias ``max_poll_seconds``), ``poll_interval_ms`` (100),
+``use_notify`` (False), ``notify_throttle_interval_ms`` (250), ``polling_interval``
+(1, only with ``wait_time_seconds`` 0).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import string
 import threading
 import uuid
 import warnings
+from collections import deque
+from collections.abc import Iterator
 from queue import Empty
 from typing import Any, ClassVar
 
 from kombu.utils.url import as_url, parse_url
 
-from . import virtual
-from .virtual.errors import ErrorTranslator
-from .virtual.exchange import TopicExchange
-from .virtual.message import as_envelope, corrupt_envelope
-from .virtual.options import TransportOptions
-from .virtual.settle import SettleOnAckMixin
+from .. import virtual
+from ..virtual.exchange import TopicExchange
+from ..virtual.message import as_envelope, corrupt_envelope
+from ..virtual.options import TransportOptions
+from ..virtual.settle import SettleOnAckMixin
+from .errors import errors
+from .listener import NotifyListener
+from .topics import server_key, server_patterns
 
 try:
     import psycopg
     from pgmq import PGMQueue
-    from psycopg_pool import PoolTimeout
 except ImportError:  # pragma: no cover - the client library is optional
     psycopg = None  # type: ignore[assignment]
     PGMQueue = None  # type: ignore[misc,assignment]
-
-    class PoolTimeout(Exception):  # type: ignore[no-redef]
-        """Stands in for psycopg_pool's timeout when it is not installed."""
 
 __all__ = ('CHARS_REPLACE_TABLE', 'PUNCTUATIONS_TO_REPLACE', 'PGMQTopicExchange',
            'Channel', 'Transport')
@@ -95,28 +110,62 @@ FANOUT_TOPIC_PREFIX = 'kombu.fanout'
 PUNCTUATIONS_TO_REPLACE = set(string.punctuation) - {'_'}
 CHARS_REPLACE_TABLE = {ord(c): ord('_') for c in PUNCTUATIONS_TO_REPLACE}
 FIFO_READ_METHODS = {'grouped': 'read_grouped', 'round_robin': 'read_grouped_rr'}
-#: Kombu's topic key prefix of topic exchanges (routed in the client here).
-TOPIC_PREFIX = ''
-
-
-def _types(*names: str) -> tuple[type[BaseException], ...]:
-    if psycopg is None:
-        return ()
-    return tuple(getattr(psycopg.errors, n) for n in names)
-
-
-errors = ErrorTranslator(
-    'pgmq',
-    connection=((psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
-                if psycopg is not None else ()),
-    auth=_types('InsufficientPrivilege', 'InvalidPassword', 'InvalidAuthorizationSpecification'),
-    not_found=_types('UndefinedTable'),
-    channel=(psycopg.Error,) if psycopg is not None else (),
-)
+#: the long-polling variants of the reads (PGMQ's ``*_with_poll``).
+POLL_READ_METHODS = {None: 'read_with_poll', 'grouped': 'read_grouped_with_poll',
+                     'round_robin': 'read_grouped_rr_with_poll'}
+#: topic key prefix of topic exchanges in PGMQ's topic routing.
+TOPIC_PREFIX = 'kombu.topic'
+#: server functions the optional features need (older PGMQ SQL lacks them).
+FEATURE_FUNCTIONS = {'topic': 'pgmq.send_topic(text,jsonb)',
+                     'notify': 'pgmq.enable_notify_insert(text,integer)'}
+#: seconds a long poll waits on one queue while several are consumed.
+MULTI_QUEUE_POLL_SECONDS = 1
 
 
 class PGMQTopicExchange(TopicExchange):
-    """Topic exchange (routed by the virtual base; the name is Kombu's)."""
+    """Topic exchange routed by PGMQ (``send_topic``) where it can be.
+
+    Bindings PGMQ can express are bound in the server under the exchange's
+    key prefix, so a publisher sees the bindings of every process; the rest
+    (see :mod:`kombu.transport.pgmq.topics`), and every binding when the
+    routing key itself cannot be sent, are routed from this process's table.
+    """
+
+    channel: Channel
+
+    def deliver(self, message: dict[str, Any], exchange: str, routing_key: str,
+                **kwargs: Any) -> None:
+        channel = self.channel
+        if not channel.server_topics:
+            return super().deliver(message, exchange, routing_key, **kwargs)
+        prefix = channel._topic_prefix(exchange)
+        key = server_key(prefix, routing_key)
+        matched = [(bkey, queue) for bkey, _, queue in channel.get_table(exchange)
+                   if self._match(bkey, routing_key)]
+        if key is None:   # PGMQ refuses the key: only the bindings known here
+            return channel._put_routed(_unique(q for _, q in matched), message, **kwargs)
+        by_server = {q for bkey, q in matched if server_patterns(prefix, bkey) is not None}
+        rest = _unique(q for _, q in matched if q not in by_server)
+        channel._put_topic(key, _copy_for_server(channel, message))
+        if rest:
+            channel._put_routed(rest, message, **kwargs)
+        return None
+
+
+def _unique(queues: Iterator[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(queues))
+
+
+def _copy_for_server(channel: Channel, message: dict[str, Any]) -> dict[str, Any]:
+    # A server-routed message reaches queues this process may not know: only
+    # its own ``expiration`` is stamped, not a queue's x-message-ttl.
+    props = message['properties']
+    if 'expiration' not in props:
+        return message
+    copy = dict(message)
+    copy['properties'] = dict(props)
+    channel._stamp_expiry(copy['properties'], None)
+    return copy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +191,10 @@ class PGMQOptions(TransportOptions):
         super().__post_init__()
         self.require(self.visibility_timeout >= 1, 'visibility_timeout must be >= 1')
         self.require(self.wait_time_seconds >= 0, 'wait_time_seconds must be >= 0')
+        # 0 would make read_with_poll spin in the server.
+        self.require(self.poll_interval_ms >= 1, 'poll_interval_ms must be >= 1')
+        self.require(self.notify_throttle_interval_ms >= 0,
+                     'notify_throttle_interval_ms must be >= 0')
         self.require(self.pool_size >= 1, 'pool_size must be >= 1')
         self.require(self.fifo_mode is None or self.fifo_mode in FIFO_READ_METHODS,
                      f'fifo_mode must be one of {sorted(FIFO_READ_METHODS)}, '
@@ -171,6 +224,8 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         #: delivery tag -> (PGMQ queue name, msg_id) of a message held unacked.
         self._held: dict[Any, tuple[str, int]] = {}
         self._held_lock = threading.Lock()
+        #: queue -> records a long poll of the transport read, handed over next.
+        self._ready: dict[str, deque[Any]] = {}
         super().__init__(*args, **kwargs)
 
     # -- names -------------------------------------------------------------
@@ -184,6 +239,14 @@ class Channel(SettleOnAckMixin, virtual.Channel):
 
     def _fanout_key(self, exchange: str) -> str:
         return f'{FANOUT_TOPIC_PREFIX}.{self.entity_name(exchange)}'
+
+    def _topic_prefix(self, exchange: str) -> str:
+        return f'{TOPIC_PREFIX}.{self.entity_name(exchange)}'
+
+    @property
+    def server_topics(self) -> bool:
+        """True if PGMQ routes topic exchanges (its SQL has ``send_topic``)."""
+        return self.connection.server_has('topic')
 
     # -- queues ------------------------------------------------------------
 
@@ -207,20 +270,38 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         with errors('drop queue', queue):
             self.pgmq.drop_queue(self.canonical_queue_name(queue))
 
+    def _server_bindings(self, exchange: str, routing_key: str) -> list[str]:
+        """The PGMQ topic patterns a binding is stored as ([] if routed in the client)."""
+        kind = self.typeof(exchange).type
+        if kind == 'fanout':
+            return [self._fanout_key(exchange)]
+        if kind == 'topic' and self.server_topics:
+            return server_patterns(self._topic_prefix(exchange), routing_key) or []
+        return []   # direct exchanges, and what PGMQ cannot express, route in the client
+
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
-        if self.typeof(exchange).type != 'fanout':
-            return   # direct and topic exchanges route in the client
+        patterns = self._server_bindings(exchange, routing_key)
+        if not patterns:
+            return
         self._new_queue(queue)
+        name = self.canonical_queue_name(queue)
         with errors('bind', queue):
-            self.pgmq.bind_topic(self._fanout_key(exchange), self.canonical_queue_name(queue))
+            for topic in patterns:
+                self.pgmq.bind_topic(topic, name)
 
     def _queue_unbind(self, exchange: str, routing_key: str, pattern: Any,
                       queue: str) -> None:
-        if self.typeof(exchange).type != 'fanout':
-            return
+        patterns = self._server_bindings(exchange, routing_key)
+        # '#' bindings share collapsed patterns ('a.#' and 'a' both bind 'a'):
+        # keep those another binding of the queue still needs.
+        for rkey, _, bound in self.get_table(exchange):
+            if bound == queue and rkey != routing_key:
+                kept = self._server_bindings(exchange, rkey)
+                patterns = [p for p in patterns if p not in kept]
+        name = self.canonical_queue_name(queue)
         with errors('unbind', queue):
-            self.pgmq.unbind_topic(self._fanout_key(exchange),
-                                   self.canonical_queue_name(queue))
+            for topic in patterns:
+                self.pgmq.unbind_topic(topic, name)
 
     # -- messages ----------------------------------------------------------
 
@@ -230,9 +311,12 @@ class Channel(SettleOnAckMixin, virtual.Channel):
 
     def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
                     **kwargs: Any) -> None:
-        # PGMQ copies the message to every queue bound to the key, in any process.
-        with errors('send_topic', exchange):
-            self.pgmq.send_topic(self._fanout_key(exchange), message)
+        self._put_topic(self._fanout_key(exchange), message)
+
+    def _put_topic(self, key: str, message: dict[str, Any]) -> None:
+        # PGMQ copies the message to every queue bound to a matching pattern, in any process.
+        with errors('send_topic', key):
+            self.pgmq.send_topic(key, message)
 
     def _read(self, queue: str, qty: int) -> list[Any]:
         name = self.canonical_queue_name(queue)
@@ -249,10 +333,56 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         return result if isinstance(result, list) else [result]
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        ready = self._ready.get(queue)
+        if ready:
+            return self._hold(queue, ready.popleft())
         records = self._read(queue, 1)
         if not records:
             raise Empty()
         return self._hold(queue, records[0])
+
+    def _long_poll(self, queue: str, seconds: float) -> bool:
+        """Wait in the server up to ``seconds`` for a message of ``queue``; true if read.
+
+        ``read_with_poll`` takes whole seconds: a shorter wait is cut by a
+        ``statement_timeout``, whose cancel rolls the read back (the message
+        stays visible).  The record read is handed over by the next ``_get``.
+        """
+        name = self.canonical_queue_name(queue)
+        read = getattr(self.pgmq, POLL_READ_METHODS[self.options.fifo_mode])
+        whole = max(1, math.ceil(seconds))
+        with errors('read_with_poll', queue):
+            try:
+                with self.pgmq.pool.connection() as conn:
+                    if whole > seconds:
+                        conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                                     (str(max(1, int(seconds * 1000))),))
+                    records = read(name, vt=self.visibility_timeout, qty=1,
+                                   max_poll_seconds=whole,
+                                   poll_interval_ms=self.options.poll_interval_ms, conn=conn)
+                    if records and queue in self._noack_queues:   # no pop_with_poll
+                        for record in records:
+                            self.pgmq.delete(name, record.msg_id, conn=conn)
+            except psycopg.errors.QueryCanceled:
+                return False   # the deadline came first
+        if not records:
+            return False
+        self._ready.setdefault(queue, deque()).extend(records)
+        return True
+
+    def _give_back_ready(self, queue: str) -> None:
+        records = self._ready.pop(queue, None)
+        if not records or queue in self._noack_queues:
+            return   # popped ones are gone either way
+        name = self.canonical_queue_name(queue)
+        with errors('set_vt', name):
+            for record in records:
+                self.pgmq.set_vt(name, record.msg_id, 0)
+
+    def basic_cancel(self, consumer_tag: str) -> None:
+        super().basic_cancel(consumer_tag)
+        for queue in [q for q in self._ready if q not in self._active_queues]:
+            self._give_back_ready(queue)
 
     def _hold(self, queue: str, record: Any) -> dict[str, Any]:
         payload = record.message
@@ -374,6 +504,90 @@ class Transport(virtual.Transport):
             raise ImportError('the PGMQ transport needs pgmq (pip install "kombu[pgmq]")')
         super().__init__(client, **kwargs)
         self._pgmq_client: Any = None
+        self._features: dict[str, bool] | None = None
+        self._listener: NotifyListener | None = None
+        #: PGMQ queues whose insert trigger this transport made sure of.
+        self._notifying: set[str] = set()
+        self._poll_turn = 0
+
+    # -- optional server features ---------------------------------------------
+
+    def server_has(self, feature: str) -> bool:
+        """True if the PGMQ SQL installed has ``feature`` (``'topic'``, ``'notify'``)."""
+        if self._features is None:
+            names = list(FEATURE_FUNCTIONS)
+            query = 'SELECT ' + ', '.join(
+                'to_regprocedure(%s) IS NOT NULL' for _ in names)
+            with errors('feature check'), self._get_pgmq_client().pool.connection() as conn:
+                row = conn.execute(query, [FEATURE_FUNCTIONS[n] for n in names]).fetchone()
+            self._features = dict(zip(names, row))
+        return self._features[feature]
+
+    # -- waiting for messages ---------------------------------------------------
+
+    def _waiting_queues(self) -> list[tuple[_PGMQChannel, str]]:
+        """(channel, queue) for each queue a channel consumes and may take a message of."""
+        found: list[tuple[_PGMQChannel, str]] = []
+        for channel in self.channels or ():
+            assert isinstance(channel, _PGMQChannel)
+            qos = channel._qos or channel.qos
+            if channel._consumers and (not qos.prefetch_count or qos.can_consume()):
+                found.extend((channel, queue) for queue in channel._active_queues)
+        return found
+
+    def _wait_for_messages(self, timeout: float, token: Any) -> None:
+        """Block in the server (long poll) or on the LISTEN socket, not in a sleep loop."""
+        waiting = self._waiting_queues()
+        options = self.options
+        period = options.wait_time_seconds
+        if not waiting or (period <= 0 and not options.use_notify):
+            return super()._wait_for_messages(timeout, token)
+        if options.use_notify and self.server_has('notify'):
+            return self._wait_for_notify(waiting, min(timeout, period or timeout))
+        if options.use_notify:
+            warnings.warn('pgmq: the installed PGMQ SQL has no enable_notify_insert; '
+                          'use_notify falls back to long polling', RuntimeWarning, stacklevel=2)
+            self.options = dataclasses.replace(options, use_notify=False)
+            if period <= 0:
+                return super()._wait_for_messages(timeout, token)
+        # One queue at a time: with several, each gets a short turn.
+        seconds = min(timeout, period)
+        if len(waiting) > 1:
+            seconds = min(seconds, MULTI_QUEUE_POLL_SECONDS)
+        channel, queue = waiting[self._poll_turn % len(waiting)]
+        self._poll_turn += 1
+        channel._long_poll(queue, seconds)
+        return None
+
+    def _wait_for_notify(self, waiting: list[tuple[_PGMQChannel, str]], seconds: float) -> None:
+        names = {channel.canonical_queue_name(queue) for channel, queue in waiting}
+        for name in names - self._notifying:
+            self._enable_notify(name)
+        listener = self._notify_listener()
+        with errors('listen'):
+            if listener.listen(names):
+                return   # newly listening: read once more, a message may predate LISTEN
+            listener.wait(seconds)
+
+    def _enable_notify(self, name: str) -> None:
+        throttle = self.options.notify_throttle_interval_ms
+        with errors('enable_notify_insert', name), \
+                self._get_pgmq_client().pool.connection() as conn:
+            row = conn.execute('SELECT throttle_interval_ms FROM pgmq.notify_insert_throttle '
+                               'WHERE queue_name = %s', (name,)).fetchone()
+            if row is None:
+                conn.execute('SELECT pgmq.enable_notify_insert(%s, %s)', (name, throttle))
+            elif row[0] != throttle:
+                conn.execute('SELECT pgmq.update_notify_insert(%s, %s)', (name, throttle))
+        self._notifying.add(name)
+
+    def _notify_listener(self) -> NotifyListener:
+        if self._listener is None:
+            dsn = self._get_pgmq_client().config.dsn
+            self._listener = NotifyListener(
+                lambda: psycopg.connect(dsn, autocommit=True),
+                self.options.notify_throttle_interval_ms)
+        return self._listener
 
     def _get_pgmq_client(self) -> Any:
         if self._pgmq_client is None:
@@ -413,6 +627,10 @@ class Transport(virtual.Transport):
         try:
             super().close_connection(connection)
         finally:
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                listener.close()
+            self._notifying.clear()
             client, self._pgmq_client = self._pgmq_client, None
             pool = getattr(client, 'pool', None)
             if pool is not None:
