@@ -15,8 +15,8 @@ from .transport import get_transport_cls
 from .utils.functional import dictfilter
 from .utils.url import maybe_sanitize_url, parse_url, urlparse
 
-__all__ = ('ConnectionURL', 'PARAM_KEYS', 'from_url', 'split_alternates', 'mask_url',
-           'check_url_transport', 'transport_parses_url', 'format_host')
+__all__ = ('ConnectionURL', 'PARAM_KEYS', 'from_url', 'scheme_of', 'split_alternates',
+           'mask_url', 'check_url_transport', 'transport_parses_url', 'format_host')
 
 #: Keyword arguments of ``Connection._init_params``; other query options of a
 #: URL are transport options.
@@ -80,6 +80,13 @@ def coerce_query_value(value: Any) -> Any:
         except ValueError:
             pass
     return value
+
+
+def scheme_of(url: Any) -> str | None:
+    """The scheme of a URL, lower case (``None`` for a plain host name)."""
+    if isinstance(url, str) and '://' in url:
+        return url[:url.index('://')].lower()
+    return None
 
 
 def from_url(url: str, transport: Any = None) -> ConnectionURL:

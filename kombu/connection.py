@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import exceptions
 from .brokerurl import format_host, from_url, mask_url, split_alternates
+from .brokerurl import scheme_of as _scheme_of
 from .resource import ChannelPool, ConnectionPool, Resource  # noqa: F401 (Kombu exports it here)
 from .retry import RetryPolicy, remaining, sleep_for
 from .retry import policy_of as _policy
@@ -125,6 +126,10 @@ class Connection:
             'credential_provider': credential_provider,
         }
         hostname, alt = split_alternates(hostname, alternates)
+        #: what the caller passed, before the primary URL filled it in: an
+        #: alternate URL of another scheme starts from these (see switch)
+        self._explicit_params = dict(params)
+        self._primary_scheme = _scheme_of(hostname)
         url_options: dict[str, Any] = {}
         if hostname:
             url = from_url(hostname, transport)
@@ -156,10 +161,19 @@ class Connection:
         self.close()
         self.declared_entities.clear()
         self._closed = False
-        url = from_url(conn_str, self._initial_params.get('transport'))
-        if url.uri_prefix:
+        scheme = _scheme_of(conn_str)
+        if scheme is None or scheme == self._primary_scheme:
+            # a plain host name, or the primary's scheme: the primary URL's
+            # transport, credentials and port carry over
+            base, transport = self._initial_params, self._initial_params.get('transport')
+        else:
+            # another scheme (``redis://a;memory://``): its own transport and
+            # none of the primary URL's host, port or credentials (as Kombu)
+            base, transport = self._explicit_params, None
+        url = from_url(conn_str, transport)
+        if url.uri_prefix or transport is None:
             self.uri_prefix = url.uri_prefix
-        params = dict(self._initial_params, **url.params)
+        params = dict(base, **url.params)
         self._init_params(**params)
         logger.info('Switched to broker %s', self._safe_uri())
 

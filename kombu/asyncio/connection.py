@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Callable
 
 from kombu import exceptions
+from kombu.brokerurl import scheme_of
 from kombu.connection import Connection
 from kombu.retry import RetryPolicy, remaining
 
@@ -70,7 +71,8 @@ class AsyncConnection:
     def __init__(self, hostname: Any = 'localhost', *args: Any,
                  runner: Runner | None = None, native: bool = True, **kwargs: Any) -> None:
         self.sync = Connection(hostname, *args, **kwargs)
-        self.runner = runner or runner_for(self.transport_name)
+        self.runner = runner or runner_for(self.transport_name, *(
+            scheme for scheme in map(scheme_of, self.sync.alt) if scheme))
         #: False: no native driver, every transport call on the runner
         self.use_native = native
         self._channels: list[AsyncChannel] = []

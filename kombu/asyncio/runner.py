@@ -62,7 +62,9 @@ class ThreadRunner(Runner):
         self._executor.shutdown(wait=True)
 
 
-def runner_for(transport_name: str) -> Runner:
-    if transport_name in INLINE_TRANSPORTS:
+def runner_for(*transport_names: str) -> Runner:
+    """The runner for a connection that may use any of ``transport_names``
+    (its failover alternates may name other transports than the first)."""
+    if all(name in INLINE_TRANSPORTS for name in transport_names):
         return InlineRunner()
     return ThreadRunner()
