@@ -152,6 +152,9 @@ class Connection:
         if url_options:  # explicit transport options win over the URL's query
             transport_options = dict(url_options, **transport_options)
         self.transport_options = transport_options  # type: ignore[assignment]
+        if transport_options.get('opentelemetry'):
+            from . import otel  # tracing for this connection (kombu[opentelemetry])
+            otel.enable_for_connection(transport_options['opentelemetry'])
         if uri_prefix:
             self.uri_prefix = uri_prefix
         self.declared_entities = set()

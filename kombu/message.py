@@ -31,8 +31,9 @@ class MessagingHooks:
     ``before_publish(producer, headers, properties, exchange, routing_key)``
         before the message is built; ``headers`` is this message's own dict,
         so a hook may add trace context to it.
-    ``after_publish(producer, headers, properties, exchange, routing_key)``
-        after the transport accepted the message.
+    ``after_publish(producer, headers, properties, exchange, routing_key, body)``
+        after the transport accepted the message (``body``: as sent,
+        serialized and compressed).
     ``on_message(consumer, message)``
         when a consumer receives a message, before it is decoded.
     ``on_ack(message)``, ``on_reject(message, requeue)``

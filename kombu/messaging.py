@@ -216,7 +216,7 @@ class Producer:
                                    exchange_name, entities, timeout, confirm_timeout)
         if hooks.after_publish:
             hooks.run(hooks.after_publish, self, headers, properties,
-                      exchange_name, routing_key)
+                      exchange_name, routing_key, body)
         return result
 
     def _entities_to_declare(self, declare: Optional[Sequence[Any]]) -> Sequence[Any]:

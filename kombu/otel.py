@@ -1,8 +1,11 @@
 """OpenTelemetry tracing and metrics for publish and delivery (``kombu[opentelemetry]``).
 
-Off until :func:`instrument` is called: it registers callbacks on
-:data:`kombu.message.hooks`, which Kombu checks with one truthiness test per
-message, so an uninstrumented process pays nothing else.  Once on:
+Off until :func:`instrument` is called (every connection) or a connection is
+made with the transport option ``opentelemetry=True`` (that connection only,
+sync or :mod:`kombu.asyncio`, also as ``?opentelemetry=true`` in its URL).
+Either registers callbacks on :data:`kombu.message.hooks`, which Kombu checks
+with one truthiness test per message, so a process that does neither pays
+nothing else.  Once on:
 
 * every publish gets a ``PRODUCER`` span ``"<destination> publish"`` and its
   W3C trace context (``traceparent``/``tracestate``) goes into the message
@@ -23,17 +26,22 @@ message, so an uninstrumented process pays nothing else.  Once on:
 from __future__ import annotations
 
 import time
+import warnings
+from collections.abc import Mapping
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Optional
 
 from kombu.message import hooks
 
-__all__ = ('instrument', 'uninstrument', 'is_instrumented', 'deferred_publish')
+__all__ = ('instrument', 'uninstrument', 'is_instrumented', 'deferred_publish',
+           'OPTION', 'enable_for_connection')
 
 #: Kombu transport names -> the semantic conventions' ``messaging.system`` values.
 SYSTEMS = {'amqp': 'rabbitmq', 'sqs': 'aws_sqs', 'azureservicebus': 'servicebus',
            'azurestoragequeues': 'azure_storage_queues'}
+#: The transport option that turns tracing on for one connection.
+OPTION = 'opentelemetry'
 #: Publishes in flight per headers dict; a publish that raised never reaches
 #: after_publish, so the oldest entries are ended once there are this many.
 MAX_IN_FLIGHT = 10000
@@ -44,15 +52,42 @@ _held: ContextVar[Optional[list]] = ContextVar('kombu_otel_held', default=None)
 
 
 def instrument(tracer_provider: Any = None, meter_provider: Any = None) -> None:
-    """Trace and measure every publish and delivery from now on (idempotent)."""
+    """Trace and measure every publish and delivery from now on (idempotent).
+
+    The providers default to OpenTelemetry's global ones; they are fixed by
+    the first call (or the first connection with the option).
+    """
+    _start(tracer_provider, meter_provider).everything = True
+
+
+def enable_for_connection(option: Any) -> None:
+    """Called by :class:`kombu.Connection` for a true ``opentelemetry`` option.
+
+    ``option`` is ``True`` (OpenTelemetry's global providers) or a mapping
+    with ``tracer_provider`` and/or ``meter_provider``.  Only connections
+    with the option are traced, unless :func:`instrument` was called.
+    Without the OpenTelemetry API installed this warns and stays off.
+    """
+    providers = option if isinstance(option, Mapping) else {}
+    try:
+        _start(providers.get('tracer_provider'), providers.get('meter_provider'))
+    except ImportError as exc:
+        warnings.warn(f'transport option {OPTION!r} ignored: {exc} '
+                      f'(pip install kombu[opentelemetry])', RuntimeWarning, stacklevel=3)
+
+
+def _start(tracer_provider: Any, meter_provider: Any) -> _Instrumentation:
     global _state
     if _state is None:
-        _state = _Instrumentation(tracer_provider, meter_provider)
-        _state.register()
+        state = _Instrumentation(tracer_provider, meter_provider)
+        state.register()
+        _state = state
+    return _state
 
 
 def uninstrument() -> None:
-    """Stop tracing; Kombu's per-message cost goes back to nothing."""
+    """Stop tracing everywhere (connections with the option too, until the next
+    such connection is made); Kombu's per-message cost goes back to nothing."""
     global _state
     if _state is not None:
         _state.unregister()
@@ -60,7 +95,8 @@ def uninstrument() -> None:
 
 
 def is_instrumented() -> bool:
-    return _state is not None
+    """True when every connection is traced (:func:`instrument`)."""
+    return _state is not None and _state.everything
 
 
 class deferred_publish:
@@ -92,9 +128,22 @@ class deferred_publish:
                 _state.end_publish(entry, exc)
 
 
-def _system_of(obj: Any) -> str:
+def _client_of(obj: Any) -> Any:
+    """The :class:`kombu.Connection` behind a producer or consumer (sync or asyncio)."""
+    channel = obj.channel
     try:
-        name = obj.channel.connection.client.transport.driver_type
+        return channel.connection.client
+    except AttributeError:
+        pass
+    try:  # a kombu.asyncio channel: the sync channel inside
+        return channel.channel.connection.client
+    except AttributeError:
+        return None
+
+
+def _system_of(client: Any) -> str:
+    try:
+        name = client.transport.driver_type
     except AttributeError:
         return 'kombu'
     return SYSTEMS.get(name, name)
@@ -124,6 +173,16 @@ class _Instrumentation:
             'messaging.process.duration', unit='s',
             description='Time from delivery to ack or reject')
         self._publishing: dict[int, tuple[Any, float, dict[str, Any]]] = {}
+        #: False: only connections with the transport option are traced
+        self.everything = False
+
+    def traces(self, client: Any) -> bool:
+        if self.everything:
+            return True
+        try:
+            return bool(client.transport_options.get(OPTION))
+        except AttributeError:  # no connection (None), or no options
+            return False
 
     def register(self) -> None:
         # each hook event is handled by the method of the same name
@@ -141,9 +200,12 @@ class _Instrumentation:
 
     def before_publish(self, producer: Any, headers: dict[str, Any], properties: dict,
                        exchange: str, routing_key: str) -> None:
+        client = _client_of(producer)
+        if not self.traces(client):
+            return
         destination = exchange or routing_key or '(default)'
         attributes: dict[str, Any] = {
-            'messaging.system': _system_of(producer),
+            'messaging.system': _system_of(client),
             'messaging.destination.name': destination,
             'messaging.operation.type': 'send',
             'messaging.operation.name': 'publish',
@@ -161,10 +223,12 @@ class _Instrumentation:
         self._publishing[id(headers)] = (span, time.perf_counter(), attributes)
 
     def after_publish(self, producer: Any, headers: dict[str, Any], properties: dict,
-                      exchange: str, routing_key: str) -> None:
+                      exchange: str, routing_key: str, body: Any = None) -> None:
         entry = self._publishing.pop(id(headers), None)
         if entry is None:
             return
+        if isinstance(body, (bytes, str)):
+            entry[0].set_attribute('messaging.message.body.size', len(body))
         held = _held.get()
         if held is not None:  # the caller ends it after its own I/O
             held.append(entry)
@@ -193,10 +257,13 @@ class _Instrumentation:
     # -- delivery -----------------------------------------------------------------
 
     def on_message(self, consumer: Any, message: Any) -> None:
+        client = _client_of(consumer)
+        if not self.traces(client):
+            return
         info = message.delivery_info or {}
         destination = info.get('exchange') or info.get('routing_key') or '(default)'
         attributes: dict[str, Any] = {
-            'messaging.system': _system_of(consumer),
+            'messaging.system': _system_of(client),
             'messaging.destination.name': destination,
             'messaging.operation.type': 'process',
             'messaging.operation.name': 'process',

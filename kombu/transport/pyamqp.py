@@ -142,6 +142,7 @@ _IGNORED_OPTIONS = frozenset({
     'region', 'predefined_queues', 'is_secure', 'master_name', 'sentinel_kwargs',
     'unacked_restore_limit', 'native_delayed_delivery_prefix', 'insist',
     'max_decompressed_size',  # read by kombu.Consumer
+    'opentelemetry',  # read by kombu.Connection (kombu.otel)
     # kombu.utils.amq_manager.get_manager
     'manager_hostname', 'manager_port', 'manager_userid', 'manager_password',
 })

@@ -605,7 +605,7 @@ def test_hooks_propagate_trace_context_end_to_end(conn, uname, hooks, caplog):
         raise RuntimeError('hook bug')
     hooks.register('before_publish', inject)
     hooks.register('before_publish', broken)
-    hooks.register('after_publish', lambda p, h, props, ex, rk: events.append(('sent', rk)))
+    hooks.register('after_publish', lambda p, h, props, ex, rk, body: events.append(('sent', rk)))
     hooks.register('on_message',
                    lambda consumer, m: events.append(('got', m.headers['traceparent'])))
     hooks.register('on_ack', lambda m: events.append(('ack', m.headers['traceparent'])))

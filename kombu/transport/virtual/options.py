@@ -49,6 +49,7 @@ COMMON_PASSTHROUGH = frozenset({
     'confirm_publish', 'connect_timeout', 'client_properties', 'visibility_timeout',
     'fanout_prefix', 'fanout_patterns', 'max_connections',
     'max_decompressed_size',  # read by kombu.Consumer
+    'opentelemetry',  # read by kombu.Connection: tracing on (kombu.otel)
 })
 
 #: options class -> its field names (computed once per class).

@@ -38,8 +38,12 @@ class Telemetry:
                             total += getattr(point, 'value', None) or point.count
         return total
 
-    def assert_linked(self, n: int, destination: str) -> None:
-        """``n`` publish spans, ``n`` process spans, each a child of its publish span."""
+    def assert_linked(self, n: int, destination: str, system: str | None = None,
+                      message_ids: bool = False) -> None:
+        """``n`` publish spans, ``n`` process spans, each a child of its publish span.
+
+        ``message_ids``: each message was published with ``message_id='m<i>'``.
+        """
         producers = {s.context.span_id: s for s in self.spans('PRODUCER')}
         consumers = self.spans('CONSUMER')
         assert len(producers) == n and len(consumers) == n
@@ -50,9 +54,19 @@ class Telemetry:
             assert span.attributes['messaging.operation.type'] == 'process'
             assert span.attributes['messaging.message.body.size'] > 0
             assert span.attributes['kombu.settlement'] == 'ack'
+            if message_ids:
+                assert (span.attributes['messaging.message.id']
+                        == parent.attributes['messaging.message.id'])
         for span in producers.values():
             assert span.attributes['messaging.destination.name'] == destination
             assert span.attributes['messaging.operation.type'] == 'send'
+            assert span.attributes['messaging.message.body.size'] > 0
+        if system is not None:
+            assert {s.attributes['messaging.system']
+                    for s in (*producers.values(), *consumers)} == {system}
+        if message_ids:
+            assert sorted(s.attributes['messaging.message.id'] for s in producers.values()) \
+                == sorted(f'm{i}' for i in range(n))
         assert self.metric('messaging.client.sent.messages') == n
         assert self.metric('messaging.client.consumed.messages') == n
         assert self.metric('messaging.client.operation.duration') == n
@@ -68,3 +82,19 @@ def telemetry() -> Iterator[Telemetry]:
         yield t
     finally:
         otel.uninstrument()
+
+
+@pytest.fixture
+def option_telemetry() -> Iterator[Telemetry]:
+    """In-memory exporters for connections that enable tracing by transport option."""
+    pytest.importorskip('opentelemetry.sdk')
+    try:
+        yield Telemetry()
+    finally:
+        otel.uninstrument()
+
+
+def traced(telemetry: Telemetry, **options: Any) -> dict[str, Any]:
+    """Transport options that turn tracing on, into ``telemetry``'s providers."""
+    return dict(options, opentelemetry={'tracer_provider': telemetry.tracer_provider,
+                                        'meter_provider': telemetry.meter_provider})

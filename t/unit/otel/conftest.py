@@ -1,2 +1,2 @@
-"""The kombu.otel fixture (an instrumented process with in-memory exporters)."""
-from t.unit.otel.common import telemetry  # noqa: F401
+"""The kombu.otel fixtures (in-memory exporters; instrumented, or by transport option)."""
+from t.unit.otel.common import option_telemetry, telemetry  # noqa: F401
