@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -244,3 +245,55 @@ def test_topic_keys_pgmq_refuses_route_in_the_client(connect: Any) -> None:
             message.ack()
     assert got[odd.name] == ['odd key']
     assert got[both.name] == ['odd key', 'plain']
+
+
+def test_topic_unbind_keeps_patterns_another_binding_needs(connect: Any) -> None:
+    exchange = Exchange(name('topicu'), 'topic')
+    queue = Queue(name('unbind'), exchange, 'a.#')
+    conn = connect()
+    channel = conn.default_channel
+    bound = queue(channel)
+    bound.declare()
+    bound.bind_to(exchange, 'a')   # 'a.#' is also bound as 'a' in PGMQ
+    bound.unbind_from(exchange, 'a.#')
+    publisher = connect()   # routes by PGMQ's bindings only
+    exchange(publisher.default_channel).declare()
+    producer = publisher.Producer(exchange=exchange)
+    for key in ('a', 'a.b'):
+        producer.publish(key, routing_key=key, serializer='json')
+    got = []
+    while (message := bound.get(accept=['json'])) is not None:
+        got.append(message.payload)
+        message.ack()
+    assert got == ['a']
+
+
+def test_queue_ttl_applies_to_messages_pgmq_routed(connect: Any) -> None:
+    exchange = Exchange(name('topicttl'), 'topic')
+    short = Queue(name('ttl'), exchange, 'k', message_ttl=0.3)
+    plain = Queue(name('nottl'), exchange, 'k')
+    consumer = connect()
+    for queue in short, plain:
+        queue(consumer.default_channel).declare()
+    publisher = connect()   # does not know the queues' x-message-ttl
+    exchange(publisher.default_channel).declare()
+    publisher.Producer(exchange=exchange).publish('m', routing_key='k', serializer='json')
+    channel = consumer.default_channel
+    time.sleep(0.6)   # past the TTL (send_topic committed before publish returned)
+    assert short(channel).get(accept=['json']) is None
+    message = plain(channel).get(accept=['json'])
+    assert message is not None and message.payload == 'm'
+    message.ack()
+
+
+def test_notify_trigger_is_made_again_for_a_redeclared_queue(connect: Any) -> None:
+    queue = Queue(name('nredecl'))
+    conn = connect(use_notify=True, notify_throttle_interval_ms=0)
+    channel = conn.default_channel
+    queue(channel).declare()
+    idle_reads(conn, queue, 0.1)
+    queue(channel).delete()
+    queue(channel).declare()
+    idle_reads(conn, queue, 0.1)
+    throttles = {t.queue_name for t in conn.transport._get_pgmq_client().list_notify_throttles()}
+    assert queue.name in throttles

@@ -87,6 +87,7 @@ from ..virtual.exchange import TopicExchange
 from ..virtual.message import as_envelope, corrupt_envelope
 from ..virtual.options import TransportOptions
 from ..virtual.settle import SettleOnAckMixin
+from ..virtual.ttl import EXPIRES_AT
 from .errors import errors
 from .listener import NotifyListener
 from .topics import server_key, server_patterns
@@ -156,9 +157,22 @@ def _unique(queues: Iterator[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(queues))
 
 
+def _stamp_queue_ttl(props: dict[str, Any], record: Any, ttl: float) -> None:
+    # Messages PGMQ routed were stamped without the queue's x-message-ttl (the
+    # publisher may not know the queue): the reader applies it from enqueued_at.
+    enqueued = getattr(record, 'enqueued_at', None)
+    if enqueued is None:
+        return
+    deadline = enqueued.timestamp() + ttl
+    current = props.get(EXPIRES_AT)
+    if current is None or deadline < current:
+        props[EXPIRES_AT] = deadline
+
+
 def _copy_for_server(channel: Channel, message: dict[str, Any]) -> dict[str, Any]:
     # A server-routed message reaches queues this process may not know: only
-    # its own ``expiration`` is stamped, not a queue's x-message-ttl.
+    # its own ``expiration`` is stamped here; a queue's x-message-ttl is applied
+    # by the reader (_stamp_queue_ttl).
     props = message['properties']
     if 'expiration' not in props:
         return message
@@ -267,8 +281,10 @@ class Channel(SettleOnAckMixin, virtual.Channel):
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
         if not self._has_queue(queue):
             return
+        name = self.canonical_queue_name(queue)
         with errors('drop queue', queue):
-            self.pgmq.drop_queue(self.canonical_queue_name(queue))
+            self.pgmq.drop_queue(name)
+        self.connection._notifying.discard(name)   # the trigger went with the table
 
     def _server_bindings(self, exchange: str, routing_key: str) -> list[str]:
         """The PGMQ topic patterns a binding is stored as ([] if routed in the client)."""
@@ -391,6 +407,9 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         except ValueError as exc:   # stored, but not an envelope: on_decode_error gets it
             return corrupt_envelope(payload, f'not a message envelope: {exc}')
         props = envelope['properties']
+        policy = self._queue_policy(queue)
+        if policy is not None and policy.message_ttl is not None:
+            _stamp_queue_ttl(props, record, policy.message_ttl)
         if queue in self._noack_queues:
             return envelope   # popped: nothing to settle
         tag = uuid.uuid4().hex   # one per read: two reads of a message never share a tag
