@@ -118,9 +118,11 @@ class AsyncConnection:
         return self
 
     async def _connect_with(self, policy: RetryPolicy,
-                            errback: Callable[[Exception, float], Any] | None) -> None:
+                            errback: Callable[[Exception, float], Any] | None,
+                            deadline: float | None = None) -> None:
         sync = self.sync
-        deadline = policy.deadline()
+        if deadline is None:
+            deadline = policy.deadline()
         intervals = policy.intervals()
         for retries in count():
             try:
@@ -173,6 +175,31 @@ class AsyncConnection:
                     return None
             return await native_amqp.native_amqp_for(self._amqp)
         return None
+
+    async def _reconnect_native(self, channel: AsyncChannel, policy: RetryPolicy,
+                                deadline: float | None,
+                                errback: Callable[[Exception, float], Any] | None) -> None:
+        """After ``channel``'s aiormq connection or channel was lost: reconnect
+        (failing over to the next alternate as ``ensure_connection`` does)
+        within ``policy`` and ``deadline``, and give ``channel`` a new sync
+        channel and driver.  Another channel that already reconnected this
+        connection leaves only a new channel to open."""
+        from . import native_amqp
+        stale = channel.driver.connection if channel.driver is not None else None
+        if stale is self._amqp or not native_amqp.is_open(self._amqp):
+            old, self._amqp = self._amqp, None
+            if old is not None:
+                try:
+                    await old.close()
+                except Exception as exc:  # it is gone: that is why we are here
+                    logger.debug('closing lost aiormq connection: %r', exc)
+            await self.runner.run(self.sync.collect)
+            await self._connect_with(policy, errback, deadline)
+            self._amqp = await native_amqp.connect(self.sync)
+        elif not self.connected:
+            await self._connect_with(policy, errback, deadline)
+        channel.channel = await self.runner.run(self.sync.channel)
+        channel.driver = await native_amqp.native_amqp_for(self._amqp)
 
     def _failover_opts(self) -> dict[str, Any]:
         opts = self.sync._extract_failover_opts()

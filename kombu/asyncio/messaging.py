@@ -20,10 +20,10 @@ from kombu.common import _declared_entities
 from kombu.entity import Queue
 from kombu.message import hooks
 from kombu.messaging import Consumer, Producer
-from kombu.retry import RetryPolicy
 from kombu.serialization import prepare_accept_content
 
 from .connection import AsyncChannel, AsyncConnection
+from .republish import publish_policy, publish_retrying
 
 __all__ = ('AsyncProducer', 'AsyncConsumer', 'AsyncMessage')
 
@@ -94,12 +94,14 @@ class AsyncProducer:
         builder.channel = capture
         if not hooks.after_publish:
             builder.publish(body, routing_key, **kwargs)
-            return await self._send(channel, capture.sent, retry, retry_policy)
+            return await self._send(channel, producer, capture.sent, declare, retry,
+                                    retry_policy)
         # traced: the publish span ends after the broker I/O below, not here
         with otel.deferred_publish() as held:
             builder.publish(body, routing_key, **kwargs)
         try:
-            result = await self._send(channel, capture.sent, retry, retry_policy)
+            result = await self._send(channel, producer, capture.sent, declare, retry,
+                                      retry_policy)
         except BaseException as exc:
             held.finish(exc)
             raise
@@ -107,13 +109,15 @@ class AsyncProducer:
         return result
 
     @staticmethod
-    async def _send(channel: AsyncChannel, sent: tuple[Any, str, str], retry: bool,
-                    retry_policy: Any) -> Any:
+    async def _send(channel: AsyncChannel, producer: Producer, sent: tuple[Any, str, str],
+                    declare: Sequence[Any], retry: bool, retry_policy: Any) -> Any:
         message, exchange, rkey = sent
         driver = channel.driver
         assert driver is not None
         if driver.can_publish(message, exchange):
-            policy = RetryPolicy.from_dict(retry_policy) if retry else None
+            if retry and driver.reconnects:  # amqp: a new connection, then again
+                return await publish_retrying(channel, producer, sent, declare, retry_policy)
+            policy = publish_policy(retry_policy) if retry else None
             if await driver.publish(message, exchange, rkey, policy):
                 return None
         return await channel.run(channel.channel.basic_publish, message, exchange, rkey)

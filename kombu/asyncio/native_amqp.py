@@ -24,7 +24,9 @@ from kombu import exceptions
 from kombu.message import Message
 from kombu.retry import RetryPolicy
 
-__all__ = ('AmqpDriver', 'native_amqp_for')
+from .republish import ConnectionLost
+
+__all__ = ('AmqpDriver', 'ConnectionLost', 'native_amqp_for')
 
 #: py-amqp property names that pamqp spells differently.
 _TO_PAMQP = {'application_headers': 'headers', 'type': 'message_type'}
@@ -35,23 +37,46 @@ _PAMQP_FIELDS = frozenset([
     'message_type', 'user_id', 'app_id', 'cluster_id'])
 #: Errors after which the aiormq connection is gone.
 _LOST = (aiormq.exceptions.AMQPConnectionError, ConnectionError, OSError)
+#: ...or only the channel (closed by the broker, or by its connection's end).
+_CHANNEL_LOST = (aiormq.exceptions.ChannelClosed, aiormq.exceptions.ChannelInvalidStateError)
+_REFUSED = (aiormq.exceptions.ProbableAuthenticationError,
+            aiormq.exceptions.AuthenticationError, aiormq.exceptions.ChannelAccessRefused)
 
 
 def url_of(sync: Any) -> str:
     user = quote(sync.userid or 'guest', safe='')
     password = quote(sync.password or 'guest', safe='')
     vhost = quote(sync.virtual_host or '/', safe='')
-    heartbeat = int(sync.heartbeat or 0)
+    query = f'heartbeat={int(sync.heartbeat or 0)}'
+    if sync.connect_timeout:
+        query += f'&timeout={max(int(sync.connect_timeout), 1)}'
+    # the sync transport's connection_name option names this connection too
+    name = (sync.transport_options or {}).get('connection_name')
+    if name:
+        query += f'&name={quote(str(name), safe="")}'
     return (f'amqp://{user}:{password}@{sync.hostname or "localhost"}:'
-            f'{sync.port or 5672}/{vhost}?heartbeat={heartbeat}')
+            f'{sync.port or 5672}/{vhost}?{query}')
 
 
 async def connect(sync_connection: Any) -> Any:
     """The aiormq connection an AsyncConnection shares among its channels, or
-    None when it needs the adapter (TLS)."""
+    None when it needs the adapter (TLS).
+
+    A refused login raises :exc:`~kombu.exceptions.AccessRefused`, any other
+    failure :exc:`ConnectionLost`.
+    """
     if sync_connection.ssl:
         return None
-    return await aiormq.connect(url_of(sync_connection))
+    try:
+        return await aiormq.connect(url_of(sync_connection))
+    except _REFUSED as exc:
+        raise exceptions.AccessRefused(f'amqp connect: {exc}') from exc
+    except _LOST as exc:
+        raise ConnectionLost(f'amqp connect: {exc}') from exc
+
+
+def is_open(connection: Any) -> bool:
+    return connection is not None and not connection.is_closed
 
 
 async def native_amqp_for(connection: Any, confirms: bool = True) -> AmqpDriver:
@@ -92,6 +117,8 @@ def from_delivery(delivered: Any, accept: Any) -> Message:
 
 class AmqpDriver:
     native = True
+    #: a lost connection is replaced, then the publish retried (kombu.asyncio.republish)
+    reconnects = True
 
     def __init__(self, connection: Any, channel: Any, confirms: bool) -> None:
         self.connection = connection
@@ -110,6 +137,8 @@ class AmqpDriver:
 
     async def publish(self, message: Any, exchange: str, routing_key: str,
                       policy: RetryPolicy | None = None, mandatory: bool = False) -> bool:
+        """Publish once (``policy`` is not used here: the producer retries, as
+        that needs a new connection, see :mod:`kombu.asyncio.republish`)."""
         body = message.body
         if isinstance(body, str):
             body = body.encode(message.properties.get('content_encoding') or 'utf-8')
@@ -119,8 +148,10 @@ class AmqpDriver:
                 properties=to_properties(message.properties), mandatory=mandatory)
         except aiormq.exceptions.DeliveryError as exc:
             raise exceptions.MessageNacked(exchange, routing_key) from exc
-        except _LOST as exc:
-            raise exceptions.OperationalError(f'amqp publish: {exc}') from exc
+        except _REFUSED as exc:
+            raise exceptions.AccessRefused(f'amqp publish: {exc}') from exc
+        except (*_LOST, *_CHANNEL_LOST) as exc:
+            raise ConnectionLost(f'amqp publish: {exc}') from exc
         if self.confirms and isinstance(confirmation, (Basic.Nack, Basic.Reject)):
             raise exceptions.MessageNacked(exchange, routing_key)
         return True

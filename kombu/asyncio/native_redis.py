@@ -50,6 +50,8 @@ def native_redis_for(channel: Any) -> RedisDriver | None:
 
 class RedisDriver:
     native = True
+    #: redis-py reconnects by itself: a publish retries in place (see publish)
+    reconnects = False
 
     def __init__(self, channel: Any, client: Any) -> None:
         self.sync = channel
