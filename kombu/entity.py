@@ -474,6 +474,14 @@ class Queue(MaybeChannelBound):
 
     def get(self, no_ack: Optional[bool] = None, accept: Any = None) -> Any:
         """Fetch one message synchronously, or ``None`` if the queue is empty."""
+        message = self.get_undecoded(no_ack, accept)
+        if message is not None and message.errors:
+            message._reraise_error()
+        return message
+
+    def get_undecoded(self, no_ack: Optional[bool] = None, accept: Any = None) -> Any:
+        """:meth:`get` that returns a message whose body could not be prepared
+        (its ``decode()`` raises), as a consumer hands it to ``on_decode_error``."""
         no_ack = self.no_ack if no_ack is None else no_ack
         channel = self.channel
         message = channel.basic_get(queue=self.name, no_ack=no_ack)
@@ -482,8 +490,6 @@ class Queue(MaybeChannelBound):
         m2p = getattr(channel, 'message_to_python', None)
         if m2p:
             message = m2p(message)
-        if message.errors:
-            message._reraise_error()
         message.accept = prepare_accept_content(accept)
         return message
 

@@ -49,7 +49,7 @@ class AsyncChannel:
         if not self._closed:
             self._closed = True
             if self.driver is not None:
-                await self.driver.close()
+                await self.driver.close(self)
             await self.run(self.channel.close)
 
     async def __aenter__(self) -> AsyncChannel:

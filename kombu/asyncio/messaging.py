@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import socket
 import time
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, List, Sequence, Union
@@ -32,6 +33,8 @@ ChannelOrConnection = Union[AsyncChannel, AsyncConnection]
 #: Waits between polls of empty queues grow from the first to the last value.
 POLL_MIN = 0.001
 POLL_MAX = 0.05
+#: Longest one drain of pushed-only queues blocks the runner's thread.
+PUSH_WAIT = 0.05
 
 
 async def _channel_of(target: ChannelOrConnection) -> tuple[AsyncChannel, bool]:
@@ -226,7 +229,7 @@ async def _settle_native(channel: AsyncChannel, message: Any, how: str,
         if hooks.on_ack:
             hooks.run(hooks.on_ack, message)
     else:
-        await driver.reject([message.delivery_tag])
+        await driver.reject([message], channel)
         message._state = 'REJECTED'
         if hooks.on_reject:
             hooks.run(hooks.on_reject, message, False)
@@ -265,6 +268,9 @@ class AsyncConsumer:
         self._turn = 0
         self._closed = False
         self._lock = asyncio.Lock()
+        #: delivered by the sync consumer of pushed-only queues, not fetched yet
+        self._pushed: List[Any] = []
+        self._subscribed = False
 
     @property
     def queues(self) -> List[Queue]:
@@ -323,7 +329,9 @@ class AsyncConsumer:
             await driver.maintain(self.channel, self._unacked)
             names = [q.name for q in self.queues]
             future = asyncio.ensure_future(driver.pop(
-                names, budget, self.no_ack, self._accept, self.prefetch_count))
+                names, budget, self.no_ack, self._accept, self.prefetch_count, self.channel))
+        elif pushed_only(self.channel.channel, self.queues):
+            future = asyncio.ensure_future(self.channel.run(self._drain_pushed, budget))
         else:
             future = asyncio.ensure_future(self.channel.run(self._poll, budget))
         try:
@@ -347,12 +355,28 @@ class AsyncConsumer:
         while len(out) < budget and empty < len(queues):
             queue = queues[self._turn % len(queues)]
             self._turn += 1
-            message = queue.get(no_ack=self.no_ack, accept=self.accept)
+            message = queue.get_undecoded(no_ack=self.no_ack, accept=self._accept)
             if message is None:
                 empty += 1
             else:
                 empty = 0
                 out.append(message)
+        return out
+
+    def _drain_pushed(self, budget: int) -> List[Any]:
+        # Runs on the runner: the sync consumer subscribes once, then each
+        # fetch drains the sync connection briefly for what it pushed.
+        assert self.consumer is not None and self.channel is not None
+        if not self._subscribed:
+            self._subscribed = True
+            self.consumer.on_message = self._pushed.append
+            self.consumer.consume()
+        if not self._pushed:
+            try:
+                self.channel.channel.connection.client.drain_events(timeout=PUSH_WAIT)
+            except socket.timeout:
+                pass
+        out, self._pushed[:budget] = self._pushed[:budget], []
         return out
 
     def _hand_out(self, message: Any) -> AsyncMessage:
@@ -389,7 +413,9 @@ class AsyncConsumer:
         except Exception as exc:
             if self.on_decode_error is None:
                 raise
-            self.on_decode_error(message, exc)
+            result = self.on_decode_error(message, exc)
+            if inspect.isawaitable(result):  # it may await message.ack()/requeue()
+                await result
             return
         for callback in self.callbacks:
             result = callback(body, message)
@@ -423,6 +449,9 @@ class AsyncConsumer:
         if channel is None:
             return
         buffered, self._buffer = list(self._buffer), deque()
+        if self._native:
+            assert channel.driver is not None
+            await channel.driver.cancel(channel)  # on a shared channel too: no more pushes
         if self._native and not self.no_ack:
             # natively received messages are not in the sync channel's QoS:
             # give back what was fetched and what is still unacked ourselves
@@ -430,8 +459,14 @@ class AsyncConsumer:
             if held:
                 assert channel.driver is not None
                 await channel.driver.requeue(held, channel)
-        elif buffered and not self.no_ack:
-            await channel.run(_requeue_all, buffered)
+        else:
+            if self._subscribed:
+                assert self.consumer is not None
+                await channel.run(self.consumer.cancel)
+            buffered += self._pushed
+            self._pushed = []
+            if buffered and not self.no_ack:
+                await channel.run(_requeue_all, buffered)
         if self._owns_channel:
             await channel.close()  # the channel gives back what is still unacked
 
@@ -442,6 +477,13 @@ class AsyncConsumer:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
+
+
+def pushed_only(channel: Any, queues: Sequence[Queue]) -> bool:
+    """Whether some of ``queues`` get messages only while consumed (Redis
+    fanout is PUB/SUB: a basic_get never sees what subscribers receive)."""
+    fanout = getattr(channel, '_fanout_queues', None)
+    return fanout is not None and any(q.name in fanout for q in queues)
 
 
 def _requeue_all(messages: Sequence[Any]) -> None:

@@ -127,6 +127,7 @@ class AmqpDriver:
         self._deliveries: Deque[Any] = deque()
         self._arrived = asyncio.Event()
         self._consuming: tuple[str, ...] | None = None
+        self._no_ack = False
         self._tags: list[str] = []
 
     def can_publish(self, message: Any, exchange: str) -> bool:
@@ -163,13 +164,27 @@ class AmqpDriver:
             ok = await self.channel.basic_consume(queue, self._on_delivery, no_ack=no_ack)
             self._tags.append(ok.consumer_tag)
         self._consuming = tuple(queues)
+        self._no_ack = no_ack
+
+    async def cancel(self, channel: Any) -> None:
+        """Stop the broker's deliveries (basic.cancel); those pushed and not
+        handed out go back to their queues.  The channel stays open."""
+        tags, self._tags = self._tags, []
+        for tag in tags:
+            await self.channel.basic_cancel(tag)
+        self._consuming = None
+        pending, self._deliveries = list(self._deliveries), deque()
+        if not self._no_ack:
+            for delivered in pending:
+                await self.channel.basic_reject(delivered.delivery.delivery_tag, requeue=True)
 
     async def _on_delivery(self, delivered: Any) -> None:
         self._deliveries.append(delivered)
         self._arrived.set()
 
     async def pop(self, queues: list[str], budget: int, no_ack: bool, accept: Any = None,
-                  prefetch: int | None = None, wait: float = 0.05) -> list[Any]:
+                  prefetch: int | None = None, channel: Any = None,
+                  wait: float = 0.05) -> list[Any]:
         """Deliveries pushed by the broker (waiting up to ``wait`` for the first)."""
         if self._consuming is None:
             await self._start(queues, no_ack, prefetch)
@@ -188,9 +203,10 @@ class AmqpDriver:
         for tag in tags:
             await self.channel.basic_ack(tag)
 
-    async def reject(self, tags: Iterable[int]) -> None:
-        for tag in tags:
-            await self.channel.basic_reject(tag, requeue=False)
+    async def reject(self, messages: list[Any], channel: Any) -> None:
+        # the broker dead-letters them if their queue says so
+        for message in messages:
+            await self.channel.basic_reject(message.delivery_tag, requeue=False)
 
     async def requeue(self, messages: list[Any], channel: Any) -> None:
         for message in messages:
@@ -199,7 +215,7 @@ class AmqpDriver:
     async def maintain(self, channel: Any, held: Iterable[Any]) -> None:
         return None  # the broker keeps unacked messages for the channel's life
 
-    async def close(self) -> None:
+    async def close(self, channel: Any) -> None:
         # closing the channel hands every unacked delivery back to its queue
         try:
             await self.channel.close()

@@ -9,9 +9,15 @@ consumers, upstream Kombu and Celery share the queues.
 
 What is rare or needs the sync transport's bookkeeping -- declares and
 binds, fanout exchanges (PUB/SUB), queues with ``x-expires``, messages with
-an ``expiration``, ``publish_replicas``, requeue/restore (the sync
+an ``expiration``, ``publish_replicas``, publishing to a queue that has (or
+may have) ``x-`` arguments (message TTL, ``x-max-length``...), expired
+messages met by a pop and rejects to a queue that may dead-letter (the sync
+``_expired`` and ``_reject_message``), requeue/restore (the sync
 ``_restore_messages``, marking redelivered), the visibility-timeout sweep --
 runs through the sync channel on the connection's worker thread.
+
+The driver remembers the messages it handed out and nobody settled: closing
+the channel gives them back, as the sync channel's QoS does for its own.
 """
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ from redis import exceptions as rexc
 from kombu.retry import RetryPolicy
 from kombu.transport.redis import keys as K
 from kombu.transport.redis.errors import reraise
+from kombu.transport.virtual import ttl
+from kombu.transport.virtual.ttl import EXPIRES_AT
 
 __all__ = ('RedisDriver', 'native_redis_for')
 
@@ -61,6 +69,8 @@ class RedisDriver:
         self._next_sweep = 0.0
         self._ack_batch: tuple[asyncio.Future, list[str]] | None = None
         self._flushes: set[asyncio.Task] = set()
+        #: handed out, not settled: given back when the channel closes
+        self._held: dict[str, Any] = {}
 
     # -- publish ---------------------------------------------------------------
 
@@ -112,6 +122,8 @@ class RedisDriver:
         if not queues:
             self._tables.pop(exchange, None)  # a binding made since: read again next time
             return False
+        if any(self.may_have_policy(queue) for queue in queues):
+            return False  # expiry stamps, x-max-length: the sync _put_message
         sync = self.sync
         sync._inplace_augment_message(message, exchange, routing_key)
         priority = sync._get_message_priority(message, reverse=False)
@@ -125,14 +137,42 @@ class RedisDriver:
                 await pipe.execute()
         return True
 
+    def may_have_policy(self, queue: str) -> bool:
+        """False only when ``queue`` is known to have no ``x-`` arguments.
+
+        Reads what the sync channel knows without I/O; an unknown queue goes
+        the sync way once, which loads (and caches) its stored arguments.
+        """
+        sync = self.sync
+        if sync.connection.state.policies.get(queue) is not None:
+            return True
+        cached = sync._loaded_policies.get(queue)
+        return cached is None or time.monotonic() >= cached[0] or cached[1] is not None
+
     # -- consume ---------------------------------------------------------------
 
     def can_consume(self, queues: Iterable[Any]) -> bool:
-        return True
+        from .messaging import pushed_only
+        return not pushed_only(self.sync, list(queues))  # the sync consumer subscribes
 
     async def pop(self, queues: list[str], budget: int, no_ack: bool,
-                  accept: Any = None, prefetch: int | None = None) -> list[Any]:
-        """Atomically pop up to ``budget`` messages, recorded as unacked unless no_ack."""
+                  accept: Any = None, prefetch: int | None = None,
+                  channel: Any = None) -> list[Any]:
+        """Atomically pop up to ``budget`` messages, recorded as unacked unless no_ack.
+
+        Expired ones are dead-lettered and dropped (by the sync code, on
+        ``channel``'s runner) instead of handed out.
+        """
+        while True:
+            out, expired = await self._pop_once(queues, budget, no_ack, accept,
+                                                channel is not None)
+            if expired:
+                await channel.run(self._drop_expired, expired, not no_ack)
+            if out or not expired:  # all expired: the next ones may be live
+                return out
+
+    async def _pop_once(self, queues: list[str], budget: int, no_ack: bool, accept: Any,
+                        drop_expired: bool) -> tuple[list[Any], list[tuple[str, dict]]]:
         sync = self.sync
         keys = [sync._unacked, sync._unacked_index, *sync._consume_keys(queues)]
         args: list[Any] = [repr(time.time()), budget, len(queues), sync._pop_order]
@@ -142,12 +182,29 @@ class RedisDriver:
         except (rexc.ConnectionError, rexc.TimeoutError) as exc:
             reraise(exc, 'pop')
         out = []
+        expired = []
+        now = ttl.clock()
         for i in range(0, len(flat), 2):
-            message = sync.Message(payload=K.loads(flat[i + 1]), channel=sync)
-            message._source_queue = queues[int(flat[i]) - 1]
+            payload = K.loads(flat[i + 1])
+            queue = queues[int(flat[i]) - 1]
+            deadline = payload['properties'].get(EXPIRES_AT)
+            if drop_expired and deadline is not None and now >= deadline:
+                expired.append((queue, payload))
+                continue
+            message = sync.Message(payload=payload, channel=sync)
+            message._source_queue = queue
             message.accept = accept
+            if not no_ack:
+                self._held[message.delivery_tag] = message
             out.append(message)
-        return out
+        return out, expired
+
+    def _drop_expired(self, expired: list[tuple[str, dict]], recorded: bool) -> None:
+        # worker thread: dead-letter (the sync _expired), then forget the unacked entry
+        for queue, payload in expired:
+            self.sync._expired(queue, payload)
+        if recorded:
+            self.sync._remove_unacked([p['properties']['delivery_tag'] for _, p in expired])
 
     async def ack(self, tags: Iterable[str]) -> None:
         """Drop ``tags`` from the unacked hash and index; returns once Redis did.
@@ -159,6 +216,9 @@ class RedisDriver:
         if batch is None:
             batch = self._ack_batch = (asyncio.get_running_loop().create_future(), [])
             asyncio.get_running_loop().call_soon(self._start_flush, batch)
+        tags = list(tags)
+        for tag in tags:
+            self._held.pop(tag, None)
         batch[1].extend(tags)
         await asyncio.shield(batch[0])
 
@@ -185,9 +245,27 @@ class RedisDriver:
         else:
             future.set_result(None)
 
-    reject = ack  # without requeue a rejected message is simply dropped
+    async def reject(self, messages: list[Any], channel: Any) -> None:
+        """Drop ``messages``; those of a queue that may dead-letter go there first."""
+        routed = [m for m in messages if self.may_have_policy(m._source_queue)]
+        if routed:
+            await channel.run(self._dead_letter_rejected, routed)
+        await self.ack(m.delivery_tag for m in messages)
+
+    def _dead_letter_rejected(self, messages: list[Any]) -> None:
+        for message in messages:  # worker thread: the sync reject's dead-lettering
+            self.sync._reject_message(message)
+
+    async def cancel(self, channel: Any) -> None:
+        return None  # nothing is pushed: a consumer that stops popping is done
 
     async def requeue(self, messages: list[Any], channel: Any) -> None:
+        """Give ``messages`` back, each to the head of its queue: newest first,
+        so that they are consumed again in the order they were received."""
+        order = {tag: n for n, tag in enumerate(self._held)}
+        messages = sorted(messages, key=lambda m: order.get(m.delivery_tag, -1), reverse=True)
+        for message in messages:
+            self._held.pop(message.delivery_tag, None)
         await channel.run(self.restore, messages)
 
     async def maintain(self, channel: Any, held: Iterable[Any]) -> None:
@@ -215,7 +293,10 @@ class RedisDriver:
         """The visibility-timeout sweep of the sync QoS (worker thread)."""
         return self.sync.qos.restore_visible()
 
-    async def close(self) -> None:
+    async def close(self, channel: Any) -> None:
+        """Give back what was handed out and not settled, then close the client."""
+        if self._held:
+            await self.requeue(list(self._held.values()), channel)
         # redis-py 5.0.1 renamed close() to aclose()
         close = getattr(self.client, 'aclose', None) or self.client.close
         await close()

@@ -160,3 +160,33 @@ def test_native_channels_share_one_aiormq_connection() -> None:
         return shared, distinct, amqp.is_closed
 
     assert run(main()) == (True, True, True)
+
+
+def test_native_consumer_close_on_shared_channel_stops_delivery() -> None:
+    # The channel stays open: closing the consumer sends basic.cancel, and what
+    # the broker pushed and nobody was handed goes back (prefetch 5, one taken).
+    require_server('RabbitMQ', '127.0.0.1', 5672, 'rabbitmq-server (see .ci/servers.d)')
+    exchange, queue = entities()
+
+    async def main() -> tuple[Any, int]:
+        async with AsyncConnection(URL) as conn:
+            channel = await conn.channel()
+            producer = AsyncProducer(channel, exchange, routing_key=queue.routing_key)
+            for i in range(5):
+                await producer.publish(i, declare=[queue])
+            consumer = AsyncConsumer(channel, [queue], prefetch_count=5)
+            first = await consumer.get(timeout=5)
+            await first.ack()
+            await consumer.close()
+            await producer.publish('after')
+            for _ in range(50):  # the broker counts routed messages asynchronously
+                _, ready, consumers = await channel.run(
+                    queue(channel.channel).queue_declare, passive=True)
+                if ready == 5:
+                    break
+                await asyncio.sleep(0.05)
+            return first.payload, consumers
+
+    payload, consumers = run(main())
+    assert payload == 0 and consumers == 0
+    assert drain_sync(queue, 5) == [1, 2, 3, 4, 'after']

@@ -7,11 +7,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
 from kombu.exceptions import OperationalError
 from t.integration.redis.servers import claim_db
-from t.servers import require_server
+from t.servers import require_server, unique_name
 from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run, take
 
 pytestmark = pytest.mark.integration
@@ -220,3 +220,129 @@ def test_native_concurrent_acks_share_a_round_trip(url: str) -> None:
 
     assert run(main()) == 1
     assert client.hlen('unacked') == 0 and client.zcard('unacked_index') == 0
+
+
+def sync_get_all(url: str, queue: Any) -> list[Any]:
+    """Every message left in ``queue``, in order, acked (sync API, another connection)."""
+    got = []
+    with Connection(url) as sync:
+        bound = queue(sync.default_channel)
+        while True:
+            message = bound.get(no_ack=False)
+            if message is None:
+                return got
+            got.append(message.payload)
+            message.ack()
+
+
+def test_native_channel_close_gives_back_unacked_in_order(url: str) -> None:
+    # The consumer is never closed: closing its channel (or the connection)
+    # gives back what it received natively and nobody acked, oldest first.
+    exchange, queue = entities()
+
+    async def main() -> None:
+        async with AsyncConnection(url) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            for body in 'abcd':
+                await producer.publish(body, declare=[queue])
+            channel = await conn.channel()
+            consumer = AsyncConsumer(channel, [queue], prefetch_count=3)
+            held = [await consumer.get(timeout=5) for _ in range(3)]
+            await held[1].ack()
+            await channel.close()
+
+    run(main())
+    assert sync_get_all(url, queue) == ['a', 'c', 'd']
+
+
+def dead_lettering() -> tuple[Exchange, Queue, Queue]:
+    """An exchange, a queue of it that dead-letters to the other queue."""
+    exchange, plain = entities()
+    dlx, dead = entities()
+    queue = Queue(plain.name, exchange, plain.routing_key, queue_arguments={
+        'x-dead-letter-exchange': dlx.name, 'x-dead-letter-routing-key': dead.routing_key})
+    return exchange, queue, dead
+
+
+def test_native_consumer_skips_and_dead_letters_expired(url: str) -> None:
+    exchange, queue, dead = dead_lettering()
+
+    async def main() -> list[Any]:
+        async with AsyncConnection(url) as conn:
+            channel = await conn.channel()
+            assert channel.driver is not None
+            await channel.run(lambda: [e(channel.channel).declare() for e in (dead, queue)])
+            producer = AsyncProducer(channel, exchange, routing_key=queue.routing_key)
+            await producer.publish('short', expiration=0.05)
+            await producer.publish('keep')
+            await asyncio.sleep(0.2)
+            consumer = AsyncConsumer(channel, [queue])
+            message = await consumer.get(timeout=5)  # 'short' expired on the way
+            await message.ack()
+            await consumer.close()
+            return [message.payload]
+
+    assert run(main()) == ['keep']
+    assert sync_get_all(url, dead) == ['short']
+    assert sync_get_all(url, queue) == []
+
+
+def test_native_publish_keeps_max_length_of_another_process(url: str) -> None:
+    # The queue's x-max-length was declared by another connection: the native
+    # publish goes the sync way (which loads the stored arguments) and drops heads.
+    exchange, queue = entities()
+    limited = Queue(queue.name, exchange, queue.routing_key, max_length=2)
+    with Connection(url) as sync:
+        limited(sync.default_channel).declare()
+
+    async def main() -> None:
+        async with AsyncConnection(url) as conn:
+            channel = await conn.channel()
+            producer = AsyncProducer(channel, routing_key=queue.name)  # the default exchange
+            assert channel.driver is not None and channel.driver.can_publish(
+                {'properties': {}}, '')
+            for body in 'abcd':
+                await producer.publish(body)
+
+    run(main())
+    assert sync_get_all(url, queue) == ['c', 'd']
+
+
+def test_native_reject_dead_letters(url: str) -> None:
+    exchange, queue, dead = dead_lettering()
+
+    async def main() -> None:
+        async with AsyncConnection(url) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            await producer.publish('bad', declare=[dead, queue])
+            await producer.publish('good')
+            async with AsyncConsumer(conn, [queue]) as consumer:
+                await (await consumer.get(timeout=5)).reject()
+
+    run(main())
+    assert sync_get_all(url, dead) == ['bad']
+    assert sync_get_all(url, queue) == ['good']
+
+
+def test_fanout_reaches_async_consumers(url: str, native: bool) -> None:
+    # Redis fanout is PUB/SUB: the consumer subscribes (the sync consumer on
+    # the runner) and gets a copy per queue.
+    name = unique_name('aiofan')
+    exchange = Exchange(name, 'fanout')
+    queues = [Queue(f'{name}-{n}', exchange) for n in range(2)]
+
+    async def main() -> list[Any]:
+        async with AsyncConnection(url, native=native) as conn:
+            consumer = AsyncConsumer(conn, queues)
+            with pytest.raises(asyncio.TimeoutError):
+                await consumer.get(timeout=0.2)  # subscribed now
+            await AsyncProducer(conn, exchange).publish('to all')
+            got = []
+            for _ in range(2):
+                message = await consumer.get(timeout=5)
+                got.append((message.delivery_info['routing_key'], message.payload))
+                await message.ack()
+            await consumer.close()
+            return got
+
+    assert run(main()) == [('', 'to all'), ('', 'to all')]

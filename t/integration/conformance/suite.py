@@ -6,7 +6,11 @@ Subclass :class:`ConformanceSuite` in ``t/integration/test_conformance_<name>.py
         url = 'memory://'
 
 Only Kombu's public API is used (Connection, Exchange, Queue, Producer,
-Consumer, Message.ack/reject/requeue), so any transport can run it.  A case
+Consumer, Message.ack/reject/requeue), so any transport can run it.  The
+cases reach it through :attr:`ConformanceSuite.api` (``self.Consumer``,
+``self.Producer``, ``self.bind``, ``self.connection``): the sync API by
+default, or :class:`~t.integration.conformance.async_api.AsyncAPI`, which
+runs the same cases through :mod:`kombu.asyncio`, awaited.  A case
 is skipped only when the subclass declares the capability absent with one of
 the ``supports_*`` flags below (each such setting must name the broker
 limitation in a comment), or when ``Transport.implements.exchange_type``
@@ -21,8 +25,10 @@ from typing import Any, Callable
 
 import pytest
 
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu import Connection, Exchange, Queue
 from t.servers import unique_name
+
+from .api import SyncAPI
 
 #: Longest a test waits for something a broker does asynchronously.
 WAIT = 5.0
@@ -33,6 +39,9 @@ class ConformanceSuite:
 
     #: broker URL.
     url: str = 'memory://'
+
+    #: the API the cases go through (connections, producers, consumers, bound entities).
+    api: Any = SyncAPI
 
     #: transport options of every connection.
     transport_options: dict[str, Any] = {}
@@ -93,12 +102,12 @@ class ConformanceSuite:
                 channel = conn.channel()
                 for queue in self._queues:
                     try:
-                        queue.bind(channel).delete()
+                        self.bind(queue, channel).delete()
                     except Exception:
                         channel = conn.channel()  # a failed delete closes AMQP channels
                 for exchange in self._exchanges:
                     try:
-                        exchange.bind(channel).delete()
+                        self.bind(exchange, channel).delete()
                     except Exception:
                         channel = conn.channel()
         finally:
@@ -106,9 +115,21 @@ class ConformanceSuite:
 
     def connection(self) -> Connection:
         """A new connection to the broker (closed at teardown)."""
-        conn = Connection(self.url, transport_options=dict(self.transport_options))
+        conn = self.api.connection(self.url, transport_options=dict(self.transport_options))
         self._connections.append(conn)
         return conn
+
+    def Consumer(self, channel: Any, queues: list[Queue], **kwargs: Any) -> Any:
+        """A consumer of :attr:`api` (``channel`` may be a connection)."""
+        return self.api.Consumer(channel, queues, **kwargs)
+
+    def Producer(self, conn: Connection) -> Any:
+        """A producer of :attr:`api` on the default channel of ``conn``."""
+        return self.api.Producer(conn)
+
+    def bind(self, entity: Any, channel: Any) -> Any:
+        """``entity`` bound to ``channel`` through :attr:`api`."""
+        return self.api.bind(entity, channel)
 
     def exchange(self, type: str = 'direct', **kwargs: Any) -> Exchange:
         if type == 'headers':
@@ -140,18 +161,18 @@ class ConformanceSuite:
     def declare(self, conn: Connection, *entities: Any) -> None:
         channel = conn.default_channel
         for entity in entities:
-            entity.bind(channel).declare()
+            self.bind(entity, channel).declare()
 
     def publish(self, conn: Connection, bodies: list[Any], exchange: Exchange | str = '',
                 routing_key: str = '', **kwargs: Any) -> None:
-        producer = Producer(conn.default_channel)
+        producer = self.Producer(conn)
         for body in bodies:
             producer.publish(body, exchange=exchange, routing_key=routing_key,
                              serializer='json', **kwargs)
 
     def get_all(self, conn: Connection, queue: Queue, ack: bool = True) -> list[Any]:
         """Fetch every ready message of ``queue`` with basic_get."""
-        bound = queue.bind(conn.default_channel)
+        bound = self.bind(queue, conn.default_channel)
         got = []
         while True:
             message = bound.get(no_ack=False)
@@ -174,7 +195,7 @@ class ConformanceSuite:
         return got
 
     def size(self, conn: Connection, queue: Queue) -> int:
-        return queue.bind(conn.default_channel).queue_declare(passive=True).message_count
+        return self.bind(queue, conn.default_channel).queue_declare(passive=True).message_count
 
     def drain(self, conn: Connection, until: Callable[[], bool],
               timeout: float = WAIT) -> None:
@@ -210,7 +231,7 @@ class ConformanceSuite:
             got.append(body)
             message.ack()
 
-        with Consumer(conn, [queue], callbacks=[on_message]):
+        with self.Consumer(conn, [queue], callbacks=[on_message]):
             self.drain(conn, lambda: len(got) == 10)
         assert got == [{'n': i} for i in range(10)]
         assert self.size(conn, queue) == 0
@@ -219,7 +240,7 @@ class ConformanceSuite:
         conn = self.connection()
         queue = self.queue()
         self.declare(conn, queue)
-        bound = queue.bind(conn.default_channel)
+        bound = self.bind(queue, conn.default_channel)
         assert bound.get() is None
         self.publish(conn, ['a'], routing_key=queue.routing_key)
         message = self._get_one(bound)
@@ -240,14 +261,14 @@ class ConformanceSuite:
         conn = self.connection()
         queue = self.queue()
         self.declare(conn, queue)
-        producer = Producer(conn.default_channel)
+        producer = self.Producer(conn)
         producer.publish(b'\x00\x01binary\xff', routing_key=queue.routing_key,
                          content_type='application/data', content_encoding='binary',
                          headers={'h': 'v', 'n': 1}, correlation_id='corr-1',
                          reply_to='reply-q', delivery_mode=2)
         producer.publish({'text': 'h\xe9llo \u2603'}, routing_key=queue.routing_key,
                          serializer='json', compression='zlib')
-        bound = queue.bind(conn.default_channel)
+        bound = self.bind(queue, conn.default_channel)
         first = self._get_one(bound)
         assert first.body == b'\x00\x01binary\xff'
         assert first.content_type == 'application/data'
@@ -265,7 +286,7 @@ class ConformanceSuite:
         queue = self.queue()
         self.declare(conn, queue)
         self.publish(conn, ['a', 'b'], routing_key=queue.routing_key)
-        bound = queue.bind(conn.default_channel)
+        bound = self.bind(queue, conn.default_channel)
         self._get_one(bound).reject()
         assert self.get_all(conn, queue) == ['b']
 
@@ -274,7 +295,7 @@ class ConformanceSuite:
         queue = self.queue()
         self.declare(conn, queue)
         self.publish(conn, ['a', 'b'], routing_key=queue.routing_key)
-        bound = queue.bind(conn.default_channel)
+        bound = self.bind(queue, conn.default_channel)
         message = self._get_one(bound)
         assert message.payload == 'a'
         message.requeue()
@@ -295,7 +316,7 @@ class ConformanceSuite:
         self.declare(conn, queue)
         self.publish(conn, list(range(5)), routing_key=queue.routing_key)
         self._wait_size(conn, queue, 5)
-        assert queue.bind(conn.default_channel).purge() == 5
+        assert self.bind(queue, conn.default_channel).purge() == 5
         assert self.size(conn, queue) == 0
         assert self.get_all(conn, queue) == []
 
@@ -312,20 +333,20 @@ class ConformanceSuite:
         assert self.size(conn, queue) == 0
         self.publish(conn, list(range(3)), routing_key=queue.routing_key)
         self._wait_size(conn, queue, 3)
-        ok = queue.bind(conn.default_channel).queue_declare()
+        ok = self.bind(queue, conn.default_channel).queue_declare()
         assert ok.message_count == 3
 
     def test_passive_declare_of_missing_queue_fails(self) -> None:
         conn = self.connection()
         queue = Queue(unique_name('conf-missing'), Exchange(''), routing_key='x')
         with pytest.raises(conn.channel_errors):
-            queue.bind(conn.channel()).queue_declare(passive=True)
+            self.bind(queue, conn.channel()).queue_declare(passive=True)
 
     def test_drain_events_timeout(self) -> None:
         conn = self.connection()
         queue = self.queue()
         self.declare(conn, queue)
-        with Consumer(conn, [queue], callbacks=[lambda body, message: None]):
+        with self.Consumer(conn, [queue], callbacks=[lambda body, message: None]):
             start = time.monotonic()
             with pytest.raises(socket.timeout):
                 conn.drain_events(timeout=0.3)
@@ -341,7 +362,7 @@ class ConformanceSuite:
         self.declare(conn, queue)
         self.publish(conn, list(range(5)), routing_key=queue.routing_key)
         got: list[Any] = []
-        with Consumer(conn, [queue], callbacks=[lambda body, m: (got.append(body),
+        with self.Consumer(conn, [queue], callbacks=[lambda body, m: (got.append(body),
                                                                  m.ack())]):
             for calls in range(1, 6):
                 deadline = time.monotonic() + WAIT
@@ -377,7 +398,7 @@ class ConformanceSuite:
                 message.ack()   # dropped
 
         expected = len(self.corrupt_entries) + 1
-        with Consumer(conn, [queue], callbacks=[lambda body, m: (got.append(body), m.ack())],
+        with self.Consumer(conn, [queue], callbacks=[lambda body, m: (got.append(body), m.ack())],
                       on_decode_error=on_decode_error, prefetch_count=10):
             self.drain(conn, lambda: len(got) == 2 and len(errors) == expected)
         assert sorted(got) == ['after', 'before']
@@ -392,7 +413,7 @@ class ConformanceSuite:
         for n, queue in enumerate(queues):
             self.publish(conn, [f'{n}-a', f'{n}-b'], routing_key=queue.routing_key)
         got: list[Any] = []
-        with Consumer(conn, queues, callbacks=[lambda b, m: (got.append(b), m.ack())]):
+        with self.Consumer(conn, queues, callbacks=[lambda b, m: (got.append(b), m.ack())]):
             self.drain(conn, lambda: len(got) == 6)
         assert sorted(got) == sorted(f'{n}-{x}' for n in range(3) for x in 'ab')
         for n in range(3):  # FIFO within each queue
@@ -403,7 +424,7 @@ class ConformanceSuite:
         queue = self.queue()
         self.declare(conn, queue)
         got: list[Any] = []
-        consumer = Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())])
+        consumer = self.Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())])
         consumer.consume()
         self.publish(conn, ['a'], routing_key=queue.routing_key)
         self.drain(conn, lambda: len(got) == 1)
@@ -419,7 +440,7 @@ class ConformanceSuite:
         self.declare(conn, queue)
         self.publish(conn, list(range(5)), routing_key=queue.routing_key)
         got: list[Any] = []
-        with Consumer(conn, [queue], callbacks=[lambda b, m: got.append(m)],
+        with self.Consumer(conn, [queue], callbacks=[lambda b, m: got.append(m)],
                       prefetch_count=2):
             self.drain(conn, lambda: len(got) == 2)
             self.assert_no_delivery(conn)
@@ -440,7 +461,7 @@ class ConformanceSuite:
         self.declare(conn, queue)
         self.publish(conn, ['a', 'b'], routing_key=queue.routing_key)
         got: list[Any] = []
-        with Consumer(conn, [queue], callbacks=[lambda b, m: got.append(b)], no_ack=True):
+        with self.Consumer(conn, [queue], callbacks=[lambda b, m: got.append(b)], no_ack=True):
             self.drain(conn, lambda: len(got) == 2)
         conn.release()
         assert self.get_all(self.connection(), queue) == []
@@ -453,7 +474,7 @@ class ConformanceSuite:
         conn = self.connection()
         channel = conn.channel()
         got: list[Any] = []
-        consumer = Consumer(channel, [queue], callbacks=[lambda b, m: got.append(m)],
+        consumer = self.Consumer(channel, [queue], callbacks=[lambda b, m: got.append(m)],
                             prefetch_count=3)
         consumer.consume()
         self.drain(conn, lambda: len(got) == 3)
@@ -470,7 +491,7 @@ class ConformanceSuite:
         self.declare(conn, queue)
         self.publish(conn, ['a', 'b'], routing_key=queue.routing_key)
         got: list[Any] = []
-        consumer = Consumer(conn, [queue], callbacks=[lambda b, m: got.append(m)])
+        consumer = self.Consumer(conn, [queue], callbacks=[lambda b, m: got.append(m)])
         consumer.consume()
         self.drain(conn, lambda: len(got) == 2)
         conn.release()
@@ -513,7 +534,7 @@ class ConformanceSuite:
         self.declare(conn, exchange, queue)
         self.publish(conn, ['before'], exchange, 'key')
         assert self.get_eventually(conn, queue, 1) == ['before']
-        queue.bind(conn.default_channel).unbind_from(exchange, 'key')
+        self.bind(queue, conn.default_channel).unbind_from(exchange, 'key')
         self.publish(conn, ['after'], exchange, 'key')
         time.sleep(0.2)
         assert self.get_all(conn, queue) == []
@@ -548,7 +569,7 @@ class ConformanceSuite:
         self.declare(conn, exchange, *queues)
         got: list[Any] = []
         consumer_conn = self.connection()
-        with Consumer(consumer_conn, queues,
+        with self.Consumer(consumer_conn, queues,
                       callbacks=[lambda b, m: (got.append(b), m.ack())]):
             # one idle drain first: pub/sub transports subscribe when polled
             self.assert_no_delivery(consumer_conn, timeout=0.2)
@@ -565,7 +586,7 @@ class ConformanceSuite:
         any_q = self.queue(exchange, '', binding_arguments={
             'x-match': 'any', 'format': 'pdf', 'type': 'log'})
         self.declare(conn, exchange, all_q, any_q)
-        producer = Producer(conn.default_channel)
+        producer = self.Producer(conn)
         for body, headers in (('1', {'format': 'pdf', 'type': 'report'}),
                               ('2', {'format': 'pdf'}),
                               ('3', {'type': 'log'}),
@@ -628,7 +649,7 @@ class ConformanceSuite:
         self.publish(conn, ['expired'], routing_key=source.routing_key)
         time.sleep(0.3)
         assert self.get_all(conn, source) == []
-        bound = dead.bind(conn.default_channel)
+        bound = self.bind(dead, conn.default_channel)
         message = self._get_one(bound)
         assert message.payload == 'expired'
         death = message.headers['x-death'][0]
@@ -640,9 +661,9 @@ class ConformanceSuite:
         conn = self.connection()
         source, dead = self._dead_letter_setup(conn)
         self.publish(conn, ['rejected', 'kept'], routing_key=source.routing_key)
-        bound = source.bind(conn.default_channel)
+        bound = self.bind(source, conn.default_channel)
         self._get_one(bound).reject(requeue=False)
-        message = self._get_one(dead.bind(conn.default_channel))
+        message = self._get_one(self.bind(dead, conn.default_channel))
         assert message.payload == 'rejected'
         assert message.delivery_info['routing_key'] == 'dead-key'
         assert message.headers['x-death'][0]['reason'] == 'rejected'
@@ -665,4 +686,4 @@ class ConformanceSuite:
         self.declare(conn, queue)
         time.sleep(1.0)
         with pytest.raises(conn.channel_errors):
-            queue.bind(conn.channel()).queue_declare(passive=True)
+            self.bind(queue, conn.channel()).queue_declare(passive=True)

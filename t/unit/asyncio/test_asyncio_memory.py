@@ -164,3 +164,37 @@ def test_reject_and_requeue() -> None:
 
     # memory:// requeues at the head of the queue, as Kombu does
     assert sorted(run(main())) == ['a', 'a', 'b']
+
+
+def test_corrupt_entry_reaches_awaited_on_decode_error(runner: Any) -> None:
+    # A stored entry that is not an envelope is handed out, not raised past the
+    # consumer; an async on_decode_error is awaited (it can await the ack).
+    from kombu.exceptions import DecodeError
+    exchange, queue = entities()
+    errors: list[BaseException] = []
+
+    async def on_decode_error(message: Any, exc: BaseException) -> None:
+        errors.append(exc)
+        await message.ack()
+
+    async def main() -> list[Any]:
+        got: list[Any] = []
+        async with AsyncConnection('memory://', runner=runner()) as conn:
+            consumer = AsyncConsumer(conn, [queue], on_decode_error=on_decode_error,
+                                     callbacks=[lambda body, m: got.append(body)])
+            await consumer.consume()
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            await producer.publish('before', serializer='json')
+            channel = await conn.channel()
+            channel.channel._put(queue.name, '{not json')
+            await producer.publish('after', serializer='json')
+            for _ in range(3):
+                await consumer.drain_events(timeout=5)
+            await consumer.close()
+            return got
+
+    got = run(main())
+    assert got == ['before', 'after']
+    assert len(errors) == 1 and isinstance(errors[0], DecodeError)
+    with Connection('memory://') as sync:  # the corrupt one was acked; the others not
+        assert sync.SimpleQueue(queue).qsize() == 2
