@@ -44,7 +44,13 @@ class TestRedisClusterConformance(ConformanceSuite):
     priority_order = 'lowest-first'
 
     def ensure_server(self) -> None:
-        type(self).url = cluster_url()
+        cls = type(self)
+        cls.url = cluster_url()
+        with Connection(cls.url, transport_options=cls.transport_options) as conn:
+            sharded = conn.default_channel._sharded_fanout
+        # Redis 7: fanout over sharded pub/sub, which (as redis://'s PUB/SUB) gives
+        # copies only to queues consumed at the time; before, copies in every queue.
+        cls.supports_fanout_without_consumers = not sharded
 
     def store_raw(self, conn: Connection, queue: Queue, entry: Any) -> None:
         # Straight into the queue's step-0 list, past the envelope.
@@ -104,3 +110,10 @@ class TestRedisClusterConformance(ConformanceSuite):
                 conn.drain_events(timeout=5)
         # Round robin over the queues: each of the first 30 deliveries takes its turn.
         assert {order[:30].count(q.name) for q in queues} == {10}
+
+
+class TestRedisClusterCopiesFanoutConformance(TestRedisClusterConformance):
+    """The whole suite again with ``fanout_pubsub`` off: the fallback of servers before
+    Redis 7, a copy of every fanout message in every bound queue."""
+
+    transport_options = {'fanout_pubsub': False}

@@ -14,9 +14,10 @@ owns consumed queues when all are empty (:mod:`.consume`, :mod:`.poller`);
 an ack deletes the record (acks of a consumer go in batches), a reject with
 requeue or a closed channel gives the message back, and a sweep on every
 consuming connection restores messages whose ``visibility_timeout`` passed
-without an ack, on whichever node their queue lives.  Fanout and topic
-exchanges put a copy in every bound queue (so copies also wait in queues that
-have no consumer yet).
+without an ack, on whichever node their queue lives.  Fanout goes over
+sharded pub/sub on Redis 7 (:mod:`.fanout`), else (and with
+``fanout_pubsub=False``) a copy waits in every bound queue, as topic
+exchanges' do.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from kombu.utils.url import url_to_parts
 from . import keys as K
 from .consume import ConsumeMixin
 from .errors import errors
+from .fanout import FanoutMixin
 from .poller import ClusterPoller
 
 try:
@@ -80,6 +82,9 @@ class RedisClusterOptions(TransportOptions):
     ack_batch_size: int = 64
     #: seconds a BRPOP waits on a node that owns one consumed queue
     brpop_timeout: float = 1.0
+    #: fanout over sharded pub/sub when every master has it (Redis 7), else
+    #: a copy in every bound queue
+    fanout_pubsub: bool = True
 
 
 class QoS(SettlingQoS):
@@ -90,7 +95,8 @@ class QoS(SettlingQoS):
         self.channel._flush_acks()  # type: ignore[attr-defined]
 
 
-class Channel(SharedExchangesMixin, ConsumeMixin, SettlesFreshClaims, virtual.Channel):
+class Channel(SharedExchangesMixin, FanoutMixin, ConsumeMixin, SettlesFreshClaims,
+              virtual.Channel):
     """Redis Cluster channel."""
 
     Options = RedisClusterOptions
@@ -108,7 +114,7 @@ class Channel(SharedExchangesMixin, ConsumeMixin, SettlesFreshClaims, virtual.Ch
     from_transport_options = virtual.Channel.from_transport_options + (
         'visibility_timeout', 'unacked_restore_interval', 'unacked_restore_limit',
         'priority_steps', 'global_keyprefix', 'consume_batch_size', 'ack_batch_size',
-        'brpop_timeout')
+        'brpop_timeout', 'fanout_pubsub')
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -118,6 +124,7 @@ class Channel(SharedExchangesMixin, ConsumeMixin, SettlesFreshClaims, virtual.Ch
         self.layout = K.Layout(self.global_keyprefix, self.priority_steps)
         self._last_sweep = 0.0
         self._init_consume()
+        self._init_fanout()
         if self.connection.polling_interval is not None:
             self.shared_brpop_timeout = self.connection.polling_interval
         client = self.client
@@ -171,6 +178,7 @@ class Channel(SharedExchangesMixin, ConsumeMixin, SettlesFreshClaims, virtual.Ch
             self.client.srem(self.layout.bindings(exchange),
                              K.binding_member(routing_key, pattern, queue))
         self.state.invalidate_routes(exchange)
+        self._note_unbind(exchange, queue)
 
     # -- queues (each in its own slot) --------------------------------------------
 
@@ -262,6 +270,8 @@ class Channel(SharedExchangesMixin, ConsumeMixin, SettlesFreshClaims, virtual.Ch
         return self._decode(items[0], queue, recorded=args[1] == '1')  # type: ignore[no-any-return]
 
     def _restore(self, message: Any) -> None:
+        if self._dropped_broadcast(message):
+            return
         # Back in its queue first, then the record goes: a crash between the
         # two redelivers the message twice rather than never.
         super()._restore(message)
@@ -339,6 +349,7 @@ class Transport(virtual.Transport):
         self.cycle = ClusterPoller()
         self._plain_drain = False  # drain_events goes through the poller's get()
         self._cluster: Any = None
+        self._sharded: bool | None = None
         #: queue -> (read at, QueuePolicy) read from the cluster.
         self.policies: dict[str, Any] = {}
 
@@ -378,6 +389,17 @@ class Transport(virtual.Transport):
             with errors('connect'):
                 self._cluster = RedisCluster(startup_nodes=nodes, **kwargs)
         return self._cluster
+
+    def sharded_pubsub(self) -> bool:
+        """True if every master has sharded pub/sub (Redis 7 or later; asked once)."""
+        if self._sharded is None:
+            with errors('connect'):
+                infos = self.cluster_client().info('server', target_nodes=RedisCluster.PRIMARIES)
+            if isinstance(infos, dict) and 'redis_version' in infos:  # one master
+                infos = {'': infos}
+            self._sharded = all(int(str(info['redis_version']).split('.')[0]) >= 7
+                                for info in infos.values())
+        return self._sharded
 
     def establish_connection(self) -> Transport:
         self.cluster_client()  # fails here, as Kombu's connect() expects, if unreachable

@@ -95,7 +95,10 @@ class ConsumeMixin(_ChannelBase):
 
     @property
     def active_queues(self) -> list[str]:
-        return self._active_queues
+        """The consumed queues read from their lists (pub/sub fanout queues excluded)."""
+        fanout = self.active_fanout_queues
+        queues = self._active_queues
+        return [q for q in queues if q not in fanout] if fanout else queues
 
     @property
     def _held(self) -> Any:
@@ -162,7 +165,7 @@ class ConsumeMixin(_ChannelBase):
         consumer = self._consumer_of.get(queue)
         return consumer is None or not consumer[0]  # no_ack consumers leave no record
 
-    def _take_in(self, batches: list[tuple[str, list[bytes]]], hand_over: bool) -> bool:
+    def _take_in(self, batches: list[tuple[str, list[Any]]], hand_over: bool) -> bool:
         """Hold popped batches (interleaved with what waits) and hand one over.
 
         Inside ``drain_events`` one message is handed over per call, and only
@@ -174,8 +177,9 @@ class ConsumeMixin(_ChannelBase):
             for queue, items in batches:
                 recorded = self._records(queue)
                 group = []
-                for item in items:
-                    raw = self._decode(item, queue, recorded)
+                for item in items:  # stored entries; a pub/sub copy comes decoded
+                    raw = self._decode(item, queue, recorded) \
+                        if item.__class__ is bytes else item
                     if self._expired_raw(queue, raw):
                         continue  # dead-lettered; its record is settled below
                     message = self._make_message(raw, queue)
@@ -214,7 +218,7 @@ class ConsumeMixin(_ChannelBase):
 
     def _pop_and_deliver(self) -> bool:
         """Pop a share of the budget from every consumed queue in one pipeline."""
-        queues = list(dict.fromkeys(self._active_queues))
+        queues = list(dict.fromkeys(self.active_queues))
         if not queues:
             return False
         self._sweep_turn = turn = (self._sweep_turn + 1) % len(queues)
@@ -260,7 +264,7 @@ class ConsumeMixin(_ChannelBase):
         """The consumed queues grouped by the name of the node owning their slot."""
         client, layout = self.client, self.layout
         return group_by_node(
-            self._active_queues,
+            self.active_queues,
             lambda queue: client.get_node_from_key(layout.queue_key(queue, 0)).name)
 
     def _wait_on(self, node: str) -> NodeWait:
@@ -270,14 +274,8 @@ class ConsumeMixin(_ChannelBase):
             if wait.connection._sock is not None:
                 return wait
             self._drop_wait(node)
-        cluster_node = self.client.get_node(node_name=node)
-        if cluster_node is None or cluster_node.redis_connection is None:
-            raise rexc.ConnectionError(f'{node} is no longer a node of the cluster')
-        kwargs = dict(cluster_node.redis_connection.connection_pool.connection_kwargs)
-        kwargs['socket_timeout'] = None  # BRPOP waits; the poll decides how long
-        conn = RedisConnection(**kwargs)
+        conn = self._node_connection(node)
         try:
-            conn.connect()
             conn.send_command('CLIENT', 'ID')  # for CLIENT UNBLOCK, when it is taken back
             client_id = conn.read_response()
         except BaseException:
@@ -285,6 +283,17 @@ class ConsumeMixin(_ChannelBase):
             raise
         wait = self._waits[node] = NodeWait(conn, client_id)
         return wait
+
+    def _node_connection(self, node: str) -> RedisConnection:
+        """A connection of its own to ``node``, for the poller to wait on."""
+        cluster_node = self.client.get_node(node_name=node)
+        if cluster_node is None or cluster_node.redis_connection is None:
+            raise rexc.ConnectionError(f'{node} is no longer a node of the cluster')
+        kwargs = dict(cluster_node.redis_connection.connection_pool.connection_kwargs)
+        kwargs['socket_timeout'] = None  # BRPOP waits; the poll decides how long
+        conn = RedisConnection(**kwargs)
+        conn.connect()
+        return conn
 
     def _brpop_start(self, node: str, queues: list[str]) -> None:
         wait = self._waits[node]
@@ -363,12 +372,16 @@ class ConsumeMixin(_ChannelBase):
             logger.critical('Could not give back message %r to %r', item, key, exc_info=True)
 
     def _drop_wait(self, node: str) -> None:
-        wait = self._waits.pop(node, None)
-        if wait is None:
+        self._drop_node_connection(self._waits, node)
+
+    def _drop_node_connection(self, holders: dict[str, Any], node: str) -> None:
+        """Forget ``holders[node]`` (a BRPOP or pub/sub connection): off the poll, closed."""
+        holder = holders.pop(node, None)
+        if holder is None:
             return
         if self.connection is not None:
-            self._cycle_of_connection.forget_wait(self, wait)
-        wait.connection.disconnect()
+            self._cycle_of_connection.forget(self, holder)
+        holder.connection.disconnect()
 
     def _node_failed(self, node: str) -> None:
         """``node`` is unreachable (killed, failed over): forget it, learn the new owners."""

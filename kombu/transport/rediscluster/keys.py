@@ -17,6 +17,11 @@ visibility sweep visits), the exchange types (a hash) and one binding set per
 exchange whose members are
 ``routing_key + SEP + pattern + SEP + queue``.  No command ever names keys of two
 tags, so none can fail with CROSSSLOT.
+
+A fanout exchange broadcasts over the sharded pub/sub channel
+``<prefix>{<exchange>}.fanout`` (same escaping), which lives on the master
+owning that tag's slot; pub/sub channels are not keys, so it shares nothing
+with a queue of the same name.
 """
 from __future__ import annotations
 
@@ -77,6 +82,10 @@ class Layout:
 
     def bindings(self, exchange: str) -> str:
         return f'{self.prefix}{GLOBAL_TAG}.binding.{exchange}'
+
+    def fanout_channel(self, exchange: str) -> str:
+        """The shard channel (SPUBLISH/SSUBSCRIBE) of a fanout exchange: in its own slot."""
+        return f'{self.prefix}{{{hash_tag(exchange)}}}.fanout'
 
 
 def binding_member(routing_key: str | None, pattern: str | None, queue: str) -> str:

@@ -23,13 +23,14 @@ from kombu.transport.redis.poller import MultiChannelPoller
 
 logger = logging.getLogger('kombu.transport.rediscluster')
 
-__all__ = ('ClusterPoller', 'group_by_node', 'interleave', 'next_turn', 'BRPOP')
+__all__ = ('ClusterPoller', 'group_by_node', 'interleave', 'next_turn', 'BRPOP', 'SLISTEN')
 
 T = TypeVar('T')
 N = TypeVar('N', bound=Hashable)
 
-#: the poll type of a node's BRPOP socket: ``BRPOP <node name>``.
+#: the poll types of a node's sockets: ``BRPOP <node name>``, ``SLISTEN <node name>``.
 BRPOP = 'BRPOP '
+SLISTEN = 'SLISTEN '
 _GAP = object()
 
 
@@ -89,32 +90,49 @@ class ClusterPoller(MultiChannelPoller):
         super().get(callback, timeout)
 
     def _register_BRPOP(self, channel: Any) -> None:
-        for node, queues in channel._consume_groups().items():
-            try:
-                wait = channel._wait_on(node)
-            except channel.connection_errors:
-                logger.debug('cannot connect to cluster node %s', node, exc_info=True)
-                channel._node_failed(node)
-                self.failed = True
-                continue
-            kind = BRPOP + node
-            if not self._client_registered(channel, wait, kind):
-                self._register(channel, wait, kind)
+        for node, queues, wait in self._node_sockets(
+                channel, BRPOP, channel._consume_groups(), channel._wait_on):
             if wait.queue is None:
                 channel._brpop_start(node, queues)
 
-    def forget_wait(self, channel: Any, wait: Any) -> None:
-        """Unregister the socket of a node connection that is going away."""
-        for key in [k for k in self._chan_to_sock if k[0] is channel and k[1] is wait]:
+    def _register_LISTEN(self, channel: Any) -> None:
+        for node, names, _ in self._node_sockets(
+                channel, SLISTEN, channel._fanout_groups(), channel._subscription_on):
+            channel._ssubscribe(node, names)
+
+    def _node_sockets(self, channel: Any, kind: str, groups: dict[str, list[str]],
+                      open_on: Callable[[str], Any]) -> list[tuple[str, list[str], Any]]:
+        """Each group's node connection (opened by ``open_on``), registered with the poll."""
+        ready = []
+        for node, names in groups.items():
+            try:
+                holder = open_on(node)
+            except channel.connection_errors:
+                logger.debug('cannot connect to cluster node %s', node, exc_info=True)
+                channel._slots_changed(moved=True)  # also: wait a polling interval
+                continue
+            if not self._client_registered(channel, holder, kind + node):
+                self._register(channel, holder, kind + node)
+            ready.append((node, names, holder))
+        return ready
+
+    def forget(self, channel: Any, holder: Any) -> None:
+        """Unregister the socket of a node connection (BRPOP or SLISTEN) going away."""
+        for key in [k for k in self._chan_to_sock if k[0] is channel and k[1] is holder]:
             self._forget_sock(self._chan_to_sock.pop(key))
 
     def on_readable(self, fileno: int) -> Any:
         chan_type = self._fd_to_chan.get(fileno)
-        if chan_type is None or not chan_type[1].startswith(BRPOP):
+        if chan_type is None:
             return super().on_readable(fileno)
         channel, kind = chan_type
-        delivered = channel._brpop_read(kind[len(BRPOP):],
-                                        hand_over=not self._handed_over)
+        hand_over = not self._handed_over
+        if kind.startswith(BRPOP):
+            delivered = channel._brpop_read(kind[len(BRPOP):], hand_over=hand_over)
+        elif kind.startswith(SLISTEN):
+            delivered = channel._slisten_read(kind[len(SLISTEN):], hand_over=hand_over)
+        else:
+            return super().on_readable(fileno)
         self._handed_over = self._handed_over or delivered
         return delivered
 

@@ -69,6 +69,14 @@ def records(conn: Connection, queue: Queue) -> int:
     return int(channel.client.hlen(channel.layout.unacked(queue.name)))
 
 
+def run_hub_until(hub: Hub, predicate: Callable[[], bool], timeout: float) -> bool:
+    """Run ``hub`` until ``predicate()`` holds (or ``timeout`` passes); return it."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        hub.run_once()
+    return predicate()
+
+
 def cleanup(conn: Connection, queues: list[Queue]) -> None:
     for queue in queues:
         queue.bind(conn.default_channel).delete()
@@ -182,12 +190,6 @@ def test_hub_consumes_from_every_master_and_idles_on_their_sockets(conns) -> Non
     queues = [group[0] for group in groups.values()]
     hub = Hub()
     got: list[str] = []
-
-    def run_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while not predicate() and time.monotonic() < deadline:
-            hub.run_once()
-        return predicate()
     try:
         conn.register_with_event_loop(hub)
         consumer = Consumer(conn.channel(), queues, prefetch_count=10,
@@ -195,14 +197,14 @@ def test_hub_consumes_from_every_master_and_idles_on_their_sockets(conns) -> Non
         consumer.consume()
         for queue in queues:
             publish(producer_conn, queue, [f'{queue.name}:{i}' for i in range(20)])
-        assert run_until(lambda: len(got) == 60)
+        assert run_hub_until(hub, lambda: len(got) == 60, 10)
         for queue in queues:
             assert [b for b in got if b.startswith(queue.name + ':')] == \
                 [f'{queue.name}:{i}' for i in range(20)]
         assert len(conn.transport.cycle.fds) == len(groups)  # a socket per master
         for queue in reversed(queues):  # while the hub sleeps on those sockets
             publish(producer_conn, queue, [f'late {queue.name}'])
-        assert run_until(lambda: len(got) == 63)
+        assert run_hub_until(hub, lambda: len(got) == 63, 10)
         consumer.cancel()
     finally:
         hub.close()
