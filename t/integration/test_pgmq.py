@@ -297,3 +297,36 @@ def test_notify_trigger_is_made_again_for_a_redeclared_queue(connect: Any) -> No
     idle_reads(conn, queue, 0.1)
     throttles = {t.queue_name for t in conn.transport._get_pgmq_client().list_notify_throttles()}
     assert queue.name in throttles
+
+
+def test_notify_without_long_polls_rereads_every_polling_interval(connect: Any) -> None:
+    queue = Queue(name('nperiod'))
+    conn = connect(use_notify=True, wait_time_seconds=0, polling_interval=0.25)
+    queue(conn.default_channel).declare()
+    counts = idle_reads(conn, queue, 1.0)
+    # Reads at LISTEN and each quarter second: bounded by the period, not spinning.
+    assert counts['read_with_poll'] == 0
+    assert 4 <= sum(counts.values()) <= 8
+
+
+def test_notify_listener_reconnects_after_its_connection_is_killed(
+        connect: Any, pgmq_url: str) -> None:
+    from kombu.exceptions import ConnectionError as KombuConnectionError
+    queue = Queue(name('nkill'))
+    consumer = connect(use_notify=True, notify_throttle_interval_ms=0)
+    queue(consumer.default_channel).declare()
+    got: list[Any] = []
+    consume(consumer, queue, got)
+    with pytest.raises(socket.timeout):   # LISTENing after this
+        consumer.drain_events(timeout=0.1)
+    listener = consumer.transport._listener
+    pid = listener._conn.info.backend_pid
+    admin = connect()
+    with admin.transport._get_pgmq_client().pool.connection() as conn:
+        conn.execute('SELECT pg_terminate_backend(%s)', (pid,))
+    with pytest.raises(KombuConnectionError):
+        consumer.drain_events(timeout=1)
+    assert listener._conn is None
+    admin.Producer().publish({'n': 1}, routing_key=queue.name)
+    consumer.drain_events(timeout=5)
+    assert got == [{'n': 1}]

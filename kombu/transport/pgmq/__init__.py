@@ -37,8 +37,9 @@ several are consumed.  With ``use_notify`` it LISTENs instead
 (``enable_notify_insert`` with ``notify_throttle_interval_ms``) and the
 consumer blocks on the socket of one connection until a notification, reading
 again at least every ``wait_time_seconds`` (messages whose visibility timeout
-ran out send none).  ``wait_time_seconds`` 0 turns both off: an empty queue
-is then polled every ``polling_interval`` seconds.  ``basic_get`` never waits.
+ran out send none).  ``wait_time_seconds`` 0 turns long polls off: an empty
+queue is then read every ``polling_interval`` seconds (with ``use_notify``,
+besides the notifications).  ``basic_get`` never waits.
 
 Connection String
 =================
@@ -65,11 +66,12 @@ the SQL was installed without the extension), ``pool_size`` (10), ``conn_string`
 (None), ``fifo_mode`` (None, ``'grouped'`` or ``'round_robin'``),
 ``wait_time_seconds`` (10, alias ``max_poll_seconds``), ``poll_interval_ms`` (100),
 ``use_notify`` (False), ``notify_throttle_interval_ms`` (250), ``polling_interval``
-(1, only with ``wait_time_seconds`` 0).
+(1, used with ``wait_time_seconds`` 0).
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import string
 import threading
@@ -101,6 +103,8 @@ except ImportError:  # pragma: no cover - the client library is optional
 
 __all__ = ('CHARS_REPLACE_TABLE', 'PUNCTUATIONS_TO_REPLACE', 'PGMQTopicExchange',
            'Channel', 'Transport')
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5432
 #: most messages one read takes.
@@ -391,9 +395,13 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         if not records or queue in self._noack_queues:
             return   # popped ones are gone either way
         name = self.canonical_queue_name(queue)
-        with errors('set_vt', name):
-            for record in records:
-                self.pgmq.set_vt(name, record.msg_id, 0)
+        try:
+            with errors('set_vt', name):
+                for record in records:
+                    self.pgmq.set_vt(name, record.msg_id, 0)
+        except errors.connection_errors as exc:   # cancelling, or closing a lost connection
+            logger.warning('pgmq: %d message(s) of %r read ahead come back after the '
+                           'visibility timeout: %s', len(records), queue, exc)
 
     def basic_cancel(self, consumer_tag: str) -> None:
         super().basic_cancel(consumer_tag)
@@ -562,7 +570,10 @@ class Transport(virtual.Transport):
         if not waiting or (period <= 0 and not options.use_notify):
             return super()._wait_for_messages(timeout, token)
         if options.use_notify and self.server_has('notify'):
-            return self._wait_for_notify(waiting, min(timeout, period or timeout))
+            # Read again now and then: a message whose visibility timeout ran out
+            # comes back without an insert, so without a notification.
+            reread = period or self.polling_interval or 1.0
+            return self._wait_for_notify(waiting, min(timeout, reread))
         if options.use_notify:
             warnings.warn('pgmq: the installed PGMQ SQL has no enable_notify_insert; '
                           'use_notify falls back to long polling', RuntimeWarning, stacklevel=2)
@@ -583,10 +594,14 @@ class Transport(virtual.Transport):
         for name in names - self._notifying:
             self._enable_notify(name)
         listener = self._notify_listener()
-        with errors('listen'):
-            if listener.listen(names):
-                return   # newly listening: read once more, a message may predate LISTEN
-            listener.wait(seconds)
+        try:
+            with errors('listen'):
+                if listener.listen(names):
+                    return   # newly listening: read once more, a message may predate LISTEN
+                listener.wait(seconds)
+        except errors.connection_errors:
+            listener.close()   # the next wait connects and LISTENs again
+            raise
 
     def _enable_notify(self, name: str) -> None:
         throttle = self.options.notify_throttle_interval_ms
