@@ -60,6 +60,8 @@ class FanoutMixin(_ChannelBase):
         self._subs: dict[str, NodeSubscription] = {}
         #: shard channel -> its exchange.
         self._exchange_of: dict[str, str] = {}
+        #: delivery tags of broadcast copies not yet settled (never stored).
+        self._broadcasts: set[str] = set()
 
     @property
     def active_fanout_queues(self) -> set[str]:  # type: ignore[override]
@@ -119,8 +121,24 @@ class FanoutMixin(_ChannelBase):
 
     def _dropped_broadcast(self, message: Any) -> bool:
         """True for a pub/sub copy being restored: a broadcast is not stored."""
-        queue = getattr(message, '_source_queue', None)
-        return queue in self._consumed_fanout
+        tag = getattr(message, 'delivery_tag', None)
+        if tag in self._broadcasts:
+            self._broadcasts.discard(tag)
+            return True
+        return False
+
+    def _unfetch(self, messages: list[Any]) -> None:
+        kept: list[Any] = []
+        dropped: list[Any] = []
+        for message in messages:
+            (dropped if self._dropped_broadcast(message) else kept).append(message)
+        for message in dropped:
+            self.qos.ack(message.delivery_tag)  # forgotten, as the others once put back
+        super()._unfetch(kept)
+
+    def _settle(self, tag: Any) -> None:
+        self._broadcasts.discard(tag)
+        super()._settle(tag)
 
     # -- subscribing (the poller calls these) ---------------------------------------------
 
@@ -216,7 +234,11 @@ class FanoutMixin(_ChannelBase):
             return
         queues = [q for q in self._consumed_fanout if self._fanout_queues.get(q) == exchange]
         for i, queue in enumerate(queues):
-            batches.append((queue, [message if i == 0 else self._copy_message(message)]))
+            copy = message if i == 0 else self._copy_message(message)
+            tag = (copy.get('properties') or {}).get('delivery_tag')
+            if isinstance(tag, str):
+                self._broadcasts.add(tag)
+            batches.append((queue, [copy]))
 
     def _drop_sub(self, node: str) -> None:
         self._drop_node_connection(self._subs, node)

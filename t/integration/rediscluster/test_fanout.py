@@ -175,3 +175,22 @@ def test_copies_in_every_bound_queue_when_pubsub_is_off(conns) -> None:
         message = queue.bind(conn.default_channel).get(no_ack=True)
         assert message is not None and message.payload == 'kept'
         queue.bind(conn.default_channel).delete()
+
+
+def test_broadcasts_left_unacked_or_held_at_close_are_not_stored(conns) -> None:
+    conn, producer_conn = conns(), conns()
+    exchange = exchanges_on_every_master(conn)[0]
+    queues = [bound_queue(conn, exchange) for _ in range(2)]
+    got: list[Any] = []
+    channel = conn.channel()
+    consumer = Consumer(channel, queues, callbacks=[lambda b, m: got.append(m)])
+    consumer.consume()
+    with pytest.raises(TimeoutError):
+        conn.drain_events(timeout=0.2)
+    Producer(producer_conn.default_channel, exchange).publish('once', serializer='json')
+    conn.drain_events(timeout=5)  # one copy delivered (not acked), the other held
+    assert len(got) == 1 and channel._prefetched
+    got[0].reject(requeue=True)  # a requeued broadcast is dropped too
+    channel.close()
+    assert [stored(producer_conn, q) for q in queues] == [0, 0]
+    assert not channel._broadcasts
