@@ -5,19 +5,30 @@ Features
 * Type: Virtual
 * Supports Direct: Yes
 * Supports Topic: Yes
-* Supports Fanout: No (exchange tables live in the client process)
+* Supports Fanout: Yes (a topic per fanout exchange, read by the consumer
+  group of each bound queue)
 * Supports Priority: No (a topic partition is a log read in order)
 * Supports TTL: Yes (per-message ``expiration`` and queue ``x-message-ttl``,
   applied by the virtual base when a message is read)
 
 Each Kombu queue is a Kafka topic, read by a consumer group named after the
 queue (``group.id``), so the consumers of one queue share its partitions and
-every message reaches one of them.  The conformance suite
+every message reaches one of them.
+
+A fanout exchange is a topic of its own (``fanout.`` + the exchange name;
+``kombu.transport.kafka_fanout``).
+The consumer group of each queue bound to it reads that topic besides the
+queue's own, so every bound queue gets each message, and its consumers share
+it as they share the queue.  Binding a queue commits its group's offset at the
+end of the exchange's topic (unless the group read it before): the queue gets
+what is published from then on, also while none of its consumers runs, and in
+whichever process the message is published.  The conformance suite
 (``t/integration/test_conformance_confluentkafka.py``, run against Tansu, a
 Kafka-compatible broker) proves: publish/consume/ack, ``basic_get``, reject,
 requeue, purge, queue size, several queues per consumer, cancel, prefetch,
 ``no_ack``, unacked messages given back when a channel or connection closes,
-direct and topic routing, unbind, 1 MiB messages in order, message expiration
+direct, topic and fanout routing (fanout also across connections and to
+queues without consumers), unbind, 1 MiB messages in order, message expiration
 and queue TTL with dead-lettering, and dead-lettering on reject.
 
 Connection String
@@ -78,6 +89,7 @@ Transport Options
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import string
@@ -85,13 +97,14 @@ import threading
 import uuid
 from queue import Empty
 from time import monotonic
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 from kombu.exceptions import ConnectionError as KombuConnectionError
 from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 from . import virtual
+from .kafka_fanout import FanoutTopicsMixin
 from .virtual.errors import ErrorTranslator
 from .virtual.message import as_envelope, corrupt_envelope
 from .virtual.options import TransportOptions
@@ -228,7 +241,7 @@ class QoS(virtual.QoS):
     """Prefetch and unacked messages (settling goes through the channel's ``_settle``)."""
 
 
-class Channel(SettleOnAckMixin, virtual.Channel):
+class Channel(FanoutTopicsMixin, SettleOnAckMixin, virtual.Channel):
     """Kafka channel: one producer per connection, one group consumer per queue."""
 
     QoS = QoS
@@ -292,10 +305,45 @@ class Channel(SettleOnAckMixin, virtual.Channel):
             config.update(self.options.kafka_consumer_config)
             with errors('subscribe', queue):
                 consumer = Consumer(config)
-                consumer.subscribe([topic])
+                consumer.subscribe(self._topics(queue))
             self._kafka_consumers[queue] = consumer
             self._joining.add(queue)
         return consumer
+
+    @contextlib.contextmanager
+    def _group_client(self, queue: str) -> Iterator[Any]:
+        """A client of the group of ``queue`` for offsets: this channel's member of it,
+        or a consumer made for the call that never joins."""
+        consumer = self._kafka_consumers.get(queue)
+        if consumer is not None:
+            yield consumer
+            return
+        config = dict(self.common_config)
+        config.update({'group.id': self.sanitize_queue_name(queue),
+                       'enable.auto.commit': False})
+        config.update(self.options.kafka_consumer_config)
+        with errors('group client', queue):
+            consumer = Consumer(config)
+        try:
+            yield consumer
+        finally:
+            consumer.close()
+
+    def _partitions_of(self, consumer: Any, topic: str) -> list[Any]:
+        """The partitions of ``topic`` (none when it does not exist)."""
+        meta = consumer.list_topics(topic, timeout=self.connection_wait_time_seconds)
+        found = meta.topics.get(topic)
+        if found is None or found.error is not None:
+            return []
+        return [TopicPartition(topic, p) for p in found.partitions]
+
+    def _resubscribe(self, queue: str) -> None:
+        """Members of the group of ``queue`` on this connection read its topics anew."""
+        for channel in list(self.connection.channels or ()):
+            consumer = getattr(channel, '_kafka_consumers', {}).get(queue)
+            if consumer is not None:
+                with errors('subscribe', queue):
+                    consumer.subscribe(channel._topics(queue))
 
     def _await_assignment(self, queue: str, consumer: Any) -> Any:
         """Poll until the group gave ``consumer`` partitions; the first record, if any."""
@@ -313,13 +361,14 @@ class Channel(SettleOnAckMixin, virtual.Channel):
     # -- the virtual hooks ---------------------------------------------------
 
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
-        topic = self.sanitize_queue_name(queue)
-        if self._has_queue(queue):
-            return
+        if not self._has_queue(queue):
+            self._create_topic(self.sanitize_queue_name(queue), queue)
+
+    def _create_topic(self, topic: str, name: str) -> None:
         new = NewTopic(topic, num_partitions=self.options.num_partitions,
                        replication_factor=self.options.replication_factor,
                        config=dict(self.options.topic_config))
-        with errors('create topic', queue):
+        with errors('create topic', name):
             future = self.connection.admin.create_topics([new])[topic]
             try:
                 future.result(timeout=self.connection_wait_time_seconds or None)
@@ -328,8 +377,10 @@ class Channel(SettleOnAckMixin, virtual.Channel):
                     raise
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
-        topic = self.sanitize_queue_name(queue)
-        with errors('list topics', queue):
+        return self._has_topic(self.sanitize_queue_name(queue), queue)
+
+    def _has_topic(self, topic: str, name: str) -> bool:
+        with errors('list topics', name):
             # All topics: a metadata request naming one may auto-create it.
             meta = self.connection.admin.list_topics(
                 timeout=self.connection_wait_time_seconds or None)
@@ -337,9 +388,19 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         return found is not None and found.error is None
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
-        topic = self.sanitize_queue_name(queue)
         self._drop_consumer(queue)
-        with errors('delete topic', queue):
+        self._delete_topic(self.sanitize_queue_name(queue), queue)
+        # The group goes too: its offsets on fanout topics are the queue's bindings.
+        group = self.sanitize_queue_name(queue)
+        try:
+            future = self.connection.admin.delete_consumer_groups(
+                [group], request_timeout=self.connection_wait_time_seconds or None)[group]
+            future.result(timeout=self.connection_wait_time_seconds or None)
+        except KafkaException as exc:   # never committed, or members elsewhere
+            logger.debug('deleting the consumer group %r: %r', group, exc)
+
+    def _delete_topic(self, topic: str, name: str) -> None:
+        with errors('delete topic', name):
             future = self.connection.admin.delete_topics([topic])[topic]
             try:
                 future.result(timeout=self.connection_wait_time_seconds or None)
@@ -347,10 +408,32 @@ class Channel(SettleOnAckMixin, virtual.Channel):
                 if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                     raise
 
+    def _start_at_end(self, queue: str, topic: str) -> None:
+        """The group of ``queue`` reads ``topic`` from its end on: a new binding gets what is
+        published from now on.  A group that read the topic before keeps its offsets."""
+        wait = self.connection_wait_time_seconds
+        with self._group_client(queue) as consumer:
+            with errors('bind', queue):
+                parts = self._partitions_of(consumer, topic)
+                fresh = [tp for tp in consumer.committed(parts, timeout=wait) if tp.offset < 0]
+                ends = [TopicPartition(topic, tp.partition,
+                                       consumer.get_watermark_offsets(tp, timeout=wait)[1])
+                        for tp in fresh]
+            if not ends:
+                return
+            try:
+                consumer.commit(offsets=ends, asynchronous=False)
+            except KafkaException as exc:
+                # Members elsewhere refuse a commit from outside the group: the queue then
+                # reads the topic from its start (at least once, never less).
+                logger.warning('queue %r reads %r from its start: %r', queue, topic, exc)
+
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        topic = self.sanitize_queue_name(queue)
+        self._produce(self.sanitize_queue_name(queue), message, queue)
+
+    def _produce(self, topic: str, message: dict[str, Any], name: str) -> None:
         producer = self.client
-        with errors('produce', queue):
+        with errors('produce', name):
             producer.produce(topic, value=dumps(message))
             # Published means stored: a failed delivery surfaces here, not later.
             if producer.flush(self.connection_wait_time_seconds or 5) > 0:
@@ -426,51 +509,30 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         return super().basic_consume(queue, no_ack, *args, **kwargs)
 
     def _size(self, queue: str) -> int:
-        topic = self.sanitize_queue_name(queue)
-        consumer: Any = self._kafka_consumers.get(queue)
-        temporary = consumer is None
-        if temporary:
-            config = dict(self.common_config)
-            config.update({'group.id': topic, 'enable.auto.commit': False})
-            config.update(self.options.kafka_consumer_config)
-            with errors('size', queue):
-                consumer = Consumer(config)
-        try:
-            with errors('size', queue):
-                meta = consumer.list_topics(topic, timeout=self.connection_wait_time_seconds)
-                found = meta.topics.get(topic)
-                if found is None or found.error is not None:
-                    return 0
-                parts = [TopicPartition(topic, p) for p in found.partitions]
-                committed = consumer.committed(parts, timeout=self.connection_wait_time_seconds)
-                total = 0
-                for tp in committed:
-                    low, high = consumer.get_watermark_offsets(
-                        tp, timeout=self.connection_wait_time_seconds)
+        wait = self.connection_wait_time_seconds
+        total = 0
+        with self._group_client(queue) as consumer, errors('size', queue):
+            for topic in self._topics(queue):
+                parts = self._partitions_of(consumer, topic)
+                for tp in consumer.committed(parts, timeout=wait) if parts else ():
+                    low, high = consumer.get_watermark_offsets(tp, timeout=wait)
                     start = tp.offset if tp.offset >= 0 else low
                     total += max(high - max(start, low), 0)
-        finally:
-            if temporary:
-                consumer.close()
         with self._commit_lock:  # read here, not acknowledged: not ready any more
             held = sum(1 for q, _, _ in self._positions.values() if q == queue)
         return max(total - held, 0)
 
     def _purge(self, queue: str) -> int:
         size = self._size(queue)
-        topic = self.sanitize_queue_name(queue)
         consumer = self._consumer(queue)
+        wait = self.connection_wait_time_seconds
         with errors('purge', queue):
-            meta = consumer.list_topics(topic, timeout=self.connection_wait_time_seconds)
-            found = meta.topics.get(topic)
-            if found is None:
-                return 0
-            ends = []
-            for p in found.partitions:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=self.connection_wait_time_seconds)
-                ends.append(TopicPartition(topic, p, high))
-            consumer.commit(offsets=ends, asynchronous=False)
+            ends = [TopicPartition(tp.topic, tp.partition,
+                                   consumer.get_watermark_offsets(tp, timeout=wait)[1])
+                    for topic in self._topics(queue)
+                    for tp in self._partitions_of(consumer, topic)]
+            if ends:
+                consumer.commit(offsets=ends, asynchronous=False)
         # What this channel read and holds stays readable to ack; the rest is gone:
         # a new group member starts from the commit.
         self._drop_consumer(queue)
@@ -507,7 +569,7 @@ class Transport(virtual.Transport):
     recoverable_connection_errors = (NoBrokersAvailable, KombuConnectionError)
 
     implements = virtual.Transport.implements.extend(
-        asynchronous=False, exchange_type=frozenset(['direct', 'topic']))
+        asynchronous=False, exchange_type=frozenset(['direct', 'topic', 'fanout']))
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
         if confluent_kafka is None:

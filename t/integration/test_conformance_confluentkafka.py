@@ -13,7 +13,7 @@ import pytest
 
 from kombu import Connection, Consumer, Queue
 from kombu.transport.confluentkafka import NoBrokersAvailable
-from t.integration.conformance import ConformanceSuite
+from t.integration.conformance.fanout import FanoutAcrossConnections
 from t.integration.env_servers import url_from_env
 from t.servers import free_port
 
@@ -26,7 +26,7 @@ def kafka_url() -> str:
     return url_from_env('KAFKA_URL', 'confluent_kafka', 9092, HOW_TO)
 
 
-class TestKafkaConformance(ConformanceSuite):
+class TestKafkaConformance(FanoutAcrossConnections):
     # librdkafka's 45 s session timeout makes a group join take ~22 s on Tansu.
     transport_options = {'kafka_consumer_config': {'session.timeout.ms': 6000},
                          # librdkafka refuses messages over 1 MB by default; the suite
@@ -35,9 +35,7 @@ class TestKafkaConformance(ConformanceSuite):
 
     # A partition is a log read in offset order: there is nowhere to sort by priority.
     supports_priority = False
-    # Exchange tables live in each client process (no shared store for bindings).
-    supports_fanout = False
-    supports_fanout_without_consumers = False
+    # Headers exchanges route in the client, but only direct/topic/fanout are declared.
     supports_headers_exchange = False
     # Kafka has no queue-length limit or idle expiry for topics.
     supports_max_length = False
@@ -96,3 +94,51 @@ class TestKafkaConformance(ConformanceSuite):
         time.sleep(0.5)
         self.publish(conn, ['new'], routing_key=queue.routing_key)
         assert self.get_eventually(conn, queue, 1) == ['new']
+
+    # A binding made while the queue is consumed: its member reads the exchange's topic
+    # too from then on (it subscribes again, the group rebalances).
+    def test_queue_bound_to_fanout_while_consumed(self) -> None:
+        conn = self.connection()
+        queue, exchange = self.queue(), self.exchange('fanout')
+        self.declare(conn, exchange, queue)
+        got: list[Any] = []
+        with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            self.publish(conn, ['direct'], routing_key=queue.routing_key)
+            self.drain(conn, lambda: got == ['direct'], timeout=20)
+            queue.bind(conn.default_channel).bind_to(exchange)
+            self.publish(conn, ['fanout'], exchange)
+            self.drain(conn, lambda: len(got) == 2, timeout=20)
+        assert got == ['direct', 'fanout']
+
+    # The consumers of one queue share its fanout copies as they share the queue (one
+    # group): each message once per bound queue.
+    def test_consumers_of_a_queue_share_its_fanout_copies(self) -> None:
+        exchange = self.exchange('fanout')
+        shared, other = self.queue(exchange), self.queue(exchange)
+        self.declare(self.connection(), exchange, shared, other)
+        got: dict[str, list[Any]] = {'shared': [], 'other': []}
+
+        def into(key: str) -> Any:
+            return lambda body, message: (got[key].append(body), message.ack())
+
+        conns = [self.connection() for _ in range(3)]
+        consumers = [Consumer(conns[0], [shared], callbacks=[into('shared')]),
+                     Consumer(conns[1], [shared], callbacks=[into('shared')]),
+                     Consumer(conns[2], [other], callbacks=[into('other')])]
+        for consumer in consumers:
+            consumer.consume()
+        publisher = self.connection()
+        self.declare(publisher, exchange)
+        self.publish(publisher, list(range(10)), exchange)
+        deadline = time.monotonic() + 30
+        while (len(got['shared']) < 10 or len(got['other']) < 10) \
+                and time.monotonic() < deadline:
+            for conn in conns:
+                try:
+                    conn.drain_events(timeout=0.1)
+                except TimeoutError:
+                    pass
+        for consumer in consumers:
+            consumer.cancel()
+        assert sorted(got['shared']) == list(range(10))
+        assert got['other'] == list(range(10))
