@@ -40,7 +40,7 @@ class FanoutAcrossConnections(ConformanceSuite):
         one, two = self.queue(exchange), self.queue(exchange)
         self.declare(conn, exchange, one, two)
         self.publish(conn, ['once'], exchange)
-        bound = one.bind(conn.default_channel)
+        bound = self.bind(one, conn.default_channel)
         deadline = time.monotonic() + WAIT
         message = bound.get(no_ack=False)
         while message is None and time.monotonic() < deadline:
