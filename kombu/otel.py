@@ -128,6 +128,28 @@ class deferred_publish:
                 _state.end_publish(entry, exc)
 
 
+def body_size(body: Any, encoding: str | None = None) -> int | None:
+    """``messaging.message.body.size``: the bytes the body takes on the wire.
+
+    A str body (a serializer's text output) goes out encoded, utf-8 unless
+    the message says otherwise: its length in characters is not its size.
+    """
+    if isinstance(body, (bytes, bytearray)):
+        return len(body)
+    if isinstance(body, memoryview):
+        return body.nbytes
+    if isinstance(body, str):
+        if body.isascii():  # the common case, without encoding a copy
+            return len(body)
+        if not encoding or encoding == 'binary':
+            encoding = 'utf-8'
+        try:
+            return len(body.encode(encoding, 'surrogateescape'))
+        except (LookupError, UnicodeError):
+            return len(body.encode('utf-8', 'surrogatepass'))
+    return None
+
+
 def _client_of(obj: Any) -> Any:
     """The :class:`kombu.Connection` behind a producer or consumer (sync or asyncio)."""
     channel = obj.channel
@@ -227,8 +249,9 @@ class _Instrumentation:
         entry = self._publishing.pop(id(headers), None)
         if entry is None:
             return
-        if isinstance(body, (bytes, str)):
-            entry[0].set_attribute('messaging.message.body.size', len(body))
+        size = body_size(body)
+        if size is not None:
+            entry[0].set_attribute('messaging.message.body.size', size)
         held = _held.get()
         if held is not None:  # the caller ends it after its own I/O
             held.append(entry)
@@ -275,9 +298,9 @@ class _Instrumentation:
         message_id = properties.get('message_id') or headers.get('id')
         if message_id:
             attributes['messaging.message.id'] = str(message_id)
-        body = message.body
-        if isinstance(body, (bytes, str)):
-            attributes['messaging.message.body.size'] = len(body)
+        size = body_size(message.body, message.content_encoding)
+        if size is not None:
+            attributes['messaging.message.body.size'] = size
         parent = self._extract(headers)
         span = self.tracer.start_span(f'{destination} process', context=parent,
                                       kind=self._kinds.CONSUMER, attributes=attributes)

@@ -1,7 +1,9 @@
 """kombu.otel on memory://: spans linked across connections, sync and asyncio."""
 from __future__ import annotations
 
-from kombu import Connection
+import json
+
+from kombu import Connection, serialization
 from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
 from kombu.message import hooks
 from kombu.otel import instrument, is_instrumented, uninstrument
@@ -58,3 +60,27 @@ def test_caller_headers_untouched_and_off_means_no_hooks() -> None:
     finally:
         uninstrument()
     assert not any(getattr(hooks, e) for e in hooks.EVENTS)
+
+
+def test_body_size_counts_encoded_bytes_not_characters(telemetry: Telemetry) -> None:
+    # a serializer whose text keeps non-ASCII characters: a str body
+    serialization.register('json-unicode', lambda o: json.dumps(o, ensure_ascii=False),
+                           json.loads, 'application/x-json-unicode', 'utf-8')
+    exchange, queue = entities()
+    body = {'text': 'grüße, 東京 🚀'}
+    try:
+        with Connection('memory://') as conn:
+            producer = conn.Producer(exchange=exchange, routing_key=queue.routing_key)
+            producer.publish(body, declare=[queue], serializer='json-unicode')
+            got = []
+            with conn.Consumer([queue], accept=['json-unicode'], callbacks=[
+                    lambda payload, message: (got.append(payload), message.ack())]):
+                conn.drain_events(timeout=1)
+            assert got == [body]
+    finally:
+        serialization.unregister('json-unicode')
+    text = json.dumps(body, ensure_ascii=False)
+    assert len(text.encode('utf-8')) > len(text)
+    for kind in ('PRODUCER', 'CONSUMER'):
+        [span] = telemetry.spans(kind)
+        assert span.attributes['messaging.message.body.size'] == len(text.encode('utf-8'))
