@@ -52,8 +52,14 @@ def native_redis_for(channel: Any) -> RedisDriver | None:
         return None
     if not channel.ack_emulation:
         return None
-    return RedisDriver(channel, redis.asyncio.Redis(
-        **{k: params[k] for k in _PLAIN_PARAMS if params.get(k) is not None}))
+    # Tasks beyond the sync option's max_connections wait for a connection
+    # (redis-py's own pool raises MaxConnectionsError past its cap instead).
+    pool = redis.asyncio.BlockingConnectionPool(
+        max_connections=channel.max_connections or 10, timeout=None,
+        **{k: params[k] for k in _PLAIN_PARAMS if params.get(k) is not None})
+    client = redis.asyncio.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # closing the client disconnects the pool
+    return RedisDriver(channel, client)
 
 
 class RedisDriver:

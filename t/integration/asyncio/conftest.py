@@ -1,2 +1,23 @@
-"""The kombu.otel fixture (an instrumented process with in-memory exporters)."""
+"""The kombu.otel fixture (an instrumented process with in-memory exporters), and
+a Redis database of the test's own."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from t.integration.redis.servers import claim_db
+from t.servers import require_server
 from t.unit.otel.common import option_telemetry, telemetry  # noqa: F401
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The URL of a database claimed on the shared Redis, flushed after the test."""
+    require_server('Redis', '127.0.0.1', 6379,
+                   'redis-server --bind 127.0.0.1 --port 6379 --save ""')
+    db, lock = claim_db()
+    yield f'redis://127.0.0.1:6379/{db}'
+    import redis
+    redis.Redis(db=db).flushdb()
+    lock.close()

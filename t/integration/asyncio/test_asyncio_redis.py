@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from kombu import Connection, Exchange, Queue
 from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
 from kombu.exceptions import OperationalError
-from t.integration.redis.servers import claim_db
-from t.servers import require_server, unique_name
+from t.servers import unique_name
 from t.unit.asyncio.common import cancel_mid_message, cancelled_gets, entities, run, take
 
 pytestmark = pytest.mark.integration
@@ -24,14 +23,8 @@ def native(request: Any) -> bool:
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
-    require_server('Redis', '127.0.0.1', 6379,
-                   'redis-server --bind 127.0.0.1 --port 6379 --save ""')
-    db, lock = claim_db()
-    yield f'redis://127.0.0.1:6379/{db}'
-    import redis
-    redis.Redis(db=db).flushdb()
-    lock.close()
+def url(redis_url: str) -> str:
+    return redis_url
 
 
 
@@ -346,3 +339,18 @@ def test_fanout_reaches_async_consumers(url: str, native: bool) -> None:
             return got
 
     assert run(main()) == [('', 'to all'), ('', 'to all')]
+
+
+def test_native_concurrent_publishes_beyond_the_pool_wait(url: str) -> None:
+    # More tasks than max_connections publish at once: they wait for a
+    # connection of the pool (redis-py 8's raised MaxConnectionsError).
+    exchange, queue = entities()
+
+    async def main() -> None:
+        async with AsyncConnection(url, transport_options={'max_connections': 4}) as conn:
+            producer = AsyncProducer(conn, exchange, routing_key=queue.routing_key)
+            await producer.publish(-1, declare=[queue])
+            await asyncio.gather(*[producer.publish(i) for i in range(300)])
+
+    run(main())
+    assert sorted(sync_get_all(url, queue)) == list(range(-1, 300))

@@ -19,7 +19,7 @@ import asyncio
 import socket
 from typing import Any, Callable, Coroutine
 
-from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer
+from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer, ThreadRunner
 from kombu.asyncio.connection import AsyncChannel
 
 #: Seconds a basic_get waits before it reports an empty queue, by transport:
@@ -265,10 +265,15 @@ class AsyncAPI:
     """The conformance cases' API, through :mod:`kombu.asyncio`."""
 
     name = 'async'
+    #: False: every transport call through the thread adapter (``native=False``)
+    native = True
+    #: True: a :class:`~kombu.asyncio.ThreadRunner` even where calls could run inline
+    threaded = False
 
-    @staticmethod
-    def connection(url: str, **kwargs: Any) -> AwaitedConnection:
-        return AwaitedConnection(url, **kwargs)
+    @classmethod
+    def connection(cls, url: str, **kwargs: Any) -> AwaitedConnection:
+        runner = ThreadRunner() if cls.threaded else None
+        return AwaitedConnection(url, native=cls.native, runner=runner, **kwargs)
 
     @staticmethod
     def Consumer(channel: Any, queues: list[Any], **kwargs: Any) -> AwaitedConsumer:
@@ -281,3 +286,11 @@ class AsyncAPI:
     @staticmethod
     def bind(entity: Any, channel: AwaitedChannel) -> AwaitedEntity:
         return AwaitedEntity(entity, channel)
+
+
+class AdapterAPI(AsyncAPI):
+    """:class:`AsyncAPI` with ``AsyncConnection(native=False)``: the thread adapter."""
+
+    name = 'async-adapter'
+    native = False
+    threaded = True

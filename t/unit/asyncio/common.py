@@ -35,18 +35,22 @@ async def cancel_mid_message(consumer: Any) -> Any:
             await asyncio.sleep(30)  # cancelled here, before the ack
             await message.ack()
 
-    task = asyncio.ensure_future(handler())
-    await started.wait()
+    await cancel_when(asyncio.ensure_future(handler()), started)
+    await consumer.close()
+    return held[0]
+
+
+async def cancel_when(task: asyncio.Future, ready: asyncio.Event) -> None:
+    """Cancel ``task`` once ``ready`` is set; fail unless it ends cancelled."""
+    await ready.wait()
     task.cancel()
     try:
         await task
     except asyncio.CancelledError:
         pass
     else:
-        raise AssertionError('the handler was not cancelled')
+        raise AssertionError('the task was not cancelled')
     assert task.cancelled()
-    await consumer.close()
-    return held[0]
 
 
 async def cancelled_gets(consumer: Any, attempts: int, idle: float = 0.5) -> list[Any]:
