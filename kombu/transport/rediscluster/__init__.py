@@ -446,6 +446,7 @@ class Transport(virtual.Transport):
         loop.on_tick.add(on_poll_start)
         interval = self.options.unacked_restore_interval or 10  # type: ignore[attr-defined]
         loop.call_repeatedly(interval, cycle.maybe_restore_messages)
+        loop.call_repeatedly(1.0, cycle.maybe_check_brpop_health)
 
     def on_readable(self, fileno: int) -> Any:  # type: ignore[override]
         """One of the poller's sockets is readable (the Hub calls this)."""

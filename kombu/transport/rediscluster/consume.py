@@ -21,12 +21,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as rexc
 from redis.connection import Connection as RedisConnection
 
 from kombu.transport import virtual
+from kombu.transport.redis.poller import has_reply
 
 from . import keys as K
 from .errors import REDIRECTS, errors
@@ -63,6 +65,9 @@ class NodeWait:
     client_id: Any
     #: the queue whose lists the BRPOP in flight waits on (None: no BRPOP sent).
     queue: str | None = None
+    #: when the BRPOP in flight was sent, and its timeout.
+    sent_at: float = 0.0
+    timeout: float = 0.0
 
 
 class ConsumeMixin(_ChannelBase):
@@ -76,6 +81,10 @@ class ConsumeMixin(_ChannelBase):
     #: owning several consumed queues waits ``polling_interval`` on each in turn.
     brpop_timeout: float = 1.0
     shared_brpop_timeout: float = 0.1
+    #: seconds past its timeout a BRPOP may stay unanswered before its node is
+    #: taken for gone (a partition or a stopped server sends no FIN); the poller
+    #: then reconnects to the slot's owner, e.g. the replica promoted meanwhile.
+    brpop_grace: float = 5.0
     #: redis's poller checks BRPOP health with this; a node's blocking
     #: connection is checked by its own errors instead.
     health_check_interval = 0
@@ -277,6 +286,8 @@ class ConsumeMixin(_ChannelBase):
         conn = self._node_connection(node)
         try:
             conn.send_command('CLIENT', 'ID')  # for CLIENT UNBLOCK, when it is taken back
+            if not conn.can_read(timeout=self.brpop_grace):  # accepted, never answered
+                raise rexc.TimeoutError(f'{node} does not answer')
             client_id = conn.read_response()
         except BaseException:
             conn.disconnect()
@@ -307,7 +318,23 @@ class ConsumeMixin(_ChannelBase):
             logger.debug('BRPOP to %s failed', node, exc_info=True)
             self._node_failed(node)
             return
-        wait.queue = queue
+        wait.queue, wait.sent_at, wait.timeout = queue, monotonic(), timeout
+
+    def _drop_idle_waits(self, groups: dict[str, list[str]]) -> None:
+        """Close the idle connections of nodes that own no consumed queue any more."""
+        for node in [n for n, w in self._waits.items() if n not in groups and w.queue is None]:
+            self._drop_wait(node)
+
+    def _drop_silent_waits(self) -> None:
+        """Give up the BRPOPs long overdue with nothing to read: their nodes are gone."""
+        now = monotonic()
+        for node, wait in list(self._waits.items()):
+            if wait.queue is not None \
+                    and now - wait.sent_at > wait.timeout + self.brpop_grace \
+                    and not has_reply(wait.connection):
+                logger.warning('BRPOP on %s got no reply for %.0f s; reconnecting',
+                               node, now - wait.sent_at)
+                self._node_failed(node)
 
     def _brpop_read(self, node: str, hand_over: bool = True) -> bool:
         """Read ``node``'s BRPOP reply: record its message, pop more, hold, hand over one."""

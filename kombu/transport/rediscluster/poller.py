@@ -90,8 +90,10 @@ class ClusterPoller(MultiChannelPoller):
         super().get(callback, timeout)
 
     def _register_BRPOP(self, channel: Any) -> None:
+        groups = channel._consume_groups()
+        channel._drop_idle_waits(groups)
         for node, queues, wait in self._node_sockets(
-                channel, BRPOP, channel._consume_groups(), channel._wait_on):
+                channel, BRPOP, groups, channel._wait_on):
             if wait.queue is None:
                 channel._brpop_start(node, queues)
 
@@ -135,6 +137,10 @@ class ClusterPoller(MultiChannelPoller):
             return super().on_readable(fileno)
         self._handed_over = self._handed_over or delivered
         return delivered
+
+    def maybe_check_brpop_health(self) -> None:
+        for channel in list(self._channels):
+            channel._drop_silent_waits()
 
     def maybe_restore_messages(self) -> Any:
         for channel in list(self._channels):

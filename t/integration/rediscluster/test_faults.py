@@ -4,6 +4,7 @@ consumer run, and the master owning it is killed in a cluster with replicas (its
 promoted); no message the producer saw confirmed is lost.  Counts are printed (-s)."""
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -228,3 +229,72 @@ def test_broadcasts_follow_a_shard_channel_whose_slot_moves(cluster: PrivateClus
             assert len(got) >= 2 and got[0] == 0
             subs = {int(node.rsplit(':', 1)[1]) for node in channel._subs}
             assert dst in subs
+
+
+def cluster_nodes(cluster: PrivateCluster, ask: int) -> dict[int, dict[str, str]]:
+    """port -> {'id', 'flags', 'master_id'} as node ``ask`` sees the cluster."""
+    nodes = {}
+    for line in cluster.cli(ask, 'cluster', 'nodes').splitlines():
+        fields = line.split()
+        port = int(fields[1].split('@')[0].rsplit(':', 1)[1])
+        nodes[port] = {'id': fields[0], 'flags': fields[2], 'master_id': fields[3]}
+    return nodes
+
+
+def test_a_consumer_waiting_on_a_silent_master_moves_to_its_promoted_replica(
+        replicated: PrivateCluster) -> None:
+    """SIGSTOP, not SIGKILL: the master's sockets stay open and answer nothing (as in a
+    partition), so only the BRPOP's overdue reply tells the consumer to look elsewhere."""
+    cluster = replicated
+    options = {'socket_timeout': 2, 'socket_connect_timeout': 2}
+    ask = next(p for p in cluster.ports if cluster.alive(p))
+    nodes = cluster_nodes(cluster, ask)
+    by_id = {n['id']: p for p, n in nodes.items()}
+    # a master with a live replica (an earlier test may have killed one)
+    pairs = {by_id[n['master_id']]: p for p, n in nodes.items()
+             if 'slave' in n['flags'] and 'fail' not in n['flags'] and cluster.alive(p)}
+    got: list[str] = []
+    errors: dict[str, int] = {}
+    with Connection(cluster.url, transport_options=options) as conn:
+        client = conn.transport.cluster_client()
+        layout = conn.default_channel.layout
+        while True:
+            queue = Queue(unique_name('rc-silent'))
+            master = client.get_node_from_key(layout.queue_key(queue.name, 0)).port
+            if master in pairs:
+                break
+        replica = pairs[master]
+        queue.bind(conn.default_channel).declare()
+        with Consumer(conn.default_channel, [queue],
+                      callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            with pytest.raises(socket.timeout):
+                conn.drain_events(timeout=0.3)
+            assert conn.default_channel._in_poll  # its BRPOP waits on the master
+            cluster.procs[master].send_signal(signal.SIGSTOP)
+            try:
+                other = next(p for p in cluster.ports if p not in (master, replica)
+                             and cluster.alive(p))
+                deadline = time.monotonic() + 30
+                while 'master' not in cluster_nodes(cluster, other)[replica]['flags']:
+                    assert time.monotonic() < deadline, 'the replica was not promoted'
+                    time.sleep(0.2)
+                stopped_at = time.monotonic()
+                with Connection(cluster.url, transport_options=options) as producer_conn:
+                    Producer(producer_conn.default_channel).publish(
+                        'after the failover', routing_key=queue.name, serializer='json')
+                while not got and time.monotonic() < stopped_at + 60:
+                    try:
+                        conn.drain_events(timeout=1)
+                    except socket.timeout:
+                        pass
+                    except conn.connection_errors as exc:  # the silent master, timing out
+                        name = type(exc.__cause__ or exc).__name__
+                        errors[name] = errors.get(name, 0) + 1
+                print(f'\nmaster {master} stopped, replica {replica} promoted; consumed '
+                      f'{got} {time.monotonic() - stopped_at:.1f} s after the promotion, '
+                      f'client errors retried {errors}')
+                assert got == ['after the failover']
+                serving = {int(n.rsplit(':', 1)[1]) for n in conn.default_channel._waits}
+                assert master not in serving
+            finally:
+                cluster.procs[master].send_signal(signal.SIGCONT)
