@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any, Callable, Coroutine
 
 from kombu.asyncio import AsyncConnection, AsyncConsumer, AsyncProducer, ThreadRunner
 from kombu.asyncio.connection import AsyncChannel
+
+from .suite import WAIT
 
 #: Seconds a basic_get waits before it reports an empty queue, by transport:
 #: a broker that pushes to consumers (AMQP) needs a round trip after
@@ -238,6 +241,12 @@ class AwaitedEntity:
     def unbind_from(self, exchange: Any, routing_key: str = '') -> Any:
         return self._sync('unbind_from', exchange, routing_key)
 
+    def _ready_count(self) -> int:
+        try:
+            return int(self.queue_declare(passive=True)[1])
+        except self.connection.channel_errors:  # Redis: an empty queue may not exist
+            return 0
+
     def purge(self) -> int:
         consumer = AsyncConsumer(self.channel.achannel, [self.entity], auto_declare=False)
         try:
@@ -250,11 +259,16 @@ class AwaitedEntity:
         conn = self.connection
         consumer = AsyncConsumer(conn.aconn, [self.entity], no_ack=no_ack, prefetch_count=1,
                                  auto_declare=False)
-        try:
-            message = conn.run(consumer.get(timeout=GET_WAIT.get(conn.transport_name, 0)))
-        except asyncio.TimeoutError:
-            conn.run(consumer.close())
-            return None
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                message = conn.run(consumer.get(timeout=GET_WAIT.get(conn.transport_name, 0)))
+                break
+            except asyncio.TimeoutError:
+                # empty only if the broker says so: a push may just be slow (load)
+                if not self._ready_count() or time.monotonic() > deadline:
+                    conn.run(consumer.close())
+                    return None
         if no_ack:
             conn.run(consumer.close())
             return AwaitedMessage(conn, message)
