@@ -1,4 +1,5 @@
-"""A real Celery 5.7 worker over sqla:// (SQLite file, PostgreSQL) and etcd://, end to end:
+"""A real Celery 5.7 worker over sqla:// (SQLite file, PostgreSQL), etcd:// and pgmq://
+(long polls, and LISTEN/NOTIFY), end to end:
 tasks published by a client process run in the worker, results come back (Redis
 backend on 127.0.0.1:6379), an ETA task waits for its countdown."""
 from __future__ import annotations
@@ -57,6 +58,16 @@ def _broker(kind: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
         url = os.environ.get('SQLA_POSTGRES_URL',
                              'sqla+postgresql+psycopg://postgres@127.0.0.1:5432/test')
         return url, {'polling_interval': 0.1, **tables}
+    if kind.startswith('pgmq'):
+        pytest.importorskip('pgmq')
+        url = os.environ.get('PGMQ_URL', '')
+        if not url or not port_open('127.0.0.1', 5432):
+            message = 'no PGMQ: bash .ci/servers.d/pgmq.sh, then set PGMQ_URL'
+            if IN_CI:
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        # Long polls, or LISTEN/NOTIFY wake-ups, instead of polling_interval.
+        return url, {'init_extension': False, 'use_notify': kind == 'pgmq-notify'}
     pytest.importorskip('etcd')
     url = os.environ.get('ETCD_URL', '')
     host, _, port = url.partition('://')[2].partition(':')
@@ -68,7 +79,7 @@ def _broker(kind: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
     return url, {'polling_interval': 0.5, 'prefix': unique_name('kombu-celery')}
 
 
-@pytest.fixture(params=['sqlite', 'postgres', 'etcd'])
+@pytest.fixture(params=['sqlite', 'postgres', 'etcd', 'pgmq', 'pgmq-notify'])
 def app_dir(request: Any, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     require_server('Redis (results)', '127.0.0.1', 6379, 'redis-server --port 6379')
     broker, options = _broker(request.param, tmp_path)

@@ -342,3 +342,34 @@ def test_notify_listener_reconnects_after_its_connection_is_killed(
     admin.Producer().publish({'n': 1}, routing_key=queue.name)
     consumer.drain_events(timeout=5)
     assert got == [{'n': 1}]
+
+
+def test_event_loop_consumer_is_woken_by_notify(connect: Any) -> None:
+    from kombu.asynchronous import Hub
+    queue = Queue(name('hub'))
+    consumer = connect(use_notify=True, wait_time_seconds=30, notify_throttle_interval_ms=0)
+    assert consumer.transport.implements.asynchronous
+    assert not connect().transport.implements.asynchronous   # without use_notify
+    queue(consumer.default_channel).declare()
+    got: list[Any] = []
+    consume(consumer, queue, got)
+    hub = Hub()
+    try:
+        consumer.transport.register_with_event_loop(consumer.connection, hub)
+        loop = hub.create_loop()
+        next(loop)   # LISTENs and registers the socket as a reader
+        listener = consumer.transport._listener
+        assert listener.listening == {queue.name}
+        counts = count_reads(consumer)
+        publisher = connect()
+        for n in range(3):
+            publisher.Producer().publish({'n': n}, routing_key=queue.name)
+        for _ in range(100):
+            if len(got) == 3:
+                break
+            next(loop)   # blocks until a reader or the 30 s timer
+        assert [m['n'] for m in got] == [0, 1, 2]
+        assert listener.received >= 1
+        assert sum(counts.values()) <= 10   # reads follow notifications, no polling
+    finally:
+        hub.close()

@@ -39,7 +39,9 @@ consumer blocks on the socket of one connection until a notification, reading
 again at least every ``wait_time_seconds`` (messages whose visibility timeout
 ran out send none).  ``wait_time_seconds`` 0 turns long polls off: an empty
 queue is then read every ``polling_interval`` seconds (with ``use_notify``,
-besides the notifications).  ``basic_get`` never waits.
+besides the notifications).  ``basic_get`` never waits.  With ``use_notify`` the
+transport is evented: in a Hub the LISTEN socket is a reader of the loop
+(:mod:`kombu.transport.pgmq.eventloop`).
 
 Connection String
 =================
@@ -70,6 +72,7 @@ the SQL was installed without the extension), ``pool_size`` (10), ``conn_string`
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -91,6 +94,7 @@ from ..virtual.options import TransportOptions
 from ..virtual.settle import SettleOnAckMixin
 from ..virtual.ttl import EXPIRES_AT
 from .errors import errors
+from .eventloop import NotifyEventLoopMixin
 from .listener import NotifyListener
 from .topics import server_key, server_patterns
 
@@ -510,8 +514,8 @@ class Channel(SettleOnAckMixin, virtual.Channel):
 _PGMQChannel = Channel
 
 
-class Transport(virtual.Transport):
-    """PGMQ transport."""
+class Transport(NotifyEventLoopMixin, virtual.Transport):
+    """PGMQ transport (evented, in a :class:`~kombu.asynchronous.Hub`, with ``use_notify``)."""
 
     Channel = Channel
     options: PGMQOptions
@@ -536,6 +540,8 @@ class Transport(virtual.Transport):
         #: PGMQ queues whose insert trigger this transport made sure of.
         self._notifying: set[str] = set()
         self._poll_turn = 0
+        if self.options.use_notify:   # the LISTEN socket can drive an event loop
+            self.implements = self.implements.extend(asynchronous=True)
 
     # -- optional server features ---------------------------------------------
 
@@ -590,18 +596,37 @@ class Transport(virtual.Transport):
         return None
 
     def _wait_for_notify(self, waiting: list[tuple[_PGMQChannel, str]], seconds: float) -> None:
+        if self._listen_to(waiting):
+            return   # newly listening: read once more, a message may predate LISTEN
+        listener = self._notify_listener()
+        with self._listening():
+            listener.wait(seconds)
+
+    def _listen_to(self, waiting: list[tuple[_PGMQChannel, str]]) -> bool:
+        """LISTEN to the queues of ``waiting`` (triggers made first); true if one is new."""
         names = {channel.canonical_queue_name(queue) for channel, queue in waiting}
         for name in names - self._notifying:
             self._enable_notify(name)
-        listener = self._notify_listener()
+        with self._listening():
+            return self._notify_listener().listen(names)
+
+    @contextlib.contextmanager
+    def _listening(self) -> Iterator[None]:
         try:
             with errors('listen'):
-                if listener.listen(names):
-                    return   # newly listening: read once more, a message may predate LISTEN
-                listener.wait(seconds)
+                yield
         except errors.connection_errors:
-            listener.close()   # the next wait connects and LISTENs again
+            if self._listener is not None:
+                self._listener.close()   # the next wait connects and LISTENs again
             raise
+
+    def _consumers_held_back(self) -> bool:
+        """True if a channel consumes but its prefetch limit stops it reading."""
+        for channel in self.channels or ():
+            qos = channel._qos or channel.qos
+            if channel._consumers and qos.prefetch_count and not qos.can_consume():
+                return True
+        return False
 
     def _enable_notify(self, name: str) -> None:
         throttle = self.options.notify_throttle_interval_ms

@@ -46,6 +46,15 @@ class NotifyListener:
     def listening(self) -> frozenset[str]:
         return frozenset(self._listening)
 
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def throttle(self) -> float:
+        """The throttle interval, in seconds."""
+        return self._throttle
+
     def fileno(self) -> int:
         return int(self._connection().fileno())
 
