@@ -85,6 +85,8 @@ class RedisClusterOptions(TransportOptions):
     #: fanout over sharded pub/sub when every master has it (Redis 7), else
     #: a copy in every bound queue
     fanout_pubsub: bool = True
+    #: seconds between PINGs of a quiet pub/sub connection (0: never)
+    health_check_interval: float = 25.0
 
 
 class QoS(SettlingQoS):
@@ -114,7 +116,7 @@ class Channel(SharedExchangesMixin, FanoutMixin, ConsumeMixin, SettlesFreshClaim
     from_transport_options = virtual.Channel.from_transport_options + (
         'visibility_timeout', 'unacked_restore_interval', 'unacked_restore_limit',
         'priority_steps', 'global_keyprefix', 'consume_batch_size', 'ack_batch_size',
-        'brpop_timeout', 'fanout_pubsub')
+        'brpop_timeout', 'fanout_pubsub', 'health_check_interval')
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -447,6 +449,7 @@ class Transport(virtual.Transport):
         interval = self.options.unacked_restore_interval or 10  # type: ignore[attr-defined]
         loop.call_repeatedly(interval, cycle.maybe_restore_messages)
         loop.call_repeatedly(1.0, cycle.maybe_check_brpop_health)
+        loop.call_repeatedly(1.0, cycle.maybe_check_subclient_health)
 
     def on_readable(self, fileno: int) -> Any:  # type: ignore[override]
         """One of the poller's sockets is readable (the Hub calls this)."""

@@ -85,9 +85,6 @@ class ConsumeMixin(_ChannelBase):
     #: taken for gone (a partition or a stopped server sends no FIN); the poller
     #: then reconnects to the slot's owner, e.g. the replica promoted meanwhile.
     brpop_grace: float = 5.0
-    #: redis's poller checks BRPOP health with this; a node's blocking
-    #: connection is checked by its own errors instead.
-    health_check_interval = 0
     _brpop_sent_at = None
     _closing = False
     #: fanout goes through copies in bound queues: nothing to LISTEN to.

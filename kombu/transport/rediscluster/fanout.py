@@ -20,9 +20,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from redis.connection import Connection as RedisConnection
+
+from kombu.transport.redis.poller import has_reply
 
 from .errors import REDIRECTS, errors
 from .poller import group_by_node
@@ -44,6 +47,9 @@ class NodeSubscription:
     #: named as a redis-py client's, for the redis poller's socket registry.
     connection: RedisConnection
     channels: set[str] = field(default_factory=set)
+    #: when it last gave us anything (a message, a pong), and was last pinged.
+    seen_at: float = field(default_factory=monotonic)
+    pinged_at: float = 0.0
 
 
 class FanoutMixin(_ChannelBase):
@@ -51,6 +57,10 @@ class FanoutMixin(_ChannelBase):
 
     #: fanout over sharded pub/sub when the cluster has it (Redis 7), else copies.
     fanout_pubsub: bool = True
+    #: seconds between PINGs of a quiet pub/sub connection; one silent for three
+    #: of them (a master stopped or cut off) is given up and made again on the
+    #: slot's owner.  0: never.
+    health_check_interval: float = 25.0
 
     def _init_fanout(self) -> None:
         #: consumed queue -> the fanout exchange it is bound to.
@@ -199,7 +209,9 @@ class FanoutMixin(_ChannelBase):
         conn = sub.connection
         try:
             while True:
-                self._on_push(sub, conn.read_response(), batches)
+                reply = conn.read_response()
+                sub.seen_at = monotonic()
+                self._on_push(sub, reply, batches)
                 if not conn.can_read(timeout=0):
                     break
         except REDIRECTS as exc:  # SSUBSCRIBE of a channel whose slot is elsewhere
@@ -211,6 +223,32 @@ class FanoutMixin(_ChannelBase):
             self._drop_sub(node)
             self._slots_changed(moved=True)
         return self._take_in(batches, hand_over) if batches else False
+
+    def _drop_stale_subs(self, groups: dict[str, list[str]]) -> None:
+        """Close the subscriptions of nodes that own none of our shard channels now."""
+        for node in [n for n in self._subs if n not in groups]:
+            self._drop_sub(node)
+
+    def _check_subscriptions(self) -> None:
+        """PING quiet subscriptions; give up those silent for three intervals."""
+        interval = self.health_check_interval
+        if not interval:
+            return
+        now = monotonic()
+        for node, sub in list(self._subs.items()):
+            quiet = now - sub.seen_at
+            if quiet > 3 * interval and not has_reply(sub.connection):
+                logger.warning('pub/sub connection to %s silent for %.0f s; reconnecting',
+                               node, quiet)
+                self._drop_sub(node)
+                self._slots_changed(moved=True)
+            elif quiet >= interval and now - sub.pinged_at >= interval:
+                sub.pinged_at = now
+                try:
+                    sub.connection.send_command('PING')  # answered in pub/sub mode too
+                except errors.connection_errors:
+                    self._drop_sub(node)
+                    self._slots_changed(moved=True)
 
     def _on_push(self, sub: NodeSubscription, reply: Any,
                  batches: list[tuple[str, list[Any]]]) -> None:

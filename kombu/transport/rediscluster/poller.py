@@ -98,8 +98,10 @@ class ClusterPoller(MultiChannelPoller):
                 channel._brpop_start(node, queues)
 
     def _register_LISTEN(self, channel: Any) -> None:
+        groups = channel._fanout_groups()
+        channel._drop_stale_subs(groups)
         for node, names, _ in self._node_sockets(
-                channel, SLISTEN, channel._fanout_groups(), channel._subscription_on):
+                channel, SLISTEN, groups, channel._subscription_on):
             channel._ssubscribe(node, names)
 
     def _node_sockets(self, channel: Any, kind: str, groups: dict[str, list[str]],
@@ -137,6 +139,10 @@ class ClusterPoller(MultiChannelPoller):
             return super().on_readable(fileno)
         self._handed_over = self._handed_over or delivered
         return delivered
+
+    def maybe_check_subclient_health(self) -> None:
+        for channel in list(self._channels):
+            channel._check_subscriptions()
 
     def maybe_check_brpop_health(self) -> None:
         for channel in list(self._channels):

@@ -1,9 +1,12 @@
 """rediscluster:// under cluster changes on a private cluster: the slot of a busy queue is
 migrated to another master (ASK while it moves, MOVED after) while a producer and a
 consumer run, and the master owning it is killed in a cluster with replicas (its replica is
-promoted); no message the producer saw confirmed is lost.  Counts are printed (-s)."""
+promoted); no message the producer saw confirmed is lost.  Also: broadcasts follow a shard
+channel whose slot moves, and a consumer (BRPOP) or fanout subscriber waiting on a master
+that goes silent (SIGSTOP: no FIN) moves to its promoted replica.  Counts are printed (-s)."""
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import threading
@@ -194,6 +197,26 @@ def test_master_failover_under_load_loses_nothing_confirmed(replicated: PrivateC
         queue.bind(channel).delete()
 
 
+def broadcast_until(conn: Connection, producer: Producer, done: Any, timeout: float) -> int:
+    """Publish 1, 2, ... and drain ``conn`` until ``done()``; return how many were sent.
+
+    Pub/sub drops what is published while a subscription is being made again, so the
+    test keeps broadcasting; connection errors (a silent master timing out) are retried.
+    """
+    deadline = time.monotonic() + timeout
+    n = 0
+    while not done() and time.monotonic() < deadline:
+        n += 1
+        producer.publish(n, serializer='json')
+        try:
+            conn.drain_events(timeout=0.3)
+        except socket.timeout:
+            pass
+        except conn.connection_errors:
+            pass
+    return n
+
+
 def test_broadcasts_follow_a_shard_channel_whose_slot_moves(cluster: PrivateCluster) -> None:
     exchange = Exchange(unique_name('rc-fan-move'), 'fanout')
     queue = Queue(unique_name('rc-fan-move-q'), exchange)
@@ -215,15 +238,7 @@ def test_broadcasts_follow_a_shard_channel_whose_slot_moves(cluster: PrivateClus
             # Redis unsubscribes the moved slot's subscribers (sunsubscribe): the
             # consumer subscribes again on dst; what is published meanwhile is lost,
             # as on any pub/sub, so keep publishing until one arrives.
-            deadline = time.monotonic() + 15
-            n = 0
-            while len(got) < 2 and time.monotonic() < deadline:
-                n += 1
-                producer.publish(n, serializer='json')
-                try:
-                    conn.drain_events(timeout=0.2)
-                except socket.timeout:
-                    pass
+            n = broadcast_until(conn, producer, lambda: len(got) >= 2, 15)
             print(f'\nshard channel slot moved {src}->{dst}: {n} broadcasts sent after the '
                   f'move until one arrived; received {got}')
             assert len(got) >= 2 and got[0] == 0
@@ -241,18 +256,38 @@ def cluster_nodes(cluster: PrivateCluster, ask: int) -> dict[int, dict[str, str]
     return nodes
 
 
+def masters_with_a_replica(cluster: PrivateCluster) -> dict[int, int]:
+    """master port -> the port of a live replica of it (an earlier test may have killed one)."""
+    nodes = cluster_nodes(cluster, next(p for p in cluster.ports if cluster.alive(p)))
+    by_id = {n['id']: p for p, n in nodes.items()}
+    return {by_id[n['master_id']]: p for p, n in nodes.items()
+            if 'slave' in n['flags'] and 'fail' not in n['flags'] and cluster.alive(p)}
+
+
+@contextlib.contextmanager
+def stopped_until_promoted(cluster: PrivateCluster, master: int,
+                           replica: int) -> Iterator[float]:
+    """SIGSTOP ``master`` until ``replica`` is promoted; yield when; SIGCONT at the end."""
+    cluster.procs[master].send_signal(signal.SIGSTOP)
+    try:
+        other = next(p for p in cluster.ports if p not in (master, replica)
+                     and cluster.alive(p))
+        deadline = time.monotonic() + 30
+        while 'master' not in cluster_nodes(cluster, other)[replica]['flags']:
+            assert time.monotonic() < deadline, 'the replica was not promoted'
+            time.sleep(0.2)
+        yield time.monotonic()
+    finally:
+        cluster.procs[master].send_signal(signal.SIGCONT)
+
+
 def test_a_consumer_waiting_on_a_silent_master_moves_to_its_promoted_replica(
         replicated: PrivateCluster) -> None:
     """SIGSTOP, not SIGKILL: the master's sockets stay open and answer nothing (as in a
     partition), so only the BRPOP's overdue reply tells the consumer to look elsewhere."""
     cluster = replicated
     options = {'socket_timeout': 2, 'socket_connect_timeout': 2}
-    ask = next(p for p in cluster.ports if cluster.alive(p))
-    nodes = cluster_nodes(cluster, ask)
-    by_id = {n['id']: p for p, n in nodes.items()}
-    # a master with a live replica (an earlier test may have killed one)
-    pairs = {by_id[n['master_id']]: p for p, n in nodes.items()
-             if 'slave' in n['flags'] and 'fail' not in n['flags'] and cluster.alive(p)}
+    pairs = masters_with_a_replica(cluster)
     got: list[str] = []
     errors: dict[str, int] = {}
     with Connection(cluster.url, transport_options=options) as conn:
@@ -270,15 +305,7 @@ def test_a_consumer_waiting_on_a_silent_master_moves_to_its_promoted_replica(
             with pytest.raises(socket.timeout):
                 conn.drain_events(timeout=0.3)
             assert conn.default_channel._in_poll  # its BRPOP waits on the master
-            cluster.procs[master].send_signal(signal.SIGSTOP)
-            try:
-                other = next(p for p in cluster.ports if p not in (master, replica)
-                             and cluster.alive(p))
-                deadline = time.monotonic() + 30
-                while 'master' not in cluster_nodes(cluster, other)[replica]['flags']:
-                    assert time.monotonic() < deadline, 'the replica was not promoted'
-                    time.sleep(0.2)
-                stopped_at = time.monotonic()
+            with stopped_until_promoted(cluster, master, replica) as stopped_at:
                 with Connection(cluster.url, transport_options=options) as producer_conn:
                     Producer(producer_conn.default_channel).publish(
                         'after the failover', routing_key=queue.name, serializer='json')
@@ -296,5 +323,39 @@ def test_a_consumer_waiting_on_a_silent_master_moves_to_its_promoted_replica(
                 assert got == ['after the failover']
                 serving = {int(n.rsplit(':', 1)[1]) for n in conn.default_channel._waits}
                 assert master not in serving
-            finally:
-                cluster.procs[master].send_signal(signal.SIGCONT)
+
+
+def test_a_subscription_on_a_silent_master_moves_to_its_promoted_replica(
+        replicated: PrivateCluster) -> None:
+    """As above for a fanout consumer: its pub/sub connection answers no PING, so it is
+    made again on the replica promoted meanwhile, and broadcasts arrive again."""
+    cluster = replicated
+    options = {'socket_timeout': 2, 'socket_connect_timeout': 2, 'health_check_interval': 1}
+    pairs = masters_with_a_replica(cluster)
+    got: list[int] = []
+    with Connection(cluster.url, transport_options=options) as conn:
+        if not conn.transport.sharded_pubsub():
+            pytest.skip('no sharded pub/sub (Redis < 7)')
+        client = conn.transport.cluster_client()
+        layout = conn.default_channel.layout
+        while True:
+            exchange = Exchange(unique_name('rc-silent-fan'), 'fanout')
+            master = client.get_node_from_key(layout.fanout_channel(exchange.name)).port
+            if master in pairs:
+                break
+        replica = pairs[master]
+        queue = Queue(unique_name('rc-silent-fanq'), exchange)
+        with Consumer(conn.default_channel, [queue],
+                      callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            with pytest.raises(socket.timeout):
+                conn.drain_events(timeout=0.3)  # subscribed on the master
+            with stopped_until_promoted(cluster, master, replica) as promoted_at:
+                with Connection(cluster.url, transport_options=options) as producer_conn:
+                    producer = Producer(producer_conn.default_channel, exchange)
+                    n = broadcast_until(conn, producer, lambda: bool(got), 60)
+                print(f'\nmaster {master} stopped, replica {replica} promoted: broadcast '
+                      f'{got} arrived {time.monotonic() - promoted_at:.1f} s after the '
+                      f'promotion ({n} sent)')
+                assert got
+                subs = {int(node.rsplit(':', 1)[1]) for node in conn.default_channel._subs}
+                assert master not in subs and replica in subs
