@@ -13,6 +13,9 @@ publish
     round robin over ``--queues`` queues (on the cluster they hash to different masters).
 consume
     the pre-filled queues drained by one ``Consumer`` (every message acked).
+fanout publish / fanout consume
+    broadcasts through a fanout exchange to one subscribed consumer (PUB/SUB on ``redis://``,
+    sharded pub/sub on a Redis 7 cluster): publishing them all, then draining them.
 The median of ``--rounds`` rounds is printed, and the cluster/single ratio.
 """
 from __future__ import annotations
@@ -67,7 +70,36 @@ def cluster(cleanup: list[Callable[[], None]]) -> str:
     return setup.url
 
 
-def run(url: str, messages: int, nqueues: int) -> tuple[float, float]:
+def fanout(url: str, messages: int) -> tuple[float, float]:
+    """Broadcasts to one subscribed consumer: publish msg/s, then consume msg/s."""
+    from kombu import Connection, Consumer, Exchange, Producer, Queue
+    exchange = Exchange(f'bench-rc-fan-{uuid.uuid4().hex[:8]}', 'fanout')
+    queue = Queue(f'{exchange.name}-q', exchange)
+    with Connection(url) as conn, Connection(url) as producer_conn:
+        got = [0]
+
+        def on_message(body: Any, message: Any) -> None:
+            got[0] += 1
+            message.ack()
+        with Consumer(conn.default_channel, [queue], callbacks=[on_message]):
+            try:
+                conn.drain_events(timeout=0.2)  # subscribes
+            except socket.timeout:
+                pass
+            producer = Producer(producer_conn.default_channel, exchange)
+            start = time.perf_counter()
+            for _ in range(messages):
+                producer.publish(BODY, serializer='json')
+            publish = messages / (time.perf_counter() - start)
+            start = time.perf_counter()
+            while got[0] < messages:
+                conn.drain_events(timeout=5)
+            consume = messages / (time.perf_counter() - start)
+        queue.bind(conn.default_channel).delete()
+    return publish, consume
+
+
+def run(url: str, messages: int, nqueues: int) -> tuple[float, ...]:
     from kombu import Connection, Consumer, Producer, Queue
     queues = [Queue(f'bench-rc-{uuid.uuid4().hex[:8]}-{i}') for i in range(nqueues)]
     with Connection(url, transport_options={'polling_interval': 0.01}) as conn:
@@ -91,7 +123,7 @@ def run(url: str, messages: int, nqueues: int) -> tuple[float, float]:
         consume = messages / (time.perf_counter() - start)
         for queue in queues:
             queue.bind(channel).delete()
-    return publish, consume
+    return (publish, consume, *fanout(url, messages))
 
 
 def main() -> None:
@@ -104,18 +136,20 @@ def main() -> None:
     try:
         targets = {'redis (1 node)': single_node(cleanup),
                    'rediscluster (3 masters)': cluster(cleanup)}
-        results: dict[str, tuple[float, float]] = {}
+        results: dict[str, list[float]] = {}
         for name, url in targets.items():
             rounds = [run(url, args.messages, args.queues) for _ in range(args.rounds)]
-            results[name] = (statistics.median(r[0] for r in rounds),
-                             statistics.median(r[1] for r in rounds))
+            results[name] = [statistics.median(r[i] for r in rounds)
+                             for i in range(len(rounds[0]))]
         print(f'{args.messages} messages over {args.queues} queues, median of '
               f'{args.rounds} rounds')
-        print(f'{"target":<26}{"publish msg/s":>15}{"consume msg/s":>15}')
-        for name, (publish, consume) in results.items():
-            print(f'{name:<26}{publish:>15.0f}{consume:>15.0f}')
-        (p1, c1), (p2, c2) = results.values()
-        print(f'{"cluster / single":<26}{p2 / p1:>15.2f}{c2 / c1:>15.2f}')
+        columns = ('publish msg/s', 'consume msg/s', 'fanout publish', 'fanout consume')
+        print(f'{"target":<26}' + ''.join(f'{c:>16}' for c in columns))
+        for name, values in results.items():
+            print(f'{name:<26}' + ''.join(f'{v:>16.0f}' for v in values))
+        single, clustered = results.values()
+        print(f'{"cluster / single":<26}' +
+              ''.join(f'{c / s:>16.2f}' for s, c in zip(single, clustered)))
     finally:
         for stop in cleanup:
             stop()
