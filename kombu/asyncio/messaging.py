@@ -329,7 +329,8 @@ class AsyncConsumer:
             await driver.maintain(self.channel, self._unacked)
             names = [q.name for q in self.queues]
             future = asyncio.ensure_future(driver.pop(
-                names, budget, self.no_ack, self._accept, self.prefetch_count, self.channel))
+                names, budget, self.no_ack, self._accept, self.prefetch_count, self.channel,
+                owner=self))
         elif pushed_only(self.channel.channel, self.queues):
             future = asyncio.ensure_future(self.channel.run(self._drain_pushed, budget))
         else:
@@ -451,7 +452,7 @@ class AsyncConsumer:
         buffered, self._buffer = list(self._buffer), deque()
         if self._native:
             assert channel.driver is not None
-            await channel.driver.cancel(channel)  # on a shared channel too: no more pushes
+            await channel.driver.cancel(channel, self)  # a shared channel too: no more pushes
         if self._native and not self.no_ack:
             # natively received messages are not in the sync channel's QoS:
             # give back what was fetched and what is still unacked ourselves

@@ -115,6 +115,20 @@ def from_delivery(delivered: Any, accept: Any) -> Message:
     return message
 
 
+class _Subscription:
+    """One consumer's ``basic.consume`` on the driver's channel."""
+
+    def __init__(self, no_ack: bool) -> None:
+        self.no_ack = no_ack
+        self.deliveries: Deque[Any] = deque()
+        self.arrived = asyncio.Event()
+        self.tags: list[str] = []
+
+    async def on_delivery(self, delivered: Any) -> None:
+        self.deliveries.append(delivered)
+        self.arrived.set()
+
+
 class AmqpDriver:
     native = True
     #: a lost connection is replaced, then the publish retried (kombu.asyncio.republish)
@@ -124,11 +138,8 @@ class AmqpDriver:
         self.connection = connection
         self.channel = channel
         self.confirms = confirms
-        self._deliveries: Deque[Any] = deque()
-        self._arrived = asyncio.Event()
-        self._consuming: tuple[str, ...] | None = None
-        self._no_ack = False
-        self._tags: list[str] = []
+        #: one basic.consume per consumer (its ``owner`` key): deliveries kept apart
+        self._subscriptions: dict[Any, _Subscription] = {}
 
     def can_publish(self, message: Any, exchange: str) -> bool:
         return True
@@ -157,46 +168,51 @@ class AmqpDriver:
             raise exceptions.MessageNacked(exchange, routing_key)
         return True
 
-    async def _start(self, queues: list[str], no_ack: bool, prefetch: int | None) -> None:
-        if prefetch:
+    async def _start(self, key: Any, queues: list[str], no_ack: bool,
+                     prefetch: int | None) -> _Subscription:
+        sub = self._subscriptions[key] = _Subscription(no_ack)  # before any await: once
+        if prefetch:  # per consumer (RabbitMQ applies it to consumers started after it)
             await self.channel.basic_qos(prefetch_count=prefetch)
         for queue in queues:
-            ok = await self.channel.basic_consume(queue, self._on_delivery, no_ack=no_ack)
-            self._tags.append(ok.consumer_tag)
-        self._consuming = tuple(queues)
-        self._no_ack = no_ack
+            ok = await self.channel.basic_consume(queue, sub.on_delivery, no_ack=no_ack)
+            sub.tags.append(ok.consumer_tag)
+        return sub
 
-    async def cancel(self, channel: Any) -> None:
-        """Stop the broker's deliveries (basic.cancel); those pushed and not
-        handed out go back to their queues.  The channel stays open."""
-        tags, self._tags = self._tags, []
-        for tag in tags:
-            await self.channel.basic_cancel(tag)
-        self._consuming = None
-        pending, self._deliveries = list(self._deliveries), deque()
-        if not self._no_ack:
-            for delivered in pending:
-                await self.channel.basic_reject(delivered.delivery.delivery_tag, requeue=True)
-
-    async def _on_delivery(self, delivered: Any) -> None:
-        self._deliveries.append(delivered)
-        self._arrived.set()
+    async def cancel(self, channel: Any, owner: Any = None) -> None:
+        """Stop the broker's deliveries to ``owner`` (basic.cancel; every
+        consumer without one); those pushed and not handed out go back to
+        their queues.  The channel stays open."""
+        keys = list(self._subscriptions) if owner is None else [owner]
+        for key in keys:
+            sub = self._subscriptions.pop(key, None)
+            if sub is None:
+                continue
+            for tag in sub.tags:
+                await self.channel.basic_cancel(tag)
+            if not sub.no_ack:
+                for delivered in sub.deliveries:
+                    await self.channel.basic_reject(delivered.delivery.delivery_tag,
+                                                    requeue=True)
+            sub.deliveries.clear()
 
     async def pop(self, queues: list[str], budget: int, no_ack: bool, accept: Any = None,
                   prefetch: int | None = None, channel: Any = None,
-                  wait: float = 0.05) -> list[Any]:
-        """Deliveries pushed by the broker (waiting up to ``wait`` for the first)."""
-        if self._consuming is None:
-            await self._start(queues, no_ack, prefetch)
-        if not self._deliveries:
-            self._arrived.clear()
+                  wait: float = 0.05, owner: Any = None) -> list[Any]:
+        """Deliveries pushed by the broker for ``owner``'s consumer (waiting up
+        to ``wait`` for the first); the first pop starts it."""
+        key = tuple(queues) if owner is None else owner
+        sub = self._subscriptions.get(key)
+        if sub is None:
+            sub = await self._start(key, queues, no_ack, prefetch)
+        if not sub.deliveries:
+            sub.arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), wait)
+                await asyncio.wait_for(sub.arrived.wait(), wait)
             except asyncio.TimeoutError:
                 return []
         out: list[Any] = []
-        while self._deliveries and len(out) < budget:
-            out.append(from_delivery(self._deliveries.popleft(), accept))
+        while sub.deliveries and len(out) < budget:
+            out.append(from_delivery(sub.deliveries.popleft(), accept))
         return out
 
     async def ack(self, tags: Iterable[int]) -> None:

@@ -163,7 +163,7 @@ class RedisDriver:
 
     async def pop(self, queues: list[str], budget: int, no_ack: bool,
                   accept: Any = None, prefetch: int | None = None,
-                  channel: Any = None) -> list[Any]:
+                  channel: Any = None, owner: Any = None) -> list[Any]:
         """Atomically pop up to ``budget`` messages, recorded as unacked unless no_ack.
 
         Expired ones are dead-lettered and dropped (by the sync code, on
@@ -262,7 +262,7 @@ class RedisDriver:
         for message in messages:  # worker thread: the sync reject's dead-lettering
             self.sync._reject_message(message)
 
-    async def cancel(self, channel: Any) -> None:
+    async def cancel(self, channel: Any, owner: Any = None) -> None:
         return None  # nothing is pushed: a consumer that stops popping is done
 
     async def requeue(self, messages: list[Any], channel: Any) -> None:

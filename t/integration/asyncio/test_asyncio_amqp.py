@@ -190,3 +190,40 @@ def test_native_consumer_close_on_shared_channel_stops_delivery() -> None:
     payload, consumers = run(main())
     assert payload == 0 and consumers == 0
     assert drain_sync(queue, 5) == [1, 2, 3, 4, 'after']
+
+
+def test_native_consumers_sharing_a_channel_get_their_own_queues() -> None:
+    # One basic.consume per consumer: each is handed its own queue's messages
+    # only, and closing one leaves the other consuming.
+    require_server('RabbitMQ', '127.0.0.1', 5672, 'rabbitmq-server (see .ci/servers.d)')
+    exchange, red = entities()
+    blue = type(red)(red.name + '-blue', exchange, red.name + '-blue')
+
+    async def main() -> tuple[list[Any], list[Any], list[Any]]:
+        async with AsyncConnection(URL) as conn:
+            channel = await conn.channel()
+            producer = AsyncProducer(channel, exchange)
+            for queue in (red, blue):
+                for i in range(3):
+                    await producer.publish(f'{queue.name[-4:]}{i}', routing_key=queue.routing_key,
+                                           declare=[queue])
+            reds = AsyncConsumer(channel, [red], prefetch_count=2)
+            blues = AsyncConsumer(channel, [blue], prefetch_count=2)
+            got_red = [(await reds.get(timeout=5)) for _ in range(2)]
+            got_blue = [await blues.get(timeout=5)]
+            for message in got_red + got_blue:
+                await message.ack()
+            await reds.close()
+            later = [await blues.get(timeout=5) for _ in range(2)]
+            for message in later:
+                await message.ack()
+            await blues.close()
+            return ([m.payload for m in got_red], [m.payload for m in got_blue],
+                    [m.payload for m in later])
+
+    got_red, got_blue, later = run(main())
+    tail = red.name[-4:]
+    assert got_red == [f'{tail}0', f'{tail}1']
+    assert got_blue == ['blue0'] and later == ['blue1', 'blue2']
+    assert drain_sync(red, 1) == [f'{tail}2']
+    assert drain_sync(blue, 0) == []
