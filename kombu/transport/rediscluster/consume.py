@@ -10,9 +10,11 @@ of each node's group, on a connection of its own).
 A message BRPOP takes is not recorded as unacked until its reply is read (the
 window redis:// has too); its record is written with the next batch of the
 same queue, in one script run.  Acks of a consumer wait (``ack_batch_size``)
-and go with the next pop of their queue, or in one pipeline before the poller
-blocks, when a consumer is cancelled and when the channel closes: a crash
-meanwhile redelivers acked messages, it loses none.
+and go in the pipeline of the next pop round (in its queue's POP, or on their
+own), before the poller blocks, when a consumer is cancelled and when the
+channel closes: a crash meanwhile redelivers acked messages, it loses none.
+A pop round takes no more than the prefetch limit allows: with fewer slots
+than queues, the next queues in turn, one message each.
 """
 from __future__ import annotations
 
@@ -229,35 +231,59 @@ class ConsumeMixin(_ChannelBase):
             return False
         self._sweep_turn = turn = (self._sweep_turn + 1) % len(queues)
         queues = queues[turn:] + queues[:turn]
-        share = max(self._budget() // len(queues), 1)
-        pipe = self.client.pipeline()
-        acks = []
-        for queue in queues:
-            tags = self._take_acks(queue)
-            acks.append(tags)
-            keys, args = self._pop_args(queue, share, [])
-            pipe.execute_command('EVAL', K.POP, len(keys), *keys, *args, *tags,
-                                 target_nodes=self._node_of(keys[0]))
-        try:
-            with errors('receive'):
-                replies = pipe.execute(raise_on_error=False)
-        except BaseException:
-            for queue, tags in zip(queues, acks):
-                self._return_acks(queue, tags)
-            raise
-        failed = None
-        batches = []
-        for queue, tags, reply in zip(queues, acks, replies):
-            if isinstance(reply, Exception):
-                self._return_acks(queue, tags)
-                failed = failed or reply
-            elif reply:
-                batches.append((queue, reply))
+        budget = self._budget()
+        # fewer slots than queues (prefetch 1): the next ones in turn, one each, so
+        # that no more is taken than the prefetch limit allows
+        queues = queues[:budget]
+        share = max(budget // len(queues), 1)
+        replies, failed = self._round_trip(
+            'receive', [(queue, *self._pop_args(queue, share, [])) for queue in queues])
+        batches = [(queue, reply) for queue, reply in zip(queues, replies)
+                   if reply and not isinstance(reply, Exception)]
         delivered = self._take_in(batches, hand_over=True) if batches else False
         if failed is not None and not delivered:
             with errors('receive'):
                 raise failed
         return delivered
+
+    def _round_trip(self, operation: str, pops: list[tuple[str, list, list]]
+                    ) -> tuple[list[Any], BaseException | None]:
+        """One pipeline (a round trip per node): the POPs of ``pops``, each with its
+        queue's waiting acks, then the acks of every other queue.
+
+        Returns the POP replies (an exception for one that failed) and the first
+        error; the acks of a failed command wait for the next round.
+        """
+        with self._acks_lock:
+            pending, self._acks = self._acks, {}
+        layout = self.layout
+        pipe = self.client.pipeline()
+        sent: list[tuple[str, list[str]]] = []
+        for queue, keys, args in pops:
+            tags = pending.pop(queue, [])
+            sent.append((queue, tags))
+            pipe.execute_command('EVAL', K.POP, len(keys), *keys, *args, *tags,
+                                 target_nodes=self._node_of(keys[0]))
+        for queue, tags in pending.items():
+            key = layout.unacked(queue)
+            sent.append((queue, tags))
+            pipe.execute_command('EVAL', K.ACK, 2, key, layout.unacked_index(queue), *tags,
+                                 target_nodes=self._node_of(key))
+        if not sent:
+            return [], None
+        try:
+            with errors(operation):
+                replies = pipe.execute(raise_on_error=False)
+        except BaseException:
+            for queue, tags in sent:
+                self._return_acks(queue, tags)
+            raise
+        failed = None
+        for (queue, tags), reply in zip(sent, replies):
+            if isinstance(reply, Exception):
+                self._return_acks(queue, tags)
+                failed = failed or reply
+        return replies[:len(pops)], failed
 
     def _node_of(self, key: str) -> Any:
         # Named for the pipeline: redis-py 8 would ask the server (COMMAND GETKEYS)
@@ -454,28 +480,7 @@ class ConsumeMixin(_ChannelBase):
 
     def _flush_acks(self) -> None:
         """Send every waiting ack: one pipeline, a round trip per node."""
-        with self._acks_lock:
-            pending, self._acks = self._acks, {}
-        if not pending:
-            return
-        layout = self.layout
-        pipe = self.client.pipeline()
-        for queue, tags in pending.items():
-            key = layout.unacked(queue)
-            pipe.execute_command('EVAL', K.ACK, 2, key, layout.unacked_index(queue), *tags,
-                                 target_nodes=self._node_of(key))
-        try:
-            with errors('ack'):
-                replies = pipe.execute(raise_on_error=False)
-        except BaseException:
-            for queue, tags in pending.items():
-                self._return_acks(queue, tags)
-            raise
-        failed = None
-        for (queue, tags), reply in zip(pending.items(), replies):
-            if isinstance(reply, Exception):
-                self._return_acks(queue, tags)  # sent again with the next flush
-                failed = failed or reply
+        _, failed = self._round_trip('ack', [])
         if failed is not None:
             with errors('ack'):
                 raise failed

@@ -210,3 +210,22 @@ def test_hub_consumes_from_every_master_and_idles_on_their_sockets(conns) -> Non
         hub.close()
     assert [records(producer_conn, q) for q in queues] == [0, 0, 0]
     cleanup(producer_conn, queues)
+
+
+def test_prefetch_one_takes_one_message_of_queues_on_three_masters(conns) -> None:
+    conn = conns()
+    queues = [group[0] for group in queues_by_node(conn).values()]
+    for queue in queues:
+        publish(conn, queue, [f'{queue.name}:{i}' for i in range(3)])
+    got: list[Any] = []
+    channel = conn.default_channel
+    with Consumer(channel, queues, prefetch_count=1, callbacks=[lambda b, m: got.append(m)]):
+        for turn in range(6):
+            conn.drain_events(timeout=5)
+            # one delivered and unacked, nothing held, one record in the cluster
+            assert len(got) == turn + 1 and not channel._prefetched
+            assert sum(records(conn, q) for q in queues) == 1
+            got[-1].ack()
+    # the turns went round the queues (on three masters)
+    assert len({m.payload.rsplit(':', 1)[0] for m in got[:3]}) == 3
+    cleanup(conn, queues)
