@@ -97,6 +97,9 @@ class Connection:
     #: as the broker may have lost them).
     declared_entities: set[Any] = None  # type: ignore[assignment]  # set per instance
 
+    #: Retries of a nacked publish when the retry policy has no ``max_retries``.
+    unbounded_nack_retries: int = 5
+
     #: Iterator over the next URLs to try after a connection failure.
     cycle: Iterator[str] | None = None
 
@@ -372,7 +375,13 @@ class Connection:
         same budget), ``obj.revive(channel)`` and ``on_revive(channel)`` are
         called with the new default channel, and ``fun`` is called again.
         ``retry_errors`` are retried as well (``max_retries`` is then
-        required). ``timeout`` bounds the total time of all attempts and
+        required). A publisher-confirm nack
+        (:exc:`~kombu.exceptions.MessageNacked`) is retried on a new channel,
+        within the policy but at most :attr:`unbounded_nack_retries` times
+        when the policy sets no ``max_retries``: RabbitMQ can nack every
+        publish of a channel that first published to a quorum queue while the
+        queue elected a new leader, and a full ``reject-publish`` queue would
+        refuse forever. ``timeout`` bounds the total time of all attempts and
         waits. Errors that outlast the budget are raised as
         :exc:`~kombu.exceptions.OperationalError`.
 
@@ -400,6 +409,7 @@ class Connection:
                       on_revive: Callable[[Any], Any] | None,
                       retry_errors: tuple[type[BaseException], ...]) -> Any:
         got_connection = 0
+        nacks: Iterator[float] | None = None
         conn_errors = self.recoverable_connection_errors
         chan_errors = self.recoverable_channel_errors
         deadline = policy.deadline()
@@ -418,6 +428,22 @@ class Connection:
                     return fun(*args, **kwargs)
                 except exceptions.AccessRefused:
                     raise  # not transient (and an OperationalError already)
+                except exceptions.MessageNacked as exc:
+                    if nacks is None:
+                        nacks = policy.intervals()
+                    if policy.gives_up(retries, deadline) or (
+                            max_retries is None and retries >= self.unbounded_nack_retries):
+                        raise
+                    interval = next(nacks)
+                    left = remaining(deadline)
+                    if left is not None:
+                        interval = min(interval, left)
+                    self._debug('ensure nack: %r', exc)
+                    if errback:
+                        errback(exc, interval)
+                    self._renew_channel(obj, on_revive)
+                    if interval:
+                        sleep_for(interval, None)
                 except retry_errors as exc:
                     if policy.gives_up(retries, deadline):
                         raise
@@ -461,6 +487,21 @@ class Connection:
             _policy(retries_left, policy.interval_start, policy.interval_step,
                     policy.interval_max, policy.timeout),
             errback, deadline=deadline)
+        channel = self.default_channel
+        obj.revive(channel)
+        if on_revive:
+            on_revive(channel)
+
+    def _renew_channel(self, obj: Any, on_revive: Callable[[Any], Any] | None) -> None:
+        """Move ``obj`` off a channel that nacked, to the (new) default channel.
+
+        The default channel is closed and replaced when ``obj`` used it (or
+        cannot tell); a channel of ``obj``'s own is left to its owner.
+        """
+        stale = self._default_channel
+        if stale is not None and getattr(obj, 'channel', stale) is stale:
+            self.maybe_close_channel(stale)
+            self._default_channel = None
         channel = self.default_channel
         obj.revive(channel)
         if on_revive:

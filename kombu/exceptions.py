@@ -156,9 +156,11 @@ class NameTooLong(KombuError, ValueError):
 class MessageNacked(KombuError, _AMQPMessageNacked):
     """The broker refused a message published on a confirm channel (``basic.nack``).
 
-    Not a connection loss, and not retried by ``publish(retry=True)``:
-    publishing it again would most likely be refused again. Also py-amqp's
-    ``MessageNacked``.
+    Not a connection loss: ``publish(retry=True)`` (``Connection.ensure``)
+    retries it on a new channel within its retry policy, at most
+    ``Connection.unbounded_nack_retries`` times when the policy has no
+    ``max_retries`` (a full queue would refuse forever), then raises it. Also
+    py-amqp's ``MessageNacked``.
     """
 
     def __init__(self, exchange: str = '', routing_key: str = '',
@@ -167,8 +169,9 @@ class MessageNacked(KombuError, _AMQPMessageNacked):
         self.routing_key = routing_key
         self.reason = reason or (
             'a queue it routes to is full and rejects publishes '
-            '(x-overflow=reject-publish or reject-publish-dlx), or the broker '
-            'could not store the message')
+            '(x-overflow=reject-publish or reject-publish-dlx), a quorum queue '
+            'was electing a leader when the channel first published to it, or '
+            'the broker could not store the message')
         super().__init__(
             f'The broker refused (nacked) the message published to exchange '
             f'{exchange!r} with routing key {routing_key!r}: {self.reason}')

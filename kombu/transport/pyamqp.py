@@ -13,7 +13,8 @@ py-amqp objects to Kombu's interfaces.
 ``server_hostname`` of ``None`` means "the host we connect to", useful with
 failover URLs), or an :class:`ssl.SSLContext`.
 
-Errors, typed and raised at once (none is retried by ``publish(retry=True)``):
+Errors, typed and raised at once (the first two are never retried by
+``publish(retry=True)``; a nack is retried on a new channel, see below):
 
 * a refused login (``ACCESS_REFUSED``): :exc:`~kombu.exceptions.AccessRefused`;
 * an exchange or queue name, routing key or consumer tag over 255 bytes (UTF-8;
@@ -21,6 +22,10 @@ Errors, typed and raised at once (none is retried by ``publish(retry=True)``):
   sent, so the channel stays usable;
 * a publisher-confirm nack (``confirm_publish=True``):
   :exc:`~kombu.exceptions.MessageNacked`, naming the exchange and routing key.
+  ``Connection.ensure`` retries it on a new channel within the retry policy:
+  RabbitMQ 3.10 nacks every later publish of a channel whose first publish to
+  a quorum queue came while the queue's leader was down (a cluster member
+  killed), while a new channel is acked once a leader is elected.
 
 Teardown is bounded: ``channel.close()`` and ``Connection.close()``/``release()``
 wait at most :data:`CLOSE_TIMEOUT` (3 s) for the broker's close-ok (a half-open
@@ -506,7 +511,8 @@ class Transport(base.Transport):
 
     connection_errors = amqp.Connection.connection_errors
     channel_errors = amqp.Connection.channel_errors
-    # A nack is the broker's answer, not a connection loss: never retried.
+    # A nack is the broker's answer, not a connection loss: the connection is
+    # kept (Connection.ensure retries a nack on a new channel).
     recoverable_connection_errors = tuple(
         exc for exc in amqp.Connection.recoverable_connection_errors
         if exc is not amqp.exceptions.MessageNacked)

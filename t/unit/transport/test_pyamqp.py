@@ -642,3 +642,61 @@ def test_manager_options_and_requests():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _full_queue(conn, name: str):
+    """A queue holding one message that refuses (nacks) any other publish."""
+    from kombu import Producer, Queue
+    queue = Queue(name, durable=False, auto_delete=False,
+                  queue_arguments={'x-max-length': 1, 'x-overflow': 'reject-publish'})
+    Producer(conn).publish('one', routing_key=name, declare=[queue])
+    return queue
+
+
+def test_a_nacked_publish_is_retried_on_a_new_channel(rabbit):
+    from kombu import Connection, Producer
+    name = unique_name('nackretry')
+    url = 'amqp://guest:guest@127.0.0.1:5672//'
+    with Connection(url, transport_options={'confirm_publish': True}) as conn:
+        queue = _full_queue(conn, name)
+        nacked_on = conn.default_channel
+        seen = []
+
+        def make_room(exc, interval):  # what a consumer elsewhere would do
+            seen.append(type(exc).__name__)
+            with Connection(url) as other:
+                seen.append(queue(other.default_channel).get(no_ack=True).payload)
+
+        producer = Producer(conn)
+        producer.publish('two', routing_key=name, retry=True,
+                         retry_policy={'max_retries': 2, 'interval_start': 0,
+                                       'errback': make_room})
+        try:
+            assert seen == ['MessageNacked', 'one']
+            assert not nacked_on.is_open            # the nacking channel was dropped
+            assert producer.channel is conn.default_channel is not nacked_on
+            assert queue(conn.default_channel).get(no_ack=True).payload == 'two'
+        finally:
+            queue(conn.default_channel).delete()
+
+
+@pytest.mark.parametrize('policy, attempts', [
+    ({'max_retries': 2, 'interval_start': 0}, 3),
+    ({'max_retries': None, 'interval_start': 0}, 6),  # unbounded_nack_retries + 1
+])
+def test_nacks_are_retried_within_the_policy_then_raised(rabbit, policy, attempts):
+    from kombu import Connection, Producer
+    from kombu.exceptions import MessageNacked
+    name = unique_name('nackgiveup')
+    with Connection('amqp://guest:guest@127.0.0.1:5672//',
+                    transport_options={'confirm_publish': True}) as conn:
+        queue = _full_queue(conn, name)
+        nacks = []
+        try:
+            with pytest.raises(MessageNacked):
+                Producer(conn).publish('two', routing_key=name, retry=True, retry_policy=dict(
+                    policy, errback=lambda exc, interval: nacks.append(exc)))
+            assert len(nacks) == attempts - 1
+            assert queue(conn.default_channel).get(no_ack=True).payload == 'one'
+        finally:
+            queue(conn.default_channel).delete()
