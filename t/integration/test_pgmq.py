@@ -373,3 +373,17 @@ def test_event_loop_consumer_is_woken_by_notify(connect: Any) -> None:
         assert sum(counts.values()) <= 10   # reads follow notifications, no polling
     finally:
         hub.close()
+
+
+def test_queue_names_longer_than_pgmq_allows_work(connect: Any) -> None:
+    queue = Queue(name('long') + '.celery.pidbox@ip-10-0-0-1.eu-west-1.compute.internal')
+    conn = connect()
+    channel = conn.default_channel
+    queue(channel).declare()
+    conn.Producer().publish({'n': 1}, routing_key=queue.name)
+    assert len(channel.canonical_queue_name(queue.name)) == 47
+    message = queue(channel).get(accept=['json'])
+    assert message is not None and message.payload == {'n': 1}
+    message.ack()
+    queue(channel).delete()
+    assert not channel._has_queue(queue.name)

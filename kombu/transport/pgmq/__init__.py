@@ -74,6 +74,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import hashlib
 import logging
 import math
 import string
@@ -127,6 +129,8 @@ TOPIC_PREFIX = 'kombu.topic'
 #: server functions the optional features need (older PGMQ SQL lacks them).
 FEATURE_FUNCTIONS = {'topic': 'pgmq.send_topic(text,jsonb)',
                      'notify': 'pgmq.enable_notify_insert(text,integer)'}
+#: PGMQ's longest queue name (its table names must fit PostgreSQL's 63).
+MAX_QUEUE_NAME = 47
 #: seconds a long poll waits on one queue while several are consumed.
 MULTI_QUEUE_POLL_SECONDS = 1
 
@@ -159,6 +163,12 @@ class PGMQTopicExchange(TopicExchange):
         if rest:
             channel._put_routed(rest, message, **kwargs)
         return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _shortened(name: str) -> str:
+    digest = hashlib.blake2b(name.encode(), digest_size=5).hexdigest()
+    return f'{name[:MAX_QUEUE_NAME - len(digest) - 1]}_{digest}'
 
 
 def _unique(queues: Iterator[str]) -> tuple[str, ...]:
@@ -256,8 +266,14 @@ class Channel(SettleOnAckMixin, virtual.Channel):
         return str(name).translate(table)
 
     def canonical_queue_name(self, queue_name: str) -> str:
-        """The PGMQ queue name of a Kombu queue (prefixed, punctuation replaced)."""
-        return self.entity_name(self.queue_name_prefix + queue_name)
+        """The PGMQ queue name of a Kombu queue (prefixed, punctuation replaced).
+
+        PGMQ refuses names over 47 characters (Celery's pidbox queues of long
+        host names are longer): those end in a hash of the whole name instead,
+        the same in every process.
+        """
+        name = self.entity_name(self.queue_name_prefix + queue_name)
+        return name if len(name) <= MAX_QUEUE_NAME else _shortened(name)
 
     def _fanout_key(self, exchange: str) -> str:
         return f'{FANOUT_TOPIC_PREFIX}.{self.entity_name(exchange)}'

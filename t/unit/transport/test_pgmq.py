@@ -128,3 +128,17 @@ def test_routing_keys_as_server_keys(key: str, expected: str | None) -> None:
 
 def test_notify_channel_is_the_lower_case_table_name() -> None:
     assert listener.channel_name('Celery_Q') == 'pgmq.q_celery_q.INSERT'
+
+
+def test_long_queue_names_are_shortened_the_same_way_everywhere() -> None:
+    with patch.object(pgmq, 'PGMQueue', return_value=MagicMock()):
+        with Connection('pgmq://127.0.0.1/mq') as conn:
+            channel = conn.channel()
+            short = channel.canonical_queue_name('celery@worker.example.com.celery.pidbox')
+            long_name = 'celery@ip-10-0-0-1.eu-west-1.compute.internal.celery.pidbox'
+            first = channel.canonical_queue_name(long_name)
+            other = channel.canonical_queue_name(long_name + '2')
+    assert short == 'celery_worker_example_com_celery_pidbox'
+    assert len(first) == 47 and first.startswith('celery_ip_10_0_0_1_eu_west_1_comput')
+    assert first == pgmq._shortened(pgmq.Channel.entity_name(channel, long_name))
+    assert other != first and len(other) == 47
