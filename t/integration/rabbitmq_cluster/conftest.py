@@ -7,7 +7,7 @@ it (:meth:`Cluster.restart`) before the next test runs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import pytest
@@ -18,6 +18,8 @@ from t.integration.rabbitmq.private_node import RabbitNode, private_cluster
 @dataclass
 class Cluster:
     nodes: list[RabbitNode]
+    #: names of members whose VM runs with the RabbitMQ app stopped (``stop_app``)
+    stopped_apps: set[str] = field(default_factory=set)
 
     @property
     def failover_url(self) -> str:
@@ -28,7 +30,8 @@ class Cluster:
         return next(node for node in self.nodes if node.amqp_port == port)
 
     def alive(self) -> list[RabbitNode]:
-        return [node for node in self.nodes if node.proc and node.proc.poll() is None]
+        return [node for node in self.nodes if node.proc and node.proc.poll() is None
+                and node.name not in self.stopped_apps]
 
     def ctl_json(self, *args: str) -> list:
         out = self.alive()[0].ctl(*args, '--formatter', 'json')
@@ -42,9 +45,22 @@ class Cluster:
         status = json.loads(self.alive()[0].ctl('cluster_status', '--formatter', 'json'))
         return sorted(status['running_nodes'])
 
+    def fail(self, node: RabbitNode, how: str) -> None:
+        """``'kill'``: ``kill -9`` its VM; ``'stop_app'``: a clean stop of RabbitMQ
+        (clients are told, queue leadership is handed over), the VM stays up."""
+        if how == 'kill':
+            node.kill()
+        else:
+            node.ctl('stop_app')
+            self.stopped_apps.add(node.name)
+
     def restart(self, node: RabbitNode) -> None:
-        """Start a stopped or killed member again; it rejoins with its data."""
-        node.start()
+        """Bring a failed member back; it rejoins with its data."""
+        if node.name in self.stopped_apps:
+            node.ctl('start_app')
+            self.stopped_apps.discard(node.name)
+        else:
+            node.start()
         node.wait_ready()
         node.ctl('await_startup')
 

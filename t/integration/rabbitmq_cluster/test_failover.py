@@ -1,5 +1,6 @@
-"""A member of the cluster is killed (``kill -9``) under a confirming publisher and a
-ConsumerMixin consumer connected to it: both move on to a live member.
+"""A member of the cluster is killed (``kill -9``), or its RabbitMQ app stopped
+(``rabbitmqctl stop_app``), under a confirming publisher and a ConsumerMixin consumer
+connected to it: both move on to a live member.
 
 Both use ``Connection('amqp://a;amqp://b;amqp://c')`` and so start on the first
 member, which also leads the quorum queue (declared there).  Every publish
@@ -113,7 +114,8 @@ def _report(publisher: Publisher, worker: Worker) -> dict:
     }
 
 
-def test_publisher_and_consumer_survive_a_killed_member(full_cluster, uname):
+@pytest.mark.parametrize('how', ['kill', 'stop_app'])
+def test_publisher_and_consumer_survive_a_failed_member(how, full_cluster, uname):
     cluster = full_cluster
     queue = Queue(uname('failover'), durable=True,
                   queue_arguments={'x-queue-type': 'quorum'})
@@ -130,7 +132,7 @@ def test_publisher_and_consumer_survive_a_killed_member(full_cluster, uname):
                         and worker.deliveries, timeout=60), _report(publisher, worker)
         assert cluster.queue_info(queue.name, 'leader')['leader'] == victim.name
         assert publisher.port == worker.ports[-1] == victim.amqp_port
-        victim.kill()
+        cluster.fail(victim, how)
         killed_at = len(publisher.confirmed)
         assert wait_for(lambda: len(publisher.confirmed) >= killed_at + AFTER_KILL,
                         timeout=90), _report(publisher, worker)
@@ -146,7 +148,7 @@ def test_publisher_and_consumer_survive_a_killed_member(full_cluster, uname):
         consumer.join(10)
         consumer_conn.release()
     report = _report(publisher, worker)
-    print('\nkill -9 of the connected member (the queue leader):', report)
+    print(f'\n{how} of the connected member (the queue leader):', report)
     try:
         assert publisher.port != victim.amqp_port
         assert worker.ports[-1] != victim.amqp_port
