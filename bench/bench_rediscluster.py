@@ -100,9 +100,15 @@ def fanout(url: str, messages: int) -> tuple[float, float]:
 
 
 def run(url: str, messages: int, nqueues: int) -> tuple[float, ...]:
+    return (*queues_round(url, messages, nqueues), *fanout(url, messages))
+
+
+def queues_round(url: str, messages: int, nqueues: int,
+                 options: dict[str, Any] | None = None) -> tuple[float, float]:
+    """Publish ``messages`` over ``nqueues`` queues, then consume them: both msg/s."""
     from kombu import Connection, Consumer, Producer, Queue
     queues = [Queue(f'bench-rc-{uuid.uuid4().hex[:8]}-{i}') for i in range(nqueues)]
-    with Connection(url, transport_options={'polling_interval': 0.01}) as conn:
+    with Connection(url, transport_options={'polling_interval': 0.01, **(options or {})}) as conn:
         channel = conn.default_channel
         for queue in queues:
             queue.bind(channel).declare()
@@ -123,7 +129,7 @@ def run(url: str, messages: int, nqueues: int) -> tuple[float, ...]:
         consume = messages / (time.perf_counter() - start)
         for queue in queues:
             queue.bind(channel).delete()
-    return (publish, consume, *fanout(url, messages))
+    return publish, consume
 
 
 def main() -> None:

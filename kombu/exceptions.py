@@ -22,7 +22,7 @@ __all__ = (
     'SerializationError', 'EncodeError', 'DecodeError', 'HttpError',
     'InconsistencyError', 'BatchPublishError', 'ContentDisallowed',
     'AccessRefused', 'DecompressionLimitExceeded', 'NameTooLong', 'MessageNacked',
-    'MalformedURL', 'UnknownArgumentWarning',
+    'MalformedURL', 'UnknownArgumentWarning', 'NotReplicated',
 )
 
 BaseExceptionType = type[BaseException]
@@ -112,6 +112,25 @@ class ContentDisallowed(SerializerNotInstalled):
 
 class InconsistencyError(ConnectionError):
     """The broker's data is in an unexpected state; reconnecting may help."""
+
+
+class NotReplicated(ConnectionError, KombuError):
+    """Fewer replicas than asked acknowledged a write in time: it is not confirmed.
+
+    The master has the write, but a failover may lose it; the caller should
+    send it again (a connection error, so ``Connection.ensure`` and
+    ``publish(retry=True)`` do), accepting a possible duplicate.
+    """
+
+    def __init__(self, wanted: int = 1, acked: int = 0, node: str = '',
+                 timeout_ms: int = 0) -> None:
+        self.wanted, self.acked, self.node, self.timeout_ms = wanted, acked, node, timeout_ms
+        super().__init__(
+            f'write on {node or "the master"} reached {acked} of {wanted} replica(s) '
+            f'within {timeout_ms} ms: not confirmed (a failover could lose it)')
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.wanted, self.acked, self.node, self.timeout_ms)
 
 
 class AccessRefused(ConnectionError, OperationalError):

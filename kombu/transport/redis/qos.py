@@ -70,6 +70,10 @@ class UnconfirmedAcks:
             if not waiting:
                 del self.by_target[target]
 
+    def targets(self) -> list[Hashable]:
+        with self._lock:
+            return list(self.by_target)
+
     def holds(self, target: Hashable, tag: str) -> bool:
         waiting = self.by_target.get(target)
         return waiting is not None and tag in waiting

@@ -17,7 +17,9 @@ consuming connection restores messages whose ``visibility_timeout`` passed
 without an ack, on whichever node their queue lives.  Fanout goes over
 sharded pub/sub on Redis 7 (:mod:`.fanout`), else (and with
 ``fanout_pubsub=False``) a copy waits in every bound queue, as topic
-exchanges' do.
+exchanges' do.  On a cluster with replicas, publishes and acks return once a
+replica has them (``replica_wait``, :mod:`.durability`, :mod:`.acks`), so a
+master failover keeps every confirmed message.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import dataclasses
 import json
 import time
 from queue import Empty
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from kombu.transport import virtual
 from kombu.transport.virtual.claims import SettlesFreshClaims, SettlingQoS
@@ -35,7 +37,9 @@ from kombu.transport.virtual.state import QueuePolicy
 from kombu.utils.url import url_to_parts
 
 from . import keys as K
+from .acks import ClusterAcks
 from .consume import ConsumeMixin
+from .durability import ReplicatedWriter, replicas_to_wait_for
 from .errors import errors
 from .fanout import FanoutMixin
 from .poller import ClusterPoller
@@ -63,6 +67,9 @@ class RedisClusterOptions(TransportOptions):
     passthrough: ClassVar[frozenset[str]] = frozenset({
         'max_retries', 'interval_start', 'interval_step', 'interval_max', 'retry_policy',
         'connect_timeout'})
+    #: redis://'s names for the same thing, so a configuration moves over as it is.
+    aliases: ClassVar[Mapping[str, str]] = {
+        'publish_replicas': 'replica_wait', 'publish_replicas_timeout': 'replica_wait_timeout'}
 
     visibility_timeout: float = 3600
     unacked_restore_interval: float = 10
@@ -87,6 +94,18 @@ class RedisClusterOptions(TransportOptions):
     fanout_pubsub: bool = True
     #: seconds between PINGs of a quiet pub/sub connection (0: never)
     health_check_interval: float = 25.0
+    #: replicas a publish, an ack and a restore wait for (``WAIT``) before they
+    #: count as done; None: 1 if the cluster has any replica, else 0 (no wait).
+    replica_wait: int | None = None
+    #: milliseconds to wait for them, then :exc:`~kombu.exceptions.NotReplicated`.
+    replica_wait_timeout: int = 1000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.require(self.replica_wait is None or self.replica_wait >= 0,
+                     'replica_wait must be >= 0 or None (automatic)')
+        # WAIT's timeout 0 blocks forever: a publish would hang on a lost replica
+        self.require(self.replica_wait_timeout > 0, 'replica_wait_timeout must be > 0 ms')
 
 
 class QoS(SettlingQoS):
@@ -132,11 +151,36 @@ class Channel(SharedExchangesMixin, FanoutMixin, ConsumeMixin, SettlesFreshClaim
         client = self.client
         self._pop = client.register_script(K.POP)
         self._restore_one = client.register_script(K.RESTORE_ONE)
+        self._writer: ReplicatedWriter | None = None
+        self._wait_resolved = False
         self._ack = client.register_script(K.ACK)
+        self.acks = ClusterAcks(
+            self, ('rediscluster', *sorted(self.connection.startup_nodes()),
+                   self.layout.prefix))
 
     @property
     def client(self) -> Any:
         return self.connection.cluster_client()
+
+    def writer(self) -> ReplicatedWriter | None:
+        """What makes writes wait for ``replica_wait`` replicas; None when that is 0."""
+        if not self._wait_resolved:
+            options = self.options
+            with errors('connect'):
+                wanted = replicas_to_wait_for(options.replica_wait, self.client)
+            if wanted:
+                self._writer = ReplicatedWriter(
+                    self.client, wanted, options.replica_wait_timeout,
+                    attempts=options.cluster_error_retry_attempts)
+            self._wait_resolved = True
+        return self._writer
+
+    def _write(self, key: str, command: tuple[Any, ...]) -> None:
+        writer = self.writer()
+        if writer is None:
+            self.client.execute_command(*command)
+        else:
+            writer.run(key, [command])
 
     # -- exchanges and bindings (the global slot) --------------------------------
 
@@ -256,12 +300,24 @@ class Channel(SharedExchangesMixin, FanoutMixin, ConsumeMixin, SettlesFreshClaim
         return self.layout.queue_key(queue, K.priority_step(self.layout.steps, priority))
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        key = self._list_for(queue, message)
         with errors('publish', queue):
-            self.client.lpush(self._list_for(queue, message), json.dumps(message))
+            self._write(key, ('LPUSH', key, json.dumps(message)))
 
     def _put_front(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        with errors('publish', queue):
-            self.client.rpush(self._list_for(queue, message), json.dumps(message))
+        key = self._list_for(queue, message)
+        props = message.get('properties') if isinstance(message, dict) else None
+        tag = props.get('delivery_tag') if isinstance(props, dict) else None
+        with errors('restore', queue):
+            if isinstance(tag, str) and self._claimed_in.get(tag) == queue:
+                # back from its unacked record in one script: a failover keeps the
+                # record or the message in the list, never neither
+                self._restore_one(keys=[self.layout.unacked(queue),
+                                        self.layout.unacked_index(queue), key],
+                                  args=[tag, '+inf', json.dumps(message), '0'])
+                del self._claimed_in[tag]
+            else:
+                self._write(key, ('RPUSH', key, json.dumps(message)))
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         keys, args = self._pop_args(queue, 1, [])
@@ -274,8 +330,9 @@ class Channel(SharedExchangesMixin, FanoutMixin, ConsumeMixin, SettlesFreshClaim
     def _restore(self, message: Any) -> None:
         if self._dropped_broadcast(message):
             return
-        # Back in its queue first, then the record goes: a crash between the
-        # two redelivers the message twice rather than never.
+        # Back in its queue (the record goes with it, in _put_front); when the
+        # base put it elsewhere, the record goes after: a crash between the two
+        # redelivers the message twice rather than never.
         super()._restore(message)
         self._settle(message.delivery_tag)
 
@@ -298,6 +355,7 @@ class Channel(SharedExchangesMixin, FanoutMixin, ConsumeMixin, SettlesFreshClaim
         conditional script lets exactly one of several sweeping consumers win.
         """
         limit = limit or self.unacked_restore_limit
+        self.acks.resend()  # an ack a failover may have undone must not be restored
         ceiling = time.time() - self.visibility_timeout
         layout = self.layout
         restored = 0
@@ -311,6 +369,8 @@ class Channel(SharedExchangesMixin, FanoutMixin, ConsumeMixin, SettlesFreshClaim
                     continue
                 payloads = self.client.hmget(layout.unacked(queue), tags)
                 for tag, payload in zip(tags, payloads):
+                    if self.acks.in_doubt(queue, tag.decode()):
+                        continue
                     if payload is None:
                         self.client.zrem(layout.unacked_index(queue), tag)
                         continue

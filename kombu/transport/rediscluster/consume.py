@@ -45,6 +45,9 @@ if TYPE_CHECKING:
         _claimed_in: dict[str, str]
         _pop: Any
         _ack: Any
+        acks: Any
+
+        def writer(self) -> Any: ...
 
         def _sweep_if_due(self) -> None: ...
 else:
@@ -256,6 +259,11 @@ class ConsumeMixin(_ChannelBase):
         """
         with self._acks_lock:
             pending, self._acks = self._acks, {}
+        if pending and self.writer() is not None:
+            # WAIT must follow acks on their own connection: each queue's, not here
+            for queue, tags in pending.items():
+                self.acks.send(queue, tags)
+            pending = {}
         layout = self.layout
         pipe = self.client.pipeline()
         sent: list[tuple[str, list[str]]] = []
@@ -336,7 +344,7 @@ class ConsumeMixin(_ChannelBase):
         if len(queues) > 1:  # the others of the group are swept between waits
             timeout = min(timeout, self.shared_brpop_timeout)
         try:
-            wait.connection.send_command('BRPOP', *self.layout.queue_keys(queue), timeout)
+            wait.connection.send_command(*self._wait_command(queue, timeout))
         except errors.connection_errors:
             logger.debug('BRPOP to %s failed', node, exc_info=True)
             self._node_failed(node)
@@ -359,6 +367,21 @@ class ConsumeMixin(_ChannelBase):
                                node, now - wait.sent_at)
                 self._node_failed(node)
 
+    def _wait_command(self, queue: str, timeout: float) -> tuple[Any, ...]:
+        """The blocking command of one wait on ``queue``.
+
+        BRPOP takes the message it returns before it is recorded as unacked:
+        if its reply is lost (the master killed, the connection dropped) the
+        message is gone, so with ``replica_wait`` (durable mode) the wait is
+        ``BLMOVE q0 q0 RIGHT RIGHT`` instead, which wakes on a message of the
+        first priority step without moving it; the pop script then takes and
+        records it.  Other steps are seen when the wait times out.
+        """
+        keys = self.layout.queue_keys(queue)
+        if self.writer() is not None:
+            return ('BLMOVE', keys[0], keys[0], 'RIGHT', 'RIGHT', timeout)
+        return ('BRPOP', *keys, timeout)
+
     def _brpop_read(self, node: str, hand_over: bool = True) -> bool:
         """Read ``node``'s BRPOP reply: record its message, pop more, hold, hand over one."""
         wait = self._waits.get(node)
@@ -380,6 +403,14 @@ class ConsumeMixin(_ChannelBase):
                 raise exc
         if not reply:
             return False  # timed out
+        if not isinstance(reply, list):  # BLMOVE woke us: the message is still queued
+            if self._closing or queue not in self._active_queues or not self.qos.can_consume():
+                return False
+            share = max(self._budget() // max(len(self._waits), 1), 1)
+            keys, args = self._pop_args(queue, share, [])
+            with errors('receive', queue):
+                more = self._pop(keys=keys, args=[*args, *self._take_acks(queue)])
+            return self._take_in([(queue, more)], hand_over) if more else False
         key, item = reply
         if self._closing or queue not in self._active_queues or not self.qos.can_consume():
             self._rescue(key, item)  # nobody may take it now: back to the head
@@ -412,7 +443,7 @@ class ConsumeMixin(_ChannelBase):
                 # gone with its connection: a blocked client that disconnects pops nothing
                 self._drop_wait(node)
                 continue
-            if reply:
+            if isinstance(reply, list):  # a BRPOP's message (a BLMOVE takes none)
                 self._rescue(*reply)
 
     def _rescue(self, key: bytes, item: bytes) -> None:
@@ -465,11 +496,12 @@ class ConsumeMixin(_ChannelBase):
             self._flush_acks()
 
     def _ack_now(self, queue: str, tags: list[str]) -> None:
-        with errors('ack', queue):
-            self._ack(keys=[self.layout.unacked(queue), self.layout.unacked_index(queue)],
-                      args=tags)
+        self.acks.send(queue, tags)
 
     def _take_acks(self, queue: str) -> list[str]:
+        """The acks of ``queue`` to send with its next pop (none when they WAIT)."""
+        if self.writer() is not None:
+            return []  # WAIT must follow them on their own connection: _flush_acks
         with self._acks_lock:
             return self._acks.pop(queue, [])
 

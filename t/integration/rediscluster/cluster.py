@@ -133,6 +133,33 @@ class PrivateCluster:
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
 
+    def restart(self, port: int) -> None:
+        """Start a killed node again in its old directory: it rejoins (a master that
+        lost its slots to a promoted replica comes back as that replica's replica)."""
+        self.start_node(port)
+        deadline = time.monotonic() + 5
+        while not port_open('127.0.0.1', port, 0.1):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'node {port} did not restart')
+            time.sleep(0.05)
+
+    def wait_failed_over(self, port: int, timeout: float = 20) -> None:
+        """Until a replica took over the slots of the killed master ``port``.
+
+        Not merely "marked failed": a master without persistence restarted
+        before that comes back empty and still master, and its replica then
+        syncs the empty data set (the messages would be gone).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            node = self.node_ids()[port]
+            if node['failed'] and not node['slots']:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'no replica took over the slots of node {port}')
+            time.sleep(0.1)
+        self.wait_ok(timeout)
+
     def node_ids(self) -> dict[int, dict[str, Any]]:
         """port -> {'id', 'master', 'slots'} as CLUSTER NODES lists it (from a live node)."""
         port = next(p for p in self.ports if self.alive(p))
@@ -141,7 +168,8 @@ class PrivateCluster:
             fields = line.split()
             node_port = int(fields[1].split('@')[0].rsplit(':', 1)[1])
             nodes[node_port] = {'id': fields[0], 'master': 'master' in fields[2],
-                                'failed': 'fail' in fields[2], 'slots': fields[8:]}
+                                'failed': 'fail' in fields[2].split(','),  # 'fail?' is a suspicion
+                                'slots': fields[8:]}
         return nodes
 
     def _stop_nodes(self) -> None:

@@ -62,7 +62,8 @@ def test_unreachable_cluster_is_a_connection_error() -> None:
 def test_command_errors_are_translated() -> None:
     conn = Connection('rediscluster://127.0.0.1:7000')
     fake = mock.MagicMock()
-    fake.lpush.side_effect = redis.exceptions.TimeoutError('slow')
+    fake.get_replicas.return_value = []  # no replica: publishes do not WAIT
+    fake.execute_command.side_effect = redis.exceptions.TimeoutError('slow')
     with mock.patch('kombu.transport.rediscluster.RedisCluster', return_value=fake):
         channel = conn.channel()
         with pytest.raises(KombuConnectionError, match="rediscluster publish 'q'"):
