@@ -25,6 +25,15 @@ __all__ = ('AsyncConnection', 'AsyncChannel')
 logger = logging.getLogger(__name__)
 
 
+def _refused(exc: BaseException) -> bool:
+    """A client library's refused login (redis-py's is not a kombu AccessRefused)."""
+    try:
+        from redis.exceptions import AuthenticationError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, AuthenticationError)
+
+
 class AsyncChannel:
     """A sync channel plus the runner its calls go through."""
 
@@ -34,6 +43,8 @@ class AsyncChannel:
         self.runner = connection.runner
         #: native I/O for the message path (``None``: everything on the runner)
         self.driver = driver
+        #: the connection's generation this channel was opened in
+        self.generation = connection._generation
         self._closed = False
 
     @property
@@ -48,9 +59,15 @@ class AsyncChannel:
         """Close the channel: messages it received and did not ack come back."""
         if not self._closed:
             self._closed = True
-            if self.driver is not None:
-                await self.driver.close(self)
-            await self.run(self.channel.close)
+            try:
+                if self.driver is not None:
+                    await self.driver.close(self)
+                await self.run(self.channel.close)
+            except Exception as exc:
+                if not self.connection.lost(exc):
+                    raise
+                # the broker gives back what it delivered on it
+                logger.debug('closing a channel of a lost connection: %r', exc)
 
     async def __aenter__(self) -> AsyncChannel:
         return self
@@ -79,6 +96,10 @@ class AsyncConnection:
         #: the aiormq connection shared by the native amqp:// channels
         self._amqp: Any = None
         self._closed = False
+        #: one recovery at a time (a producer and a consumer may share a channel)
+        self._recovering: asyncio.Lock | None = None
+        #: bumped at each new transport connection made by a recovery
+        self._generation = 0
 
     @property
     def transport_name(self) -> str:
@@ -200,6 +221,69 @@ class AsyncConnection:
             await self._connect_with(policy, errback, deadline)
         channel.channel = await self.runner.run(self.sync.channel)
         channel.driver = await native_amqp.native_amqp_for(self._amqp)
+
+    def lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the connection (or a native channel) is gone,
+        so that a new one may help: never a refused login or permission."""
+        from .republish import ConnectionLost
+        if isinstance(exc, exceptions.AccessRefused) or _refused(exc):
+            return False
+        return isinstance(exc, (ConnectionLost, *self._lost_errors))
+
+    @property
+    def _lost_errors(self) -> tuple[type[BaseException], ...]:
+        # KeyError is among the Redis transport's (Kombu's) recoverable errors;
+        # here it would turn a bug into a reconnect loop
+        return tuple(e for e in self.sync.recoverable_connection_errors
+                     if not issubclass(e, LookupError))
+
+    async def recover(self, channel: AsyncChannel, lost: Any, policy: RetryPolicy,
+                      errback: Callable[[Exception, float], Any] | None = None,
+                      deadline: float | None = None) -> None:
+        """Give ``channel`` a working sync channel and driver after its
+        connection was lost while it used the sync channel ``lost``.
+
+        Reconnects within ``policy`` (and ``deadline``), failing over to the
+        next alternate as ``ensure_connection`` does; what the old native
+        driver held and nobody settled is given back on the new connection.
+        A channel recovered meanwhile by another of its users is left as it is.
+        Raises :exc:`~kombu.exceptions.OperationalError` when the policy gives
+        up, :exc:`~kombu.exceptions.AccessRefused` at once.
+        """
+        if self._recovering is None:
+            self._recovering = asyncio.Lock()
+        async with self._recovering:
+            if channel.channel is not lost:
+                return
+            if self._closed or channel._closed:
+                raise exceptions.OperationalError('connection closed while recovering')
+            old = channel.driver
+            try:
+                if old is not None and old.native_connection:
+                    await self._reconnect_native(channel, policy, deadline, errback)
+                else:
+                    await self._reconnect_sync(channel, policy, deadline, errback)
+            except exceptions.KombuError:
+                raise
+            except (asyncio.TimeoutError, *self.sync.recoverable_connection_errors) as exc:
+                raise exceptions.OperationalError(str(exc)) from exc
+            if old is not None:
+                await old.abandon(channel)
+
+    async def _reconnect_sync(self, channel: AsyncChannel, policy: RetryPolicy,
+                              deadline: float | None,
+                              errback: Callable[[Exception, float], Any] | None) -> None:
+        # a new transport connection (the server may have moved: the next
+        # alternate), unless another channel made one since this one's
+        if channel.generation == self._generation:
+            self._generation += 1
+            await self.runner.run(self.sync.collect)
+            await self._connect_with(policy, errback, deadline)
+        elif not self.connected:
+            await self._connect_with(policy, errback, deadline)
+        channel.channel = await self.runner.run(self.sync.channel)
+        channel.driver = await self._driver_for(channel.channel)
+        channel.generation = self._generation
 
     def _failover_opts(self) -> dict[str, Any]:
         opts = self.sync._extract_failover_opts()

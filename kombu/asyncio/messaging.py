@@ -11,24 +11,29 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import socket
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Deque, List, Sequence, Union
+from typing import Any, AsyncIterator, Callable, Deque, List, Mapping, Sequence, Union
 
 from kombu import otel
 from kombu.common import _declared_entities
 from kombu.entity import Queue
 from kombu.message import hooks
 from kombu.messaging import Consumer, Producer
+from kombu.retry import RetryPolicy
 from kombu.serialization import prepare_accept_content
 
 from .connection import AsyncChannel, AsyncConnection
-from .republish import publish_policy, publish_retrying
+from .recovery import Recovery
+from .republish import publish_retrying
 
 __all__ = ('AsyncProducer', 'AsyncConsumer', 'AsyncMessage')
 
 ChannelOrConnection = Union[AsyncChannel, AsyncConnection]
+
+logger = logging.getLogger(__name__)
 
 #: Waits between polls of empty queues grow from the first to the last value.
 POLL_MIN = 0.001
@@ -114,16 +119,11 @@ class AsyncProducer:
     @staticmethod
     async def _send(channel: AsyncChannel, producer: Producer, sent: tuple[Any, str, str],
                     declare: Sequence[Any], retry: bool, retry_policy: Any) -> Any:
-        message, exchange, rkey = sent
-        driver = channel.driver
-        assert driver is not None
-        if driver.can_publish(message, exchange):
-            if retry and driver.reconnects:  # amqp: a new connection, then again
-                return await publish_retrying(channel, producer, sent, declare, retry_policy)
-            policy = publish_policy(retry_policy) if retry else None
-            if await driver.publish(message, exchange, rkey, policy):
-                return None
-        return await channel.run(channel.channel.basic_publish, message, exchange, rkey)
+        if retry:  # a lost connection: a new one (or the next alternate), then again
+            return await publish_retrying(
+                channel, producer, functools.partial(_send_once, channel, sent, True),
+                declare, retry_policy)
+        return await _send_once(channel, sent)
 
     async def declare(self) -> None:
         producer = await self._ready()
@@ -158,6 +158,21 @@ class _Capture:
         self.sent = (message, exchange, routing_key)
 
 
+async def _send_once(channel: AsyncChannel, sent: tuple[Any, str, str],
+                     again: bool = False) -> Any:
+    # natively when the driver can (it may be new after a recovery), else
+    # the sync channel on the runner
+    message, exchange, rkey = sent
+    if again and isinstance(message, dict):
+        # a virtual transport stamps its envelope in place (body encoding, tag)
+        message = dict(message, properties=dict(message['properties']))
+    driver = channel.driver
+    if driver is not None and driver.can_publish(message, exchange):
+        if await driver.publish(message, exchange, rkey):
+            return None
+    return await channel.run(channel.channel.basic_publish, message, exchange, rkey)
+
+
 def _undeclared(channel: Any, entities: Sequence[Any]) -> list[Any]:
     declared = _declared_entities(channel)
     return [e for e in entities
@@ -176,11 +191,13 @@ class AsyncMessage:
     ``properties``, ``delivery_info``...) is the sync message's.
     """
 
-    __slots__ = ('message', '_consumer')
+    __slots__ = ('message', '_consumer', '_via')
 
-    def __init__(self, consumer: AsyncConsumer, message: Any) -> None:
+    def __init__(self, consumer: AsyncConsumer, message: Any, via: Any = None) -> None:
         self.message = message
         self._consumer = consumer
+        #: the sync channel it was delivered through
+        self._via = via
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.message, name)
@@ -191,6 +208,14 @@ class AsyncMessage:
 
     def decode(self) -> Any:
         return self.message.decode()
+
+    @property
+    def stale(self) -> bool:
+        """Delivered on a connection (or channel) since lost: it comes back to
+        its queue, and ``ack()``, ``reject()`` and ``requeue()`` do nothing
+        (see :mod:`kombu.asyncio.recovery`)."""
+        channel = self._consumer.channel
+        return channel is None or channel.channel is not self._via
 
     async def ack(self, multiple: bool = False) -> None:
         await self._settle(self.message.ack, multiple=multiple)
@@ -205,10 +230,21 @@ class AsyncMessage:
         consumer = self._consumer
         channel = consumer.channel
         assert channel is not None
-        if consumer._native:
-            await _settle_native(channel, self.message, fun.__name__, **kwargs)
-        else:
-            await channel.run(fun, **kwargs)
+        if self.stale:  # its tag would name nothing, or another delivery, now
+            logger.debug('%s of a message from a lost connection: nothing to do',
+                         fun.__name__)
+            consumer._settled(self)
+            return
+        try:
+            if consumer._native:
+                await _settle_native(channel, self.message, fun.__name__, **kwargs)
+            else:
+                await channel.run(fun, **kwargs)
+        except Exception as exc:
+            if not consumer._recovery.noticed(channel, exc):
+                raise
+            # it comes back with the rest of what the lost connection delivered
+            logger.debug('%s lost with the connection: %r', fun.__name__, exc)
         consumer._settled(self)
 
 
@@ -243,6 +279,11 @@ class AsyncConsumer:
     is cancelled, or the consumer is closed first, the message goes back to
     its queue (a cancelled ``get()`` keeps what it fetched for the next call
     or gives it back on close).
+
+    ``recover`` (default True): after a lost connection, reconnect by
+    ``retry_policy`` (default: the connection's ``ensure_connection``
+    policy), declare the queues again and resume; see
+    :mod:`kombu.asyncio.recovery`.  False: the connection error is raised.
     """
 
     def __init__(self, channel: ChannelOrConnection, queues: Any = None,
@@ -250,7 +291,8 @@ class AsyncConsumer:
                  callbacks: Sequence[Callable[..., Any]] | None = None,
                  on_decode_error: Callable[..., Any] | None = None,
                  accept: Sequence[str] | None = None,
-                 prefetch_count: int | None = None) -> None:
+                 prefetch_count: int | None = None, recover: bool = True,
+                 retry_policy: RetryPolicy | Mapping[str, Any] | None = None) -> None:
         self._target = channel
         self._queues = queues
         self.no_ack = bool(no_ack)
@@ -271,6 +313,7 @@ class AsyncConsumer:
         #: delivered by the sync consumer of pushed-only queues, not fetched yet
         self._pushed: List[Any] = []
         self._subscribed = False
+        self._recovery = Recovery(recover, retry_policy)
 
     @property
     def queues(self) -> List[Queue]:
@@ -296,10 +339,18 @@ class AsyncConsumer:
         deadline = None if timeout is None else time.monotonic() + timeout
         wait = POLL_MIN
         while not self._closed:
+            if self._recovery.pending is not None or self._moved():
+                await self._recover()
             if self._buffer and self._has_room():
                 return self._hand_out(self._buffer.popleft())
             if self._has_room():
-                got = await self._fetch()
+                try:
+                    got = await self._fetch()
+                except Exception as exc:
+                    assert self.channel is not None
+                    if not self._recovery.noticed(self.channel, exc):
+                        raise
+                    continue
                 if got:
                     self._buffer.extend(got)
                     wait = POLL_MIN
@@ -309,6 +360,23 @@ class AsyncConsumer:
             await asyncio.sleep(wait)
             wait = min(wait * 2, POLL_MAX)
         raise asyncio.CancelledError('consumer closed')
+
+    def _moved(self) -> bool:
+        # another user of the channel (a producer's retry) recovered it
+        assert self.consumer is not None and self.channel is not None
+        return self.consumer.channel is not self.channel.channel
+
+    async def _recover(self) -> None:
+        assert self.consumer is not None and self.channel is not None
+        channel = self.channel
+        await self._recovery.reconnect(channel)
+        if self._moved():
+            # what the old channel delivered is the broker's (or the old
+            # driver's) to give back; on the new one: declare, consume again
+            self._buffer.clear()
+            self._unacked.clear()
+            self._pushed.clear()
+            await channel.run(self.consumer.revive, channel.channel)
 
     @property
     def _native(self) -> bool:
@@ -320,7 +388,8 @@ class AsyncConsumer:
                 or len(self._unacked) < self.prefetch_count)
 
     async def _fetch(self) -> List[Any]:
-        assert self.channel is not None
+        assert self.channel is not None and self.consumer is not None
+        via = self.consumer.channel
         budget = 1
         if self.prefetch_count:
             budget = max(self.prefetch_count - len(self._unacked) - len(self._buffer), 1)
@@ -336,14 +405,17 @@ class AsyncConsumer:
         else:
             future = asyncio.ensure_future(self.channel.run(self._poll, budget))
         try:
-            return await asyncio.shield(future)
+            got = await asyncio.shield(future)
         except asyncio.CancelledError:
             # The fetch finishes in its thread: keep what it got, never drop it.
-            future.add_done_callback(self._keep)
+            future.add_done_callback(functools.partial(self._keep, via))
             raise
+        # recovered meanwhile (another task): the old channel gives those back
+        return got if self.consumer.channel is via else []
 
-    def _keep(self, future: asyncio.Future) -> None:
-        if not future.cancelled() and future.exception() is None:
+    def _keep(self, via: Any, future: asyncio.Future) -> None:
+        if (not future.cancelled() and future.exception() is None
+                and self.consumer is not None and self.consumer.channel is via):
             self._buffer.extend(future.result())
 
     def _poll(self, budget: int) -> List[Any]:
@@ -383,7 +455,8 @@ class AsyncConsumer:
     def _hand_out(self, message: Any) -> AsyncMessage:
         if hooks.on_message:  # tracing (kombu.otel): as the sync Consumer does
             hooks.run(hooks.on_message, self, message)
-        wrapped = AsyncMessage(self, message)
+        assert self.consumer is not None
+        wrapped = AsyncMessage(self, message, self.consumer.channel)
         if not self.no_ack:
             self._unacked.add(wrapped)
         return wrapped
@@ -449,6 +522,22 @@ class AsyncConsumer:
         channel = self.channel
         if channel is None:
             return
+        if self.consumer is not None and self._moved():
+            # recovered by another user: what we hold is the old channel's
+            self._buffer.clear()
+            self._unacked.clear()
+            self._pushed.clear()
+        try:
+            await self._give_back(channel)
+        except Exception as exc:
+            if not channel.connection.lost(exc):
+                raise
+            # the broker (or the visibility timeout) gives them back
+            logger.debug('closing a consumer on a lost connection: %r', exc)
+        if self._owns_channel:
+            await channel.close()  # the channel gives back what is still unacked
+
+    async def _give_back(self, channel: AsyncChannel) -> None:
         buffered, self._buffer = list(self._buffer), deque()
         if self._native:
             assert channel.driver is not None
@@ -468,8 +557,6 @@ class AsyncConsumer:
             self._pushed = []
             if buffered and not self.no_ack:
                 await channel.run(_requeue_all, buffered)
-        if self._owns_channel:
-            await channel.close()  # the channel gives back what is still unacked
 
     cancel = close
 

@@ -12,9 +12,10 @@ that connection, so consumers of those stay on the adapter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 from collections import deque
-from typing import Any, Deque, Iterable
+from typing import Any, Deque, Iterable, Iterator
 from urllib.parse import quote
 
 import aiormq
@@ -22,7 +23,6 @@ from pamqp.commands import Basic
 
 from kombu import exceptions
 from kombu.message import Message
-from kombu.retry import RetryPolicy
 
 from .republish import ConnectionLost
 
@@ -73,6 +73,17 @@ async def connect(sync_connection: Any) -> Any:
         raise exceptions.AccessRefused(f'amqp connect: {exc}') from exc
     except _LOST as exc:
         raise ConnectionLost(f'amqp connect: {exc}') from exc
+
+
+@contextlib.contextmanager
+def _lost_as(operation: str) -> Iterator[None]:
+    """aiormq's errors of a gone channel or connection as :exc:`ConnectionLost`."""
+    try:
+        yield
+    except _REFUSED as exc:
+        raise exceptions.AccessRefused(f'{operation}: {exc}') from exc
+    except (*_LOST, *_CHANNEL_LOST) as exc:
+        raise ConnectionLost(f'{operation}: {exc}') from exc
 
 
 def is_open(connection: Any) -> bool:
@@ -131,8 +142,9 @@ class _Subscription:
 
 class AmqpDriver:
     native = True
-    #: a lost connection is replaced, then the publish retried (kombu.asyncio.republish)
-    reconnects = True
+    #: on the AsyncConnection's aiormq connection (not the sync transport's):
+    #: a recovery replaces that one (AsyncConnection.recover)
+    native_connection = True
 
     def __init__(self, connection: Any, channel: Any, confirms: bool) -> None:
         self.connection = connection
@@ -148,9 +160,8 @@ class AmqpDriver:
         return not any(q.exclusive for q in queues)
 
     async def publish(self, message: Any, exchange: str, routing_key: str,
-                      policy: RetryPolicy | None = None, mandatory: bool = False) -> bool:
-        """Publish once (``policy`` is not used here: the producer retries, as
-        that needs a new connection, see :mod:`kombu.asyncio.republish`)."""
+                      mandatory: bool = False) -> bool:
+        """Publish once (``publish(retry=True)`` retries: see :mod:`kombu.asyncio.republish`)."""
         body = message.body
         if isinstance(body, str):
             body = body.encode(message.properties.get('content_encoding') or 'utf-8')
@@ -168,14 +179,20 @@ class AmqpDriver:
             raise exceptions.MessageNacked(exchange, routing_key)
         return True
 
+    @property
+    def lost(self) -> bool:
+        """The channel (or its connection) is closed: nothing more comes on it."""
+        return self.channel.is_closed or self.connection.is_closed
+
     async def _start(self, key: Any, queues: list[str], no_ack: bool,
                      prefetch: int | None) -> _Subscription:
         sub = self._subscriptions[key] = _Subscription(no_ack)  # before any await: once
-        if prefetch:  # per consumer (RabbitMQ applies it to consumers started after it)
-            await self.channel.basic_qos(prefetch_count=prefetch)
-        for queue in queues:
-            ok = await self.channel.basic_consume(queue, sub.on_delivery, no_ack=no_ack)
-            sub.tags.append(ok.consumer_tag)
+        with _lost_as('amqp consume'):
+            if prefetch:  # per consumer (RabbitMQ applies it to consumers started after it)
+                await self.channel.basic_qos(prefetch_count=prefetch)
+            for queue in queues:
+                ok = await self.channel.basic_consume(queue, sub.on_delivery, no_ack=no_ack)
+                sub.tags.append(ok.consumer_tag)
         return sub
 
     async def cancel(self, channel: Any, owner: Any = None) -> None:
@@ -187,19 +204,27 @@ class AmqpDriver:
             sub = self._subscriptions.pop(key, None)
             if sub is None:
                 continue
-            for tag in sub.tags:
-                await self.channel.basic_cancel(tag)
-            if not sub.no_ack:
-                for delivered in sub.deliveries:
-                    await self.channel.basic_reject(delivered.delivery.delivery_tag,
-                                                    requeue=True)
+            pending = list(sub.deliveries)
             sub.deliveries.clear()
+            if self.lost:
+                continue  # the broker gives back what it delivered on it
+            with _lost_as('amqp cancel'):
+                for tag in sub.tags:
+                    await self.channel.basic_cancel(tag)
+                if not sub.no_ack:
+                    for delivered in pending:
+                        await self.channel.basic_reject(delivered.delivery.delivery_tag,
+                                                        requeue=True)
 
     async def pop(self, queues: list[str], budget: int, no_ack: bool, accept: Any = None,
                   prefetch: int | None = None, channel: Any = None,
                   wait: float = 0.05, owner: Any = None) -> list[Any]:
         """Deliveries pushed by the broker for ``owner``'s consumer (waiting up
         to ``wait`` for the first); the first pop starts it."""
+        if self.lost:  # what it pushed and we did not hand out comes back
+            for held in self._subscriptions.values():
+                held.deliveries.clear()
+            raise ConnectionLost('amqp consume: the channel or connection is closed')
         key = tuple(queues) if owner is None else owner
         sub = self._subscriptions.get(key)
         if sub is None:
@@ -216,17 +241,27 @@ class AmqpDriver:
         return out
 
     async def ack(self, tags: Iterable[int]) -> None:
-        for tag in tags:
-            await self.channel.basic_ack(tag)
+        with _lost_as('amqp ack'):
+            for tag in tags:
+                await self.channel.basic_ack(tag)
 
     async def reject(self, messages: list[Any], channel: Any) -> None:
         # the broker dead-letters them if their queue says so
-        for message in messages:
-            await self.channel.basic_reject(message.delivery_tag, requeue=False)
+        with _lost_as('amqp reject'):
+            for message in messages:
+                await self.channel.basic_reject(message.delivery_tag, requeue=False)
 
     async def requeue(self, messages: list[Any], channel: Any) -> None:
-        for message in messages:
-            await self.channel.basic_reject(message.delivery_tag, requeue=True)
+        with _lost_as('amqp requeue'):
+            for message in messages:
+                await self.channel.basic_reject(message.delivery_tag, requeue=True)
+
+    async def abandon(self, channel: Any) -> None:
+        """After a recovery replaced this driver: the broker redelivers what
+        it had delivered on the lost channel, nothing to give back."""
+        for sub in self._subscriptions.values():
+            sub.deliveries.clear()
+        self._subscriptions.clear()
 
     async def maintain(self, channel: Any, held: Iterable[Any]) -> None:
         return None  # the broker keeps unacked messages for the channel's life

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from itertools import count
 from typing import Any, Iterable
 
 from redis import exceptions as rexc
 
-from kombu.retry import RetryPolicy
 from kombu.transport.redis import keys as K
 from kombu.transport.redis.errors import reraise
 from kombu.transport.virtual import ttl
@@ -64,8 +62,9 @@ def native_redis_for(channel: Any) -> RedisDriver | None:
 
 class RedisDriver:
     native = True
-    #: redis-py reconnects by itself: a publish retries in place (see publish)
-    reconnects = False
+    #: a client of its own made from the sync channel's parameters: a
+    #: recovery makes a new sync connection, then a new driver on it
+    native_connection = False
 
     def __init__(self, channel: Any, client: Any) -> None:
         self.sync = channel
@@ -106,22 +105,16 @@ class RedisDriver:
             self._tables[exchange] = cached
         return list(sync.typeof(exchange).lookup(cached[2], exchange, routing_key, None) or ())
 
-    async def publish(self, message: dict, exchange: str, routing_key: str,
-                      policy: RetryPolicy | None = None) -> bool:
+    async def publish(self, message: dict, exchange: str, routing_key: str) -> bool:
         """Deliver natively; False when nothing is bound (the sync path decides then).
 
-        With a ``policy``, connection errors are retried as it says.
+        Once: ``publish(retry=True)`` retries, reconnecting (see
+        :mod:`kombu.asyncio.republish`).
         """
-        deadline = policy.deadline() if policy else None
-        intervals = policy.intervals() if policy else None
-        for retries in count():
-            try:
-                return await self._publish(message, exchange, routing_key)
-            except (rexc.ConnectionError, rexc.TimeoutError) as exc:
-                if policy is None or intervals is None or policy.gives_up(retries, deadline):
-                    reraise(exc, 'LPUSH')
-                await asyncio.sleep(next(intervals))
-        raise AssertionError('unreachable')  # pragma: no cover
+        try:
+            return await self._publish(message, exchange, routing_key)
+        except (rexc.ConnectionError, rexc.TimeoutError) as exc:
+            reraise(exc, 'LPUSH')
 
     async def _publish(self, message: dict, exchange: str, routing_key: str) -> bool:
         queues = await self.queues_for(exchange, routing_key)
@@ -223,10 +216,14 @@ class RedisDriver:
             batch = self._ack_batch = (asyncio.get_running_loop().create_future(), [])
             asyncio.get_running_loop().call_soon(self._start_flush, batch)
         tags = list(tags)
-        for tag in tags:
-            self._held.pop(tag, None)
+        settled = {tag: self._held.pop(tag) for tag in tags if tag in self._held}
         batch[1].extend(tags)
-        await asyncio.shield(batch[0])
+        try:
+            await asyncio.shield(batch[0])
+        except Exception:
+            # not acked: given back with the rest (held longest: first)
+            self._held = {**settled, **self._held}
+            raise
 
     def _start_flush(self, batch: tuple[asyncio.Future, list[str]]) -> None:
         self._ack_batch = None  # later acks start the next batch
@@ -237,10 +234,12 @@ class RedisDriver:
     async def _flush(self, batch: tuple[asyncio.Future, list[str]]) -> None:
         future, tags = batch
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.hdel(self.sync._unacked, *tags)
-                pipe.zrem(self.sync._unacked_index, *tags)
-                await pipe.execute()
+            try:
+                await self._forget(tags)
+            except (rexc.ConnectionError, rexc.TimeoutError):
+                # once more on a new connection (a killed client; idempotent):
+                # an ack lost with the connection brings its message back
+                await self._forget(tags)
         except (rexc.ConnectionError, rexc.TimeoutError) as exc:
             try:
                 reraise(exc, 'ack')
@@ -250,6 +249,12 @@ class RedisDriver:
             future.set_exception(exc)
         else:
             future.set_result(None)
+
+    async def _forget(self, tags: list[str]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hdel(self.sync._unacked, *tags)
+            pipe.zrem(self.sync._unacked_index, *tags)
+            await pipe.execute()
 
     async def reject(self, messages: list[Any], channel: Any) -> None:
         """Drop ``messages``; those of a queue that may dead-letter go there first."""
@@ -266,13 +271,28 @@ class RedisDriver:
         return None  # nothing is pushed: a consumer that stops popping is done
 
     async def requeue(self, messages: list[Any], channel: Any) -> None:
-        """Give ``messages`` back, each to the head of its queue: newest first,
-        so that they are consumed again in the order they were received."""
+        """Give ``messages`` back, each to the head of its queue."""
+        await channel.run(self.restore, self._take_newest_first(messages))
+
+    def _take_newest_first(self, messages: list[Any]) -> list[Any]:
+        # newest first, so that they are consumed again in the order they were received
         order = {tag: n for n, tag in enumerate(self._held)}
         messages = sorted(messages, key=lambda m: order.get(m.delivery_tag, -1), reverse=True)
         for message in messages:
             self._held.pop(message.delivery_tag, None)
-        await channel.run(self.restore, messages)
+        return messages
+
+    async def abandon(self, channel: Any) -> None:
+        """After a recovery gave ``channel`` a new connection and driver: what
+        this one handed out and nobody settled goes back to its queue through
+        the new one (marked redelivered; on another server after a failover
+        there is nothing to restore: the old server's visibility timeout
+        does), then this client is closed."""
+        held = self._take_newest_first(list(self._held.values()))
+        restore = getattr(channel.channel, '_restore_messages', None)  # still Redis?
+        if held and restore is not None:
+            await channel.run(restore, held)
+        await self._close_client()
 
     async def maintain(self, channel: Any, held: Iterable[Any]) -> None:
         """Every quarter visibility timeout: renew the leases of the messages
@@ -303,6 +323,12 @@ class RedisDriver:
         """Give back what was handed out and not settled, then close the client."""
         if self._held:
             await self.requeue(list(self._held.values()), channel)
+        await self._close_client()
+
+    async def _close_client(self) -> None:
         # redis-py 5.0.1 renamed close() to aclose()
         close = getattr(self.client, 'aclose', None) or self.client.close
-        await close()
+        try:
+            await close()
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
+            pass  # already gone

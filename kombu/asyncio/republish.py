@@ -1,4 +1,4 @@
-"""``publish(retry=True)`` on the native ``amqp://`` path.
+"""``publish(retry=True)`` on the native ``amqp://`` and ``redis://`` paths.
 
 The semantics are :meth:`kombu.Producer.publish`'s (``Connection.ensure``):
 the ``retry_policy`` keys and defaults (unlimited retries, waits of 1 s),
@@ -14,9 +14,8 @@ the broker may then hold it twice (at least once, as the sync API).
 """
 from __future__ import annotations
 
-import asyncio
 from itertools import count
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 from kombu import exceptions
 from kombu.retry import RetryPolicy
@@ -34,7 +33,7 @@ PUBLISH_DEFAULTS = {'interval_start': 1, 'interval_step': 1, 'interval_max': 1}
 
 class ConnectionLost(exceptions.OperationalError, ConnectionError):
     """A native driver's connection or channel is gone (``publish(retry=True)``
-    reconnects when the driver ``reconnects``)."""
+    and a recovering consumer reconnect)."""
 
 
 def publish_policy(retry_policy: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
@@ -43,48 +42,42 @@ def publish_policy(retry_policy: RetryPolicy | Mapping[str, Any] | None) -> Retr
 
 
 async def publish_retrying(channel: AsyncChannel, producer: Producer,
-                           sent: tuple[Any, str, str], declare: Sequence[Any],
-                           retry_policy: RetryPolicy | Mapping[str, Any] | None) -> None:
-    """Publish ``sent`` (message, exchange, routing key) on ``channel``'s driver,
-    reconnecting and republishing after a connection loss as the policy says."""
+                           attempt: Callable[[], Awaitable[Any]], declare: Sequence[Any],
+                           retry_policy: RetryPolicy | Mapping[str, Any] | None) -> Any:
+    """Run ``attempt`` (one publish on ``channel`` as it is then), and after a
+    lost connection reconnect and run it again, as the policy says."""
     policy = publish_policy(retry_policy)
     errback: Callable[[Exception, float], Any] | None = None
     on_revive: Callable[[Any], Any] | None = None
     if isinstance(retry_policy, Mapping):
         errback, on_revive = retry_policy.get('errback'), retry_policy.get('on_revive')
     deadline = policy.deadline()
-    message, exchange, routing_key = sent
+    connection = channel.connection
     for retries in count():
+        lost = channel.channel
         try:
-            assert channel.driver is not None
-            await channel.driver.publish(message, exchange, routing_key)
-            return
-        except ConnectionLost as exc:
-            if policy.gives_up(retries, deadline):
+            return await attempt()
+        except Exception as exc:
+            if not connection.lost(exc) or policy.gives_up(retries, deadline):
                 raise
             if errback:
                 errback(exc, 0)
-            await _revive(channel, producer, declare, policy, retries, deadline, errback)
+            await _revive(channel, lost, producer, declare, policy, retries, deadline, errback)
             if on_revive:
                 on_revive(channel.channel)
     raise AssertionError('unreachable')  # pragma: no cover
 
 
-async def _revive(channel: AsyncChannel, producer: Producer, declare: Sequence[Any],
-                  policy: RetryPolicy, retries: int, deadline: float | None,
+async def _revive(channel: AsyncChannel, lost: Any, producer: Producer,
+                  declare: Sequence[Any], policy: RetryPolicy, retries: int,
+                  deadline: float | None,
                   errback: Callable[[Exception, float], Any] | None) -> None:
     # the reconnect may use what is left of the retries (at least one), as
     # Connection.ensure does; AccessRefused from it propagates untouched
     left = None if policy.max_retries is None else max(policy.max_retries - retries, 1)
     connect_policy = RetryPolicy(left, policy.interval_start, policy.interval_step,
                                  policy.interval_max, policy.timeout, policy.jitter)
-    connection = channel.connection
-    try:
-        await connection._reconnect_native(channel, connect_policy, deadline, errback)
-    except exceptions.KombuError:
-        raise
-    except (asyncio.TimeoutError, *connection.sync.recoverable_connection_errors) as exc:
-        raise exceptions.OperationalError(str(exc)) from exc
+    await channel.connection.recover(channel, lost, connect_policy, errback, deadline)
     producer.revive(channel.channel)
     entities = producer._entities_to_declare(declare)
     if entities:  # a new broker (failover) or a restarted one may not have them

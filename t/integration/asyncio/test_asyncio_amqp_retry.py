@@ -9,20 +9,14 @@ proxy in front of it that is shut down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
-from kombu import Connection, Queue
 from kombu.asyncio import AsyncConnection, AsyncProducer
 from kombu.exceptions import AccessRefused, OperationalError
-from t.integration.rabbitmq.broker import (
-    amqp_url,
-    close_connections_named,
-    private_vhost,
-    rabbitmqctl,
-)
+from t.integration.asyncio.amqp_faults import closed, drain, lose_connection
+from t.integration.rabbitmq.broker import amqp_url, private_vhost, rabbitmqctl
 from t.servers import StallingProxy, unique_name
 from t.unit.asyncio.common import entities, run
 
@@ -35,38 +29,6 @@ def vhost() -> Iterator[str]:
     pytest.importorskip('aiormq')
     with private_vhost('aio-retry') as name:
         yield name
-
-
-async def lose_connection(conn: AsyncConnection, name: str) -> Any:
-    """Close this connection's broker connections; returns the lost aiormq one."""
-    lost = conn._amqp
-    assert lost is not None and not lost.is_closed
-    assert await asyncio.to_thread(close_connections_named, name) >= 1
-    await closed(lost)
-    return lost
-
-
-async def closed(amqp: Any) -> None:
-    """Wait until aiormq has seen its connection end (its closing future holds why)."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.shield(amqp.closing), 30)
-    assert amqp.is_closed
-
-
-def drain(url: str, queue: Queue) -> list[int]:
-    """Every message left in ``queue`` (acked), then the queue is deleted."""
-    got: list[int] = []
-    with Connection(url) as conn:
-        bound = queue(conn.default_channel)
-        while True:
-            message = bound.get()
-            if message is None:
-                break
-            got.append(message.payload)
-            message.ack()
-        assert bound.queue_declare(passive=True).message_count == 0
-        bound.delete()
-    return got
 
 
 def test_publish_retry_reconnects_after_the_connection_is_closed(vhost: str) -> None:
@@ -117,21 +79,9 @@ def test_publish_retry_fails_over_to_the_next_alternate(vhost: str) -> None:
     assert sorted(drain(direct, queue)) == [0, 1]
 
 
-@pytest.fixture
-def private_user(vhost: str) -> Iterator[tuple[str, str]]:
-    user, password = unique_name('aio-user'), 'first-password'
-    rabbitmqctl('add_user', user, password)
-    try:
-        rabbitmqctl('set_permissions', '-p', vhost, user, '.*', '.*', '.*')
-        yield user, password
-    finally:
-        rabbitmqctl('delete_user', user)
-
-
 def test_publish_retry_never_retries_refused_credentials(
         vhost: str, private_user: tuple[str, str]) -> None:
-    user, password = private_user
-    url = amqp_url(vhost).replace('guest:guest@', f'{user}:{password}@')
+    user, url = private_user
     name = unique_name('aio-refused')
     exchange, queue = entities()
     errors: list[str] = []
