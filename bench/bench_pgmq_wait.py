@@ -4,7 +4,7 @@ the PGMQ at ``PGMQ_URL`` (``.ci/start-servers`` exports it).
 
 Usage::
 
-    python bench/bench_pgmq_wait.py [--messages 300] [--pings 20]
+    python bench/bench_pgmq_wait.py [--messages 300] [--pings 10]
 
 Per mode: publish-to-callback latency of messages sent one at a time to an idle consumer
 (median and 90th percentile), the reads the consumer issues per second while idle, and
@@ -129,7 +129,7 @@ def raw_consume_rate(url: str, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--messages', type=int, default=300)
-    parser.add_argument('--pings', type=int, default=20)
+    parser.add_argument('--pings', type=int, default=10)
     args = parser.parse_args()
     url = os.environ.get('PGMQ_URL')
     if not url:

@@ -8,14 +8,14 @@ from typing import Any
 READS = ('read', 'read_with_poll', 'pop', 'read_grouped', 'read_grouped_with_poll')
 
 
-def count_reads(conn: Any) -> Counter[str]:
-    """Count, per method, the reads ``conn``'s PGMQ client issues from now on.
+def count_reads(conn: Any, methods: tuple[str, ...] = READS) -> Counter[str]:
+    """Count, per method, the reads (or ``methods``) ``conn``'s PGMQ client issues from now on.
 
     The client's methods are wrapped, not replaced: each call still reaches the server.
     """
     client = conn.transport._get_pgmq_client()
     counts: Counter[str] = Counter()
-    for method in READS:
+    for method in methods:
         real = getattr(client, method)
 
         def counted(*args: Any, _real: Any = real, _method: str = method, **kw: Any) -> Any:

@@ -387,3 +387,20 @@ def test_queue_names_longer_than_pgmq_allows_work(connect: Any) -> None:
     message.ack()
     queue(channel).delete()
     assert not channel._has_queue(queue.name)
+
+
+def test_consuming_costs_a_read_and_a_delete_per_message(connect: Any) -> None:
+    queue = Queue(name('cost'))
+    conn = connect()
+    queue(conn.default_channel).declare()
+    producer = conn.Producer()
+    for n in range(20):
+        producer.publish({'n': n}, routing_key=queue.name)
+    got: list[Any] = []
+    consume(conn, queue, got)
+    calls = count_reads(conn, ('read', 'delete', 'list_queues', 'metrics'))
+    while len(got) < 20:
+        conn.drain_events(timeout=5)
+    assert [m['n'] for m in got] == list(range(20))
+    # Connection.drain_events verifies the connection each time: locally, not by a query.
+    assert calls == Counter(read=20, delete=20)
