@@ -25,52 +25,10 @@ from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-BODY = {'task': 'proj.tasks.add', 'id': 'c2b9f1c4-5d3e-4a89-9b1e-bb1f1e8e0a11',
-        'args': [2, 2], 'kwargs': {}, 'retries': 0, 'eta': None}
+from _kombu_runs import BODY, kombu_consume, kombu_publish
+
 ENVELOPE = json.dumps({'body': json.dumps(BODY), 'properties': {}}).encode()
 KAFKA_OPTIONS = {'kafka_consumer_config': {'session.timeout.ms': 6000}}
-
-
-def kombu_publish(url: str, options: dict[str, Any], n: int) -> float:
-    from kombu import Connection, Producer, Queue
-    name = f'bench-{uuid.uuid4().hex[:8]}'
-    with Connection(url, transport_options=options) as conn:
-        queue = Queue(name, routing_key=name)(conn.default_channel)
-        queue.declare()
-        producer = Producer(conn.default_channel)
-        start = time.perf_counter()
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        elapsed = time.perf_counter() - start
-        queue.delete()
-    return n / elapsed
-
-
-def kombu_consume(url: str, options: dict[str, Any], n: int) -> float:
-    from kombu import Connection, Consumer, Producer, Queue
-    name = f'bench-{uuid.uuid4().hex[:8]}'
-    with Connection(url, transport_options=dict(options, polling_interval=0)) as conn:
-        queue = Queue(name, routing_key=name)
-        queue(conn.default_channel).declare()
-        producer = Producer(conn.default_channel)
-        for _ in range(n):
-            producer.publish(BODY, routing_key=name, serializer='json')
-        got, first = [0], [0.0]
-
-        def on_message(body: Any, message: Any) -> None:
-            if not got[0]:
-                first[0] = time.perf_counter()
-            got[0] += 1
-            message.ack()
-        with Consumer(conn, [queue], callbacks=[on_message]):
-            while got[0] < n:
-                try:
-                    conn.drain_events(timeout=10)
-                except TimeoutError:
-                    pass
-        elapsed = time.perf_counter() - first[0]
-        queue(conn.default_channel).delete()
-    return (n - 1) / elapsed
 
 
 # -- raw clients ------------------------------------------------------------------
@@ -200,8 +158,10 @@ def main() -> None:
     print(f'{"transport":<16}{"workload":<10}{"kombu msg/s":>14}{"raw msg/s":>12}{"ratio":>8}')
     for name, url, options, raw in brokers:
         raw_publish, raw_consume = median(raw, rounds)
-        ours_publish = statistics.median(kombu_publish(url, options, n) for _ in range(rounds))
-        ours_consume = statistics.median(kombu_consume(url, options, n) for _ in range(rounds))
+        ours_publish = statistics.median(kombu_publish(url, n, options) for _ in range(rounds))
+        consume_options = dict(options, polling_interval=0)
+        ours_consume = statistics.median(kombu_consume(url, n, consume_options, from_first=True)
+                                         for _ in range(rounds))
         for workload, ours, theirs in (('publish', ours_publish, raw_publish),
                                        ('consume', ours_consume, raw_consume)):
             print(f'{name:<16}{workload:<10}{ours:>14.0f}{theirs:>12.0f}'
