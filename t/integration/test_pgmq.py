@@ -39,12 +39,23 @@ def connect(pgmq_url: str) -> Iterator[Any]:
         return conn
 
     yield make
+    if opened:   # drop the test's queues (dropping a queue drops its bindings too)
+        channel = opened[0].channel()
+        for queue in NAMED:   # some are exchange names
+            if channel._has_queue(queue):
+                channel.queue_delete(queue)
+        NAMED.clear()
     for conn in opened:
         conn.release()
 
 
+#: names given out by name() in the running test.
+NAMED: list[str] = []
+
+
 def name(kind: str) -> str:
-    return f'pgmq_{kind}_{uuid.uuid4().hex[:10]}'
+    NAMED.append(f'pgmq_{kind}_{uuid.uuid4().hex[:10]}')
+    return NAMED[-1]
 
 
 def consume(conn: Connection, queue: Queue, got: list[Any]) -> None:

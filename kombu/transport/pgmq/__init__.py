@@ -296,11 +296,10 @@ class Channel(SettleOnAckMixin, virtual.Channel):
                 self.pgmq.create_fifo_index(name)
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
-        name = self.canonical_queue_name(queue)
-        with errors('list queues', queue), warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning)   # the client's API change notice
-            return any(getattr(record, 'queue_name', record) == name
-                       for record in self.pgmq.list_queues())
+        # PGMQ's own catalogue, one row looked up (list_queues reads them all).
+        with errors('queue lookup', queue), self.pgmq.pool.connection() as conn:
+            return conn.execute('SELECT 1 FROM pgmq.meta WHERE queue_name = %s',
+                                (self.canonical_queue_name(queue),)).fetchone() is not None
 
     def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
         if not self._has_queue(queue):
