@@ -65,7 +65,7 @@ from kombu.exceptions import LimitExceeded
 
 from . import virtual
 from .virtual.errors import ErrorTranslator
-from .virtual.kv import KVChannel, translated
+from .virtual.kv import KVChannel, ThrottledProbe, translated
 from .virtual.options import TransportOptions
 from .virtual.shared_policies import PolicyCache
 
@@ -284,6 +284,7 @@ class Transport(virtual.Transport):
         #: X-Consul-Index of the newest listing: a blocking query from there wakes
         #: consumers on any change.
         self.last_index: int | None = None
+        self._reachable = ThrottledProbe()
 
     def _wakeup_token(self) -> Any:
         return self.last_index
@@ -319,6 +320,9 @@ class Transport(virtual.Transport):
                     logger.debug('Cannot destroy Consul session %s: %r', sid, exc)
 
     def verify_connection(self, connection: Any) -> bool:
+        return self._reachable(lambda: self._probe(connection))
+
+    def _probe(self, connection: Any) -> bool:
         try:
             consul.Consul(host=connection.client.hostname or DEFAULT_HOST,
                           port=int(connection.client.port or DEFAULT_PORT)).status.leader()

@@ -51,7 +51,7 @@ from kombu.utils.objects import cached_property
 
 from . import virtual
 from .virtual.errors import ErrorTranslator
-from .virtual.kv import KVChannel, translated
+from .virtual.kv import KVChannel, ThrottledProbe, translated
 from .virtual.options import TransportOptions
 from .virtual.shared_policies import PolicyCache
 
@@ -234,6 +234,7 @@ class Transport(virtual.Transport):
         #: etcd index of the newest listing: a watch from there wakes consumers.
         self.last_index: int | None = None
         self._watch_client: Any = None
+        self._reachable = ThrottledProbe()
 
     # -- waiting: an etcd watch on the prefix instead of sleeping --------------------
 
@@ -274,6 +275,9 @@ class Transport(virtual.Transport):
         return self
 
     def verify_connection(self, connection: Any) -> bool:
+        return self._reachable(lambda: self._probe(connection))
+
+    def _probe(self, connection: Any) -> bool:
         try:
             with errors('connect'):
                 etcd.Client(host=connection.client.hostname or DEFAULT_HOST,

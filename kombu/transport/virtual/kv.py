@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import time
 from queue import Empty
 from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import quote, unquote
@@ -36,11 +37,34 @@ from .claims import SettlesFreshClaims, SettlingQoS
 from .errors import ErrorTranslator
 from .shared_policies import PolicyCache, SharedPoliciesMixin
 
-__all__ = ('KVChannel', 'KVQoS', 'encode_name', 'decode_name', 'translated')
+__all__ = ('KVChannel', 'KVQoS', 'ThrottledProbe', 'encode_name', 'decode_name', 'translated')
 
 logger = logging.getLogger(__name__)
 
 _F = TypeVar('_F', bound=Callable[..., Any])
+
+
+class ThrottledProbe:
+    """A store's reachability check for ``verify_connection``, run at most once per
+    ``interval`` seconds while it succeeds.
+
+    ``Connection.drain_events`` verifies the connection on every call; over HTTP
+    that round trip costs as much as taking the message.  A failed check is not
+    remembered: the next call probes again.
+    """
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._ok_at = float('-inf')
+
+    def __call__(self, probe: Callable[[], bool]) -> bool:
+        now = time.monotonic()
+        if now - self._ok_at < self.interval:
+            return True
+        ok = probe()
+        if ok:
+            self._ok_at = now
+        return ok
 
 
 def translated(errors: ErrorTranslator, operation: str) -> Callable[[_F], _F]:
