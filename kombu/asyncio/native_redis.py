@@ -3,7 +3,8 @@
 Publish (LPUSH to the queue list of the message's priority step, routed by
 the ``_kombu.binding.*`` tables), the atomic pop that records each message in
 the ``unacked`` hash and ``unacked_index`` zset (the sync transport's own
-POP_BATCH script) and acks (HDEL + ZREM) run on one ``redis.asyncio`` client:
+POP_BATCH script) and acks (HDEL + ZREM, one batch at a time on a connection
+of the client's kept for them) run on one ``redis.asyncio`` client:
 the key layout and scripts are the sync transport's (``keys.py``), so sync
 consumers, upstream Kombu and Celery share the queues.
 
@@ -72,8 +73,10 @@ class RedisDriver:
         self._pop = client.register_script(K.POP_BATCH)
         self._tables: dict[str, tuple[int, float, list[tuple[str, ...]]]] = {}
         self._next_sweep = 0.0
-        self._ack_batch: tuple[asyncio.Future, list[str]] | None = None
+        self._ack_batch: _AckBatch | None = None
         self._flushes: set[asyncio.Task] = set()
+        self._ack_conn: Any = None
+        self._ack_lock = asyncio.Lock()
         #: handed out, not settled: given back when the channel closes
         self._held: dict[str, Any] = {}
 
@@ -209,52 +212,73 @@ class RedisDriver:
         """Drop ``tags`` from the unacked hash and index; returns once Redis did.
 
         Acks made in the same event-loop turn (tasks acking concurrently)
-        share one round trip.
+        share one round trip, sent by a task of its own: a cancelled acker
+        neither stops it nor fails the others waiting on it.
         """
+        loop = asyncio.get_running_loop()
         batch = self._ack_batch
         if batch is None:
-            batch = self._ack_batch = (asyncio.get_running_loop().create_future(), [])
-            asyncio.get_running_loop().call_soon(self._start_flush, batch)
+            # the task's first step runs after the callbacks ready now:
+            # acks made meanwhile join this batch
+            batch = self._ack_batch = _AckBatch()
+            task = loop.create_task(self._flush(batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
         tags = list(tags)
         settled = {tag: self._held.pop(tag) for tag in tags if tag in self._held}
-        batch[1].extend(tags)
+        batch.tags.extend(tags)
+        waiter = loop.create_future()
+        batch.waiters.append(waiter)
         try:
-            await asyncio.shield(batch[0])
+            await waiter
         except Exception:
             # not acked: given back with the rest (held longest: first)
             self._held = {**settled, **self._held}
             raise
 
-    def _start_flush(self, batch: tuple[asyncio.Future, list[str]]) -> None:
-        self._ack_batch = None  # later acks start the next batch
-        task = asyncio.ensure_future(self._flush(batch))
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
+    async def _flush(self, batch: _AckBatch) -> None:
+        async with self._ack_lock:  # one flush at a time, on one connection
+            if self._ack_batch is batch:
+                self._ack_batch = None  # later acks start the next batch
+            await self._flush_locked(batch)
 
-    async def _flush(self, batch: tuple[asyncio.Future, list[str]]) -> None:
-        future, tags = batch
+    async def _flush_locked(self, batch: _AckBatch) -> None:
         try:
             try:
-                await self._forget(tags)
+                await self._forget(batch.tags)
             except (rexc.ConnectionError, rexc.TimeoutError):
                 # once more on a new connection (a killed client; idempotent):
                 # an ack lost with the connection brings its message back
-                await self._forget(tags)
+                await self._forget(batch.tags)
         except (rexc.ConnectionError, rexc.TimeoutError) as exc:
             try:
                 reraise(exc, 'ack')
             except Exception as translated:
-                future.set_exception(translated)
+                batch.settle(translated)
         except BaseException as exc:
-            future.set_exception(exc)
+            batch.settle(exc)
+            if not isinstance(exc, Exception):
+                raise
         else:
-            future.set_result(None)
+            batch.settle(None)
 
     async def _forget(self, tags: list[str]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hdel(self.sync._unacked, *tags)
-            pipe.zrem(self.sync._unacked_index, *tags)
-            await pipe.execute()
+        # HDEL + ZREM sent together on a connection kept for acks (acks made
+        # while a flush is in flight join the next batch): no pool checkout
+        # or pipeline object per ack
+        sync = self.sync
+        conn = self._ack_conn
+        if conn is None:
+            conn = self._ack_conn = self.client.connection_pool.make_connection()
+        try:
+            await conn.connect()  # nothing to do while connected
+            await conn.send_packed_command(conn.pack_commands(
+                [('HDEL', sync._unacked, *tags), ('ZREM', sync._unacked_index, *tags)]))
+            await conn.read_response()
+            await conn.read_response()
+        except BaseException:
+            await conn.disconnect()  # a reply may be left unread on it
+            raise
 
     async def reject(self, messages: list[Any], channel: Any) -> None:
         """Drop ``messages``; those of a queue that may dead-letter go there first."""
@@ -329,6 +353,27 @@ class RedisDriver:
         # redis-py 5.0.1 renamed close() to aclose()
         close = getattr(self.client, 'aclose', None) or self.client.close
         try:
+            if self._ack_conn is not None:
+                await self._ack_conn.disconnect()
             await close()
         except (rexc.ConnectionError, rexc.TimeoutError, OSError):
             pass  # already gone
+
+
+class _AckBatch:
+    """Tags acked in one event-loop turn, and the ackers waiting for Redis."""
+
+    __slots__ = ('tags', 'waiters')
+
+    def __init__(self) -> None:
+        self.tags: list[str] = []
+        self.waiters: list[asyncio.Future] = []
+
+    def settle(self, exc: BaseException | None) -> None:
+        for waiter in self.waiters:
+            if waiter.done():  # its acker was cancelled
+                continue
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
