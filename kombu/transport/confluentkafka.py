@@ -532,11 +532,33 @@ class Channel(FanoutTopicsMixin, SettleOnAckMixin, virtual.Channel):
                     for topic in self._topics(queue)
                     for tp in self._partitions_of(consumer, topic)]
             if ends:
-                consumer.commit(offsets=ends, asynchronous=False)
+                self._commit_as_member(consumer, ends, wait)
         # What this channel read and holds stays readable to ack; the rest is gone:
         # a new group member starts from the commit.
         self._drop_consumer(queue)
         return size
+
+    @staticmethod
+    def _commit_as_member(consumer: Any, offsets: list[Any], wait: float) -> None:
+        """Commit ``offsets`` once ``consumer`` is a member of its group.
+
+        A member made just now may not have joined yet (the broker answers
+        UNKNOWN_MEMBER_ID, or REBALANCE_IN_PROGRESS while the group settles):
+        polling serves the join.  Only purge calls this: what a poll reads is
+        below the offsets being committed, or read again by the next member.
+        """
+        deadline = monotonic() + wait
+        joining = _codes('UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION')
+        while True:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException as exc:
+                err: Any = exc.args[0] if exc.args else None
+                code = err.code() if hasattr(err, 'code') else None
+                if code not in joining or monotonic() >= deadline:
+                    raise
+            consumer.poll(0.1)
 
     def _drop_consumer(self, queue: str) -> None:
         consumer = self._kafka_consumers.pop(queue, None)

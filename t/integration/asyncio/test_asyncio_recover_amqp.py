@@ -166,6 +166,20 @@ def test_consumer_fails_over_and_declares_on_the_next_broker(vhost: str) -> None
     assert drain(amqp_url(vhost), queue) == []
 
 
+def wait_settled(vhost: str, queue: str, timeout: float = 20) -> None:
+    """Until ``queue`` in ``vhost`` has no message ready or unacknowledged."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = rabbitmqctl_json('list_queues', '-p', vhost, 'name', 'messages_ready',
+                                'messages_unacknowledged')
+        if any(r['name'] == queue and not r['messages_ready']
+               and not r['messages_unacknowledged'] for r in rows):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f'the messages of {queue} in {vhost} were not all acked')
+
+
 def wait_bound(vhost: str, queue: str, timeout: float = 20) -> None:
     """Until ``queue`` is bound in ``vhost`` (the consumer declared it there)."""
     import time

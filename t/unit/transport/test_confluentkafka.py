@@ -111,3 +111,46 @@ def test_sanitized_topic_names() -> None:
     with patch.object(kafka, 'AdminClient', return_value=admin):
         with Connection('kafka://127.0.0.1:9092') as conn:
             assert conn.channel().sanitize_queue_name('celery@host:1') == 'celery-host-1'
+
+
+# -- purge's commit waits for the group join ----------------------------------------
+
+class _JoiningConsumer:
+    """Refuses commits with ``codes`` (one per call) before accepting one."""
+
+    def __init__(self, *codes: int) -> None:
+        self.codes = list(codes)
+        self.commits = self.polls = 0
+
+    def commit(self, offsets: Any, asynchronous: bool) -> None:
+        from confluent_kafka import KafkaError, KafkaException
+        self.commits += 1
+        if self.codes:
+            raise KafkaException(KafkaError(self.codes.pop(0)))
+
+    def poll(self, timeout: float) -> None:
+        self.polls += 1
+
+
+def test_purge_commit_waits_until_the_member_joined() -> None:
+    from confluent_kafka import KafkaError
+
+    from kombu.transport.confluentkafka import Channel
+    consumer = _JoiningConsumer(KafkaError.UNKNOWN_MEMBER_ID,
+                                KafkaError.REBALANCE_IN_PROGRESS)
+    Channel._commit_as_member(consumer, [], wait=10)
+    assert (consumer.commits, consumer.polls) == (3, 2)
+
+
+def test_purge_commit_raises_other_errors_and_after_the_wait() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    from kombu.transport.confluentkafka import Channel
+    refused = _JoiningConsumer(KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        Channel._commit_as_member(refused, [], wait=10)
+    assert (refused.commits, refused.polls) == (1, 0)
+    never = _JoiningConsumer(*[KafkaError.UNKNOWN_MEMBER_ID] * 100)
+    with pytest.raises(KafkaException):
+        Channel._commit_as_member(never, [], wait=0)
+    assert never.commits == 1
